@@ -1,0 +1,193 @@
+"""Settings the server pushes to a device, retained on MQTT ``.../config``.
+
+Retained so that a device waking from deep sleep gets the latest settings in
+its first subscription, without the server knowing when it wakes. The device
+applies a config only when ``config_version`` is higher than the one stored in
+its NVS, so a replayed retained message is harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from schema.common import MessageModel
+
+__all__ = ["Calibration", "DeviceConfig"]
+
+
+class Calibration(MessageModel):
+    """Geometry that turns a distance into a fill level, measured at installation.
+
+    ``fill = (mounting_height_mm - d_mm) / usable_depth_mm``, clamped to 0..1:
+    the sensor looks down from ``mounting_height_mm`` above the bin floor and
+    the bin counts as full when waste is ``usable_depth_mm`` above the floor.
+    """
+
+    model_config = ConfigDict(
+        title="Calibration",
+        json_schema_extra={
+            "examples": [{"mounting_height_mm": 1050, "usable_depth_mm": 800, "dead_zone_mm": 200}]
+        },
+    )
+
+    mounting_height_mm: int = Field(
+        gt=0,
+        le=5000,
+        description="Distance from the sensor face down to the bin floor, millimetres.",
+        examples=[1050],
+    )
+    usable_depth_mm: int = Field(
+        gt=0,
+        le=5000,
+        description="Height of the full line above the bin floor, millimetres.",
+        examples=[800],
+    )
+    dead_zone_mm: int = Field(
+        default=200,
+        ge=0,
+        le=1000,
+        description="Closest distance the sensor can measure (JSN-SR04T: ~200 mm), millimetres.",
+        examples=[200],
+    )
+
+    @model_validator(mode="after")
+    def _full_line_visible(self) -> Self:
+        # If the full line sits inside the dead zone, a full bin reads as
+        # OVERFULL/no-echo and the device can never report fill = 1 honestly.
+        if self.mounting_height_mm - self.usable_depth_mm < self.dead_zone_mm:
+            raise ValueError(
+                "full line is inside the sensor dead zone: "
+                "mounting_height_mm - usable_depth_mm must be >= dead_zone_mm"
+            )
+        return self
+
+    def fill_from_distance(self, distance_mm: int | None) -> float | None:
+        """Fill level for a raw distance, the same formula the firmware runs.
+
+        Kept here so the simulator and the processors recompute fill exactly as
+        devices do; ``None`` (no echo) stays unknown.
+        """
+        if distance_mm is None:
+            return None
+        fill = (self.mounting_height_mm - distance_mm) / self.usable_depth_mm
+        return min(1.0, max(0.0, fill))
+
+
+class DeviceConfig(MessageModel):
+    """Reporting, alarm and calibration settings for one device."""
+
+    model_config = ConfigDict(
+        title="DeviceConfig",
+        json_schema_extra={
+            "examples": [
+                {
+                    "v": 1,
+                    "config_version": 3,
+                    "report_interval_s": 900,
+                    "nearly_full_interval_s": 300,
+                    "heartbeat_interval_s": 3600,
+                    "large_change_threshold": 0.1,
+                    "nearly_full_threshold": 0.75,
+                    "fire_temp_c": 70.0,
+                    "fire_rise_c_per_min": 5.0,
+                    "low_battery_mv": 3400,
+                    "calibration": {
+                        "mounting_height_mm": 1050,
+                        "usable_depth_mm": 800,
+                        "dead_zone_mm": 200,
+                    },
+                }
+            ]
+        },
+    )
+
+    version: Literal[1] = Field(
+        default=1,
+        alias="v",
+        description="Payload format version.",
+        examples=[1],
+    )
+    config_version: int = Field(
+        ge=1,
+        le=2**31 - 1,
+        description="Monotonic config revision; the device ignores anything not newer than "
+        "what it holds.",
+        examples=[3],
+    )
+    report_interval_s: int = Field(
+        default=900,
+        ge=10,
+        le=86_400,
+        description="Seconds between wake-ups to measure; a reading is published when fill "
+        "moved by large_change_threshold, a flag changed, or the heartbeat is due.",
+        examples=[900],
+    )
+    nearly_full_interval_s: int = Field(
+        default=300,
+        ge=10,
+        le=86_400,
+        description="Seconds between measurements once fill >= nearly_full_threshold, so "
+        "collection is seen promptly.",
+        examples=[300],
+    )
+    heartbeat_interval_s: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400,
+        description="Longest silence, in seconds, before a reading is published anyway; "
+        "the offline alert waits for a few of these.",
+        examples=[3600],
+    )
+    large_change_threshold: float = Field(
+        default=0.1,
+        gt=0.0,
+        le=1.0,
+        description="Fill change (fraction, 0..1) since the last published reading that "
+        "triggers an early publish.",
+        examples=[0.1],
+    )
+    nearly_full_threshold: float = Field(
+        default=0.75,
+        gt=0.0,
+        le=1.0,
+        description="Fill level (fraction, 0..1) from which the nearly-full interval applies.",
+        examples=[0.75],
+    )
+    fire_temp_c: float = Field(
+        default=70.0,
+        ge=30.0,
+        le=150.0,
+        description="Temperature in degrees Celsius at or above which the device sets FIRE.",
+        examples=[70.0],
+    )
+    fire_rise_c_per_min: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=100.0,
+        description="Temperature rise in degrees Celsius per minute that sets FIRE even "
+        "below fire_temp_c.",
+        examples=[5.0],
+    )
+    low_battery_mv: int = Field(
+        default=3400,
+        ge=2000,
+        le=5000,
+        description="Battery voltage in millivolts below which the device sets LOW_BATTERY.",
+        examples=[3400],
+    )
+    calibration: Calibration = Field(
+        description="Installation geometry for turning distance into fill.",
+        examples=[{"mounting_height_mm": 1050, "usable_depth_mm": 800, "dead_zone_mm": 200}],
+    )
+
+    @model_validator(mode="after")
+    def _intervals_ordered(self) -> Self:
+        # A nearly-full bin must be watched at least as often as a normal one,
+        # and a heartbeat shorter than the measuring interval cannot be kept.
+        if self.nearly_full_interval_s > self.report_interval_s:
+            raise ValueError("nearly_full_interval_s must be <= report_interval_s")
+        if self.heartbeat_interval_s < self.report_interval_s:
+            raise ValueError("heartbeat_interval_s must be >= report_interval_s")
+        return self

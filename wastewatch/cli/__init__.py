@@ -1,0 +1,61 @@
+"""`wastewatch`: the one command-line entry point, with a subcommand per concern.
+
+Each concern registers its subcommands from its own module (`services`, `db`,
+`kafka`, ...), so a newcomer finds a command's code by its name.  Errors the
+user can act on are printed as one clear message (exit 1); a bad argument
+prints one line saying what is wrong and where to look (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from wastewatch.cli import db, kafka, schema_cmd, services
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line that says what to do."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog="wastewatch",
+        description="Real-time waste monitoring for Thai municipalities (Kalasin first).",
+    )
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: WW_LOG_LEVEL)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=OneLineParser)
+    for module in (services, db, kafka, schema_cmd):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from wastewatch.errors import UserFacingError
+    from wastewatch.settings import load_settings
+
+    level = args.log_level or load_settings().log_level
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except UserFacingError as exc:
+        print(f"wastewatch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def entry() -> NoReturn:
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`wastewatch db migrate|status`: the database schema."""
+
+from __future__ import annotations
+
+import argparse
+
+from wastewatch.settings import load_settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("db", help="database migrations")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser(
+        "migrate", help="apply pending migrations (WW_DB_DSN) and set up login roles"
+    ).set_defaults(handler=migrate)
+    actions.add_parser("status", help="list pending migrations").set_defaults(handler=status)
+
+
+def migrate(_: argparse.Namespace) -> int:
+    from schema.migrate import ensure_login_roles
+    from schema.migrate import migrate as apply
+
+    settings = load_settings()
+    applied = apply(settings.db.dsn)
+    roles = ensure_login_roles(
+        settings.db.dsn, writer_dsn=settings.db.writer_dsn, reader_dsn=settings.db.reader_dsn
+    )
+    if applied:
+        for mig in applied:
+            print(f"applied {mig.path.name}")
+    else:
+        print("database is up to date")
+    if roles:
+        print("login roles ready: " + ", ".join(roles))
+    return 0
+
+
+def status(_: argparse.Namespace) -> int:
+    from schema.migrate import pending
+
+    todo = pending(load_settings().db.dsn)
+    for mig in todo:
+        print(f"pending {mig.path.name}")
+    if not todo:
+        print("database is up to date")
+    return 0

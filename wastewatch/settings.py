@@ -1,0 +1,106 @@
+"""The one typed settings model for every wastewatch process.
+
+Every value comes from the environment with the ``WW_`` prefix, one level of
+nesting separated by a single underscore (``WW_MQTT_URL`` -> ``mqtt.url``,
+``WW_KAFKA_LINGER_MS`` -> ``kafka.linger_ms``), or from the env file that
+``wastewatch services up`` writes (``.wastewatch/env``), so that a developer's
+shell needs no exports after bringing the local stack up.  Real environment
+variables always win over the file, which is how docker-compose and the tests
+point a process somewhere else.
+
+Kafka options keep Kafka's own names and every duration carries its unit
+(``_ms`` / ``_s``), so a value can be checked against the broker docs without
+guessing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Where the local stack keeps its state and writes its env file.  Relative to
+#: the working directory, like git's ``.git``: run commands from the checkout.
+DEFAULT_STATE_DIR = Path(".wastewatch")
+
+
+class MqttSettings(BaseModel):
+    """How to reach the MQTT broker the devices publish to."""
+
+    url: str = Field(
+        default="mqtt://127.0.0.1:18830",
+        description="mqtt://[user:password@]host:port (mqtts:// for TLS)",
+    )
+    client_id: str = Field(default="ww-bridge", description="MQTT client id of the bridge")
+    keepalive_s: int = Field(default=30, ge=5, description="MQTT keepalive in seconds")
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the Kafka-protocol broker, with Kafka's own option names."""
+
+    bootstrap: str = Field(default="127.0.0.1:19092", description="bootstrap servers, comma separated")
+    enable_idempotence: bool = Field(
+        default=False,
+        description="idempotent producer; Apache Kafka supports it, the local Tansu does not",
+    )
+    acks: Literal["all"] = Field(default="all", description="producer acks; only 'all' is safe")
+    linger_ms: int = Field(default=5, ge=0, description="producer batching delay in ms")
+    max_batch_size: int = Field(default=262_144, ge=1024, description="producer batch bytes")
+    request_timeout_ms: int = Field(default=30_000, ge=1000)
+    topic_prefix: str = Field(
+        default="",
+        description="prepended to every topic name; lets tests and tenants share one broker",
+    )
+
+
+class DbSettings(BaseModel):
+    """PostgreSQL/TimescaleDB connection strings, one per privilege level."""
+
+    dsn: str = Field(
+        default="postgresql://ww_admin@127.0.0.1:15432/wastewatch",
+        description="owner/migration role: used by `wastewatch db migrate` only",
+    )
+    writer_dsn: str | None = Field(
+        default=None, description="ingest and processors (INSERT/UPDATE, no DDL)"
+    )
+    reader_dsn: str | None = Field(
+        default=None, description="Grafana and the planners' API (SELECT only)"
+    )
+    connect_timeout_s: int = Field(default=10, ge=1)
+
+
+class StackSettings(BaseModel):
+    """The local development/test stack that `wastewatch services` manages."""
+
+    mqtt_port: int = Field(default=18830, ge=1024, le=65535)
+    kafka_port: int = Field(default=19092, ge=1024, le=65535)
+    pg_port: int = Field(default=15432, ge=1024, le=65535)
+    wait_s: float = Field(default=60.0, gt=0, description="how long `up` waits for each service")
+
+
+class Settings(BaseSettings):
+    """Settings of every wastewatch process; see the module docstring for sources."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WW_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_file=DEFAULT_STATE_DIR / "env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    city: str = Field(default="kalasin", pattern=r"^[a-z0-9-]{2,32}$")
+    state_dir: Path = DEFAULT_STATE_DIR
+    log_level: str = "INFO"
+    mqtt: MqttSettings = MqttSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    db: DbSettings = DbSettings()
+    stack: StackSettings = StackSettings()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings now (not at import time), so tests can set the environment first."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,7 @@
+"""The local stack: Mosquitto, a Kafka-protocol broker and TimescaleDB on 127.0.0.1.
+
+One code path starts them for `make demo`, `make test` and
+`wastewatch services up` (`wastewatch.stack.manager.Stack`); each service
+installs what it lacks, keeps its state under the state dir (`.wastewatch/`),
+and is stopped only by the pid it recorded.
+"""

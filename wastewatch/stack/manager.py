@@ -1,0 +1,96 @@
+"""The stack as a whole: bring up, report, write the env file, bring down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from wastewatch.settings import Settings
+from wastewatch.stack.kafka import KafkaService
+from wastewatch.stack.mosquitto import MosquittoService
+from wastewatch.stack.postgres import PostgresService
+
+
+class Service(Protocol):
+    """What the manager needs of each service."""
+
+    name: str
+
+    def install(self) -> None: ...
+    def start(self) -> None: ...
+    def stop(self) -> bool: ...
+    def running(self) -> bool: ...
+    def answers(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    name: str
+    running: bool
+    answers: bool
+    address: str
+
+    @property
+    def up(self) -> bool:
+        return self.running and self.answers
+
+
+class Stack:
+    """Mosquitto, the Kafka-protocol broker and TimescaleDB, managed together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.mosquitto = MosquittoService(settings)
+        self.kafka = KafkaService(settings)
+        self.postgres = PostgresService(settings)
+        self.services: list[Service] = [self.mosquitto, self.kafka, self.postgres]
+
+    @property
+    def env_file(self) -> Path:
+        return self.settings.state_dir.resolve() / "env"
+
+    def env(self) -> dict[str, str]:
+        """The connection settings other processes need, as WW_ variables."""
+        return {
+            "WW_MQTT_URL": self.mosquitto.url,
+            "WW_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
+            **self.postgres.dsns(),
+        }
+
+    def install(self) -> None:
+        """Install what is missing (apt packages, the TimescaleDB build); starts nothing."""
+        for service in self.services:
+            service.install()
+
+    def up(self) -> dict[str, str]:
+        """Install, start and wait for every service; write and return the env."""
+        self.install()
+        for service in self.services:
+            service.start()
+        env = self.env()
+        self.env_file.parent.mkdir(parents=True, exist_ok=True)
+        self.env_file.touch(mode=0o600)
+        self.env_file.write_text(
+            "# Written by `wastewatch services up`: the local stack's addresses.\n"
+            + "".join(f"{k}={v}\n" for k, v in env.items())
+        )
+        return env
+
+    def down(self) -> list[str]:
+        """Stop, by pid, what `up` started; returns the names actually stopped."""
+        return [s.name for s in reversed(self.services) if s.stop()]
+
+    def status(self) -> list[ServiceStatus]:
+        out = []
+        for service, address in zip(
+            self.services, [self.mosquitto.url, self.kafka.bootstrap, f"127.0.0.1:{self.postgres.port}"],
+            strict=True,
+        ):
+            running = service.running()
+            try:
+                answers = running and service.answers()
+            except Exception:  # noqa: BLE001 - any failure of the probe means "down"
+                answers = False
+            out.append(ServiceStatus(service.name, running, answers, address))
+        return out

@@ -1,0 +1,184 @@
+"""Start, find and stop the stack's daemons by the pid files they leave.
+
+A pid alone can be recycled by the kernel, so a pid is only trusted when the
+process's command line still contains the marker we started it with: `down`
+must never stop a process this project did not start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from wastewatch.stack.errors import StackError
+
+LOOPBACK = "127.0.0.1"
+
+
+def run(
+    cmd: Sequence[str],
+    *,
+    step: str,
+    hint: str = "",
+    log: Path | None = None,
+    user: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float = 1800,
+    cwd: Path | None = None,
+) -> str:
+    """Run a command to completion; on failure raise StackError with its output's tail.
+
+    With ``log`` the output goes to that file (builds are long and noisy) and
+    the error points at it; otherwise the output is returned.
+    """
+    full = [*as_user_prefix(user), *cmd]
+    try:
+        if log is not None:
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with log.open("ab") as fh:
+                fh.write(f"\n$ {' '.join(full)}\n".encode())
+                fh.flush()
+                proc = subprocess.run(
+                    full, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout_s,
+                    cwd=cwd, check=False,
+                )
+            out = ""
+        else:
+            done = subprocess.run(
+                full, capture_output=True, text=True, env=env, timeout=timeout_s, cwd=cwd,
+                check=False,
+            )
+            proc = done
+            out = (done.stdout or "") + (done.stderr or "")
+    except FileNotFoundError as exc:
+        raise StackError(step, f"command not found: {full[0]}", hint=hint, log=log) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise StackError(step, f"timed out after {timeout_s:.0f} s", hint=hint, log=log) from exc
+    if proc.returncode != 0:
+        tail = out.strip().splitlines()[-8:] if out else _tail(log)
+        why = f"`{' '.join(full)}` exited with {proc.returncode}"
+        if tail:
+            why += "\n    " + "\n    ".join(tail)
+        raise StackError(step, why, hint=hint, log=log)
+    return out
+
+
+def _tail(log: Path | None, lines: int = 8) -> list[str]:
+    if log is None or not log.exists():
+        return []
+    return log.read_text(errors="replace").strip().splitlines()[-lines:]
+
+
+def as_user_prefix(user: str | None) -> list[str]:
+    """`runuser -u USER --` when we are root and must act as a service account."""
+    if user is None or os.geteuid() != 0 or user == "root":
+        return []
+    return ["runuser", "-u", user, "--"]
+
+
+def user_ids(user: str | None) -> tuple[int, int]:
+    """uid/gid a service's files must belong to (ourselves when not root)."""
+    if user is None or os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def spawn(cmd: Sequence[str], *, log: Path, pid_file: Path, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> int:
+    """Start a long-lived daemon detached from our session and record its pid."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as fh:
+        proc = subprocess.Popen(
+            list(cmd), stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
+            start_new_session=True, env=None if env is None else dict(env), cwd=cwd,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid in a pid file (first line, as both we and PostgreSQL write it)."""
+    try:
+        first = pid_file.read_text().split("\n", 1)[0].strip()
+    except (FileNotFoundError, PermissionError):
+        return None
+    return int(first) if first.isdigit() else None
+
+
+def is_alive(pid: int | None, marker: str) -> bool:
+    """True when ``pid`` runs and its command line contains ``marker`` (not a recycled pid)."""
+    if pid is None or pid <= 0:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    if "\nState:\tZ" in status:
+        return False
+    return marker in cmdline
+
+
+def stop_pid(pid: int, marker: str, *, timeout_s: float = 15.0) -> bool:
+    """SIGTERM, wait, then SIGKILL; only if the pid still is the process we started."""
+    if not is_alive(pid, marker):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not is_alive(pid, marker):
+            _reap(pid)
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the daemon happens to be our own child."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def port_open(port: int, host: str = LOOPBACK) -> bool:
+    """Whether something accepts TCP connections on host:port right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def ensure_port_free(port: int, *, step: str, setting: str) -> None:
+    """Fail early, naming the setting to change, when another program holds our port."""
+    if port_open(port):
+        raise StackError(
+            step,
+            f"port {LOOPBACK}:{port} is already in use by another program",
+            hint=f"stop that program or choose another port with {setting}=PORT",
+        )
+
+
+def wait_until(check: Callable[[], bool], *, timeout_s: float, step: str, hint: str = "",
+               log: Path | None = None, interval_s: float = 0.2) -> None:
+    """Poll ``check`` until true; raise StackError naming the step when time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001, S110 - a probe that throws just means "not yet"
+            pass
+        if time.monotonic() >= deadline:
+            raise StackError(step, f"no answer within {timeout_s:.0f} s", hint=hint, log=log)
+        time.sleep(interval_s)
