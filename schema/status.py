@@ -97,7 +97,7 @@ class DeviceStatus(MessageModel):
         default=None,
         alias="boot",
         ge=0,
-        le=2**32 - 1,
+        le=2**31 - 1,
         description="Boot counter, the same as in telemetry, to tie status to readings.",
         examples=[17],
     )

@@ -40,7 +40,8 @@ boots at its own epoch), whatever the CLOCK_UNSET flag says."""
 LATEST_TS: Final = 4_102_444_800
 """2100-01-01T00:00:00Z: upper bound so a corrupt clock cannot overflow a column."""
 
-_U32: Final = 2**32 - 1
+_INT32_MAX: Final = 2**31 - 1
+"""Counters fit PostgreSQL ``integer`` columns, so a valid reading always inserts."""
 
 _EXAMPLE: Final[JsonDict] = {
     "v": 1,
@@ -111,7 +112,7 @@ class DeviceTelemetry(MessageModel):
     boot_count: int = Field(
         alias="boot",
         ge=0,
-        le=_U32,
+        le=_INT32_MAX,
         description="Boot counter kept in device NVS, incremented every cold or deep-sleep boot "
         "that loses RAM; with seq it identifies a reading.",
         examples=[17],
@@ -119,7 +120,7 @@ class DeviceTelemetry(MessageModel):
     sequence: int = Field(
         alias="seq",
         ge=0,
-        le=_U32,
+        le=_INT32_MAX,
         description="Reading sequence number, restarting at 0 each boot.",
         examples=[4242],
     )
@@ -184,7 +185,7 @@ class DeviceTelemetry(MessageModel):
         default=0,
         alias="drop",
         ge=0,
-        le=_U32,
+        le=_INT32_MAX,
         description="Readings the device discarded since boot because its offline buffer "
         "was full; a gap in seq that this explains is data loss, not a bug.",
         examples=[0],

@@ -155,7 +155,9 @@ def test_clock_trust() -> None:
         ("fl", 1 << 16),
         ("d_mm", -1),
         ("seq", -1),
-        ("boot", 2**32),
+        ("boot", 2**31),
+        ("seq", 2**31),
+        ("drop", 2**31),
         ("ts", -1),
         ("drop", -1),
         ("v", 2),
@@ -190,8 +192,8 @@ _telemetry_payloads = st.fixed_dictionaries(
     {
         "v": st.just(1),
         "id": st.from_regex(DEVICE_ID_PATTERN, fullmatch=True),
-        "boot": st.integers(0, 2**32 - 1),
-        "seq": st.integers(0, 2**32 - 1),
+        "boot": st.integers(0, 2**31 - 1),
+        "seq": st.integers(0, 2**31 - 1),
         "ts": st.integers(0, 4_102_444_800),
         "d_mm": st.none() | st.integers(0, 20_000),
         "fill": st.none() | st.floats(0.0, 1.0),
@@ -201,7 +203,7 @@ _telemetry_payloads = st.fixed_dictionaries(
         "bat_mv": st.none() | st.integers(0, 5000),
         "rssi": st.none() | st.integers(-127, 0),
         "fl": st.integers(0, 0xFFFF),
-        "drop": st.integers(0, 2**32 - 1),
+        "drop": st.integers(0, 2**31 - 1),
     },
 )
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from wastewatch.cli import db, kafka, schema_cmd, services
+from wastewatch.cli import db, demo, kafka, schema_cmd, services
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: WW_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=OneLineParser)
-    for module in (services, db, kafka, schema_cmd):
+    for module in (services, db, kafka, schema_cmd, demo):
         module.register(sub)
     return parser
 

@@ -1,0 +1,106 @@
+"""Session fixtures: the real local stack, a fresh database and fresh Kafka topics.
+
+The stack is started by the same code as `wastewatch services up`, once per
+session; if it was already running (a developer's `make demo`), it is reused
+and left running, otherwise it is stopped at the end.  Each session gets its
+own database (migrated from scratch) and its own Kafka topic prefix, so runs
+never see each other's data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from schema.migrate import ensure_login_roles, migrate
+from wastewatch.kafka_topics import create_topics
+from wastewatch.settings import DbSettings, KafkaSettings, MqttSettings, Settings, load_settings
+from wastewatch.stack.manager import Stack
+
+
+@dataclass(frozen=True)
+class StackEnv:
+    """Addresses of the running local stack."""
+
+    mqtt_url: str
+    mqtt_port: int
+    kafka_bootstrap: str
+    admin_dsn: str
+    writer_dsn: str
+    reader_dsn: str
+
+
+@dataclass(frozen=True)
+class SessionDb:
+    """A fresh, migrated database for this test session."""
+
+    name: str
+    dsn: str
+    writer_dsn: str
+    reader_dsn: str
+
+
+def _with_database(dsn: str, name: str) -> str:
+    return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> Iterator[StackEnv]:
+    stack = Stack(load_settings())
+    was_up = all(row.up for row in stack.status())
+    env = stack.up()
+    yield StackEnv(
+        mqtt_url=env["WW_MQTT_URL"],
+        mqtt_port=stack.mosquitto.port,
+        kafka_bootstrap=env["WW_KAFKA_BOOTSTRAP"],
+        admin_dsn=env["WW_DB_DSN"],
+        writer_dsn=env["WW_DB_WRITER_DSN"],
+        reader_dsn=env["WW_DB_READER_DSN"],
+    )
+    if not was_up:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def test_db(stack_env: StackEnv) -> Iterator[SessionDb]:
+    name = f"ww_test_{uuid.uuid4().hex[:10]}"
+    server = _with_database(stack_env.admin_dsn, "postgres")
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    db = SessionDb(
+        name=name,
+        dsn=_with_database(stack_env.admin_dsn, name),
+        writer_dsn=_with_database(stack_env.writer_dsn, name),
+        reader_dsn=_with_database(stack_env.reader_dsn, name),
+    )
+    migrate(db.dsn)
+    ensure_login_roles(db.dsn, writer_dsn=db.writer_dsn, reader_dsn=db.reader_dsn)
+    yield db
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(stack_env: StackEnv) -> KafkaSettings:
+    """Kafka settings with a topic prefix of this session's own, topics created."""
+    kafka = KafkaSettings(
+        bootstrap=stack_env.kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:8]}."
+    )
+    asyncio.run(create_topics(kafka))
+    return kafka
+
+
+@pytest.fixture(scope="session")
+def settings(stack_env: StackEnv, test_db: SessionDb, kafka_settings: KafkaSettings) -> Settings:
+    """Settings pointing every component at this session's database and topics."""
+    return Settings(
+        mqtt=MqttSettings(url=stack_env.mqtt_url),
+        kafka=kafka_settings,
+        db=DbSettings(dsn=test_db.dsn, writer_dsn=test_db.writer_dsn,
+                      reader_dsn=test_db.reader_dsn),
+    )

@@ -1,0 +1,92 @@
+"""A message through the real Mosquitto and a record through the real Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from paho.mqtt.enums import CallbackAPIVersion
+
+from schema.topics import telemetry_topic
+from tests.conftest import StackEnv
+from wastewatch.settings import KafkaSettings
+
+pytestmark = pytest.mark.integration
+
+
+def test_qos1_message_through_mosquitto(stack_env: StackEnv) -> None:
+    topic = telemetry_topic("testcity", f"dev-{uuid.uuid4().hex[:8]}")
+    got: list[bytes] = []
+    subscribed = threading.Event()
+    arrived = threading.Event()
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):  # type: ignore[no-untyped-def]
+        subscribed.set()
+
+    def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
+        got.append(msg.payload)
+        arrived.set()
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
+    sub.on_subscribe = on_subscribe
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", stack_env.mqtt_port)
+    sub.loop_start()
+    try:
+        sub.subscribe(topic, qos=1)
+        assert subscribed.wait(10)
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
+        pub.connect("127.0.0.1", stack_env.mqtt_port)
+        pub.loop_start()
+        info = pub.publish(topic, b'{"hello":"kalasin"}', qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published()  # the broker's PUBACK arrived
+        pub.loop_stop()
+        pub.disconnect()
+        assert arrived.wait(10)
+        assert got == [b'{"hello":"kalasin"}']
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_kafka_group_commit_and_resume(kafka_settings: KafkaSettings) -> None:
+    """acks=all produce, a group consumer commits, a new member resumes after the commit."""
+    topic = kafka_settings.topic_prefix + "waste.readings.v1"
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    key = b"kls-bin-0001"  # one key -> one partition -> a well-defined order
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap, acks="all")
+    await producer.start()
+    try:
+        first = [await producer.send_and_wait(topic, f"r{i}".encode(), key=key) for i in range(5)]
+    finally:
+        await producer.stop()
+    partition = first[0].partition
+    tp = TopicPartition(topic, partition)
+
+    async def consume(n: int) -> list[bytes]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=kafka_settings.bootstrap, group_id=group,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            values: list[bytes] = []
+            while len(values) < n:
+                batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+                for records in batch.values():
+                    values.extend(r.value for r in records if r.value is not None)
+            values = values[:n]
+            await consumer.commit({tp: first[0].offset + len(values)})
+            return values
+        finally:
+            await consumer.stop()
+
+    assert await consume(3) == [b"r0", b"r1", b"r2"]
+    # A new member of the same group starts from the committed offset, not the beginning.
+    assert await consume(2) == [b"r3", b"r4"]
