@@ -101,6 +101,7 @@ def settings(stack_env: StackEnv, test_db: SessionDb, kafka_settings: KafkaSetti
     return Settings(
         mqtt=MqttSettings(url=stack_env.mqtt_url),
         kafka=kafka_settings,
-        db=DbSettings(dsn=test_db.dsn, writer_dsn=test_db.writer_dsn,
-                      reader_dsn=test_db.reader_dsn),
+        db=DbSettings(
+            dsn=test_db.dsn, writer_dsn=test_db.writer_dsn, reader_dsn=test_db.reader_dsn
+        ),
     )

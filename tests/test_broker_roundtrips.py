@@ -71,8 +71,11 @@ async def test_kafka_group_commit_and_resume(kafka_settings: KafkaSettings) -> N
 
     async def consume(n: int) -> list[bytes]:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=kafka_settings.bootstrap, group_id=group,
-            enable_auto_commit=False, auto_offset_reset="earliest",
+            topic,
+            bootstrap_servers=kafka_settings.bootstrap,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         try:

@@ -43,12 +43,17 @@ def test_status_and_env_of_the_running_stack(stack_env: StackEnv) -> None:
     status = run("services", "status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert [line.split()[:2] for line in status.stdout.splitlines()] == [
-        ["mosquitto", "up"], ["kafka", "up"], ["timescaledb", "up"],
+        ["mosquitto", "up"],
+        ["kafka", "up"],
+        ["timescaledb", "up"],
     ]
     env = run("services", "env")
     assert env.returncode == 0
-    pairs = dict(line.split("=", 1) for line in env.stdout.splitlines() if "=" in line
-                 and not line.startswith("#"))
+    pairs = dict(
+        line.split("=", 1)
+        for line in env.stdout.splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     assert pairs["WW_MQTT_URL"] == stack_env.mqtt_url
     assert pairs["WW_KAFKA_BOOTSTRAP"] == stack_env.kafka_bootstrap
     assert pairs["WW_DB_DSN"] == stack_env.admin_dsn

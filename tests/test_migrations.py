@@ -51,8 +51,9 @@ def test_replayed_reading_inserts_nothing(test_db: SessionDb) -> None:
 
 def test_reader_cannot_write(test_db: SessionDb) -> None:
     t = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
-    with psycopg.connect(test_db.reader_dsn) as conn, pytest.raises(
-        psycopg.errors.InsufficientPrivilege
+    with (
+        psycopg.connect(test_db.reader_dsn) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute(INSERT, [t, "kls-mig-0002", 0, 0, 0.1])
     with psycopg.connect(test_db.reader_dsn) as conn:
@@ -60,8 +61,9 @@ def test_reader_cannot_write(test_db: SessionDb) -> None:
 
 
 def test_writer_cannot_change_the_schema(test_db: SessionDb) -> None:
-    with psycopg.connect(test_db.writer_dsn) as conn, pytest.raises(
-        psycopg.errors.InsufficientPrivilege
+    with (
+        psycopg.connect(test_db.writer_dsn) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("drop table readings")
 

@@ -40,7 +40,9 @@ class MqttSettings(BaseModel):
 class KafkaSettings(BaseModel):
     """How to reach the Kafka-protocol broker, with Kafka's own option names."""
 
-    bootstrap: str = Field(default="127.0.0.1:19092", description="bootstrap servers, comma separated")
+    bootstrap: str = Field(
+        default="127.0.0.1:19092", description="bootstrap servers, comma separated"
+    )
     enable_idempotence: bool = Field(
         default=False,
         description="idempotent producer; Apache Kafka supports it, the local Tansu does not",

@@ -31,9 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wastewatch",
         description="Real-time waste monitoring for Thai municipalities (Kalasin first).",
     )
-    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (default: WW_LOG_LEVEL)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                parser_class=OneLineParser)
+    parser.add_argument(
+        "--log-level", default=None, help="DEBUG, INFO, WARNING (default: WW_LOG_LEVEL)"
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
+    )
     for module in (services, db, kafka, schema_cmd, demo):
         module.register(sub)
     return parser
@@ -46,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from wastewatch.settings import load_settings
 
     level = args.log_level or load_settings().log_level
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     handler: Handler = args.handler
     try:
         return handler(args)

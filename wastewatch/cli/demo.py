@@ -24,8 +24,9 @@ def run(_: argparse.Namespace) -> int:
     stack = Stack(load_settings())
     env = stack.up()
     applied = migrate(env["WW_DB_DSN"])
-    ensure_login_roles(env["WW_DB_DSN"], writer_dsn=env["WW_DB_WRITER_DSN"],
-                       reader_dsn=env["WW_DB_READER_DSN"])
+    ensure_login_roles(
+        env["WW_DB_DSN"], writer_dsn=env["WW_DB_WRITER_DSN"], reader_dsn=env["WW_DB_READER_DSN"]
+    )
     print("wastewatch local stack (all on 127.0.0.1):")
     for row in stack.status():
         print(f"  {row.name:<12} {'up' if row.up else 'DOWN':<5} {row.address}")
@@ -36,7 +37,7 @@ def run(_: argparse.Namespace) -> int:
     print(
         "\nTry:\n"
         "  .venv/bin/wastewatch services status\n"
-        "  psql \"$(grep WW_DB_READER_DSN .wastewatch/env | cut -d= -f2-)\" "
+        '  psql "$(grep WW_DB_READER_DSN .wastewatch/env | cut -d= -f2-)" '
         "-c 'select * from waste_streams'\n"
         "  .venv/bin/wastewatch kafka list-topics\n"
         "  .venv/bin/wastewatch services down      # stop everything `up` started"

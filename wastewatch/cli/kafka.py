@@ -11,8 +11,9 @@ from wastewatch.settings import load_settings
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("kafka", help="Kafka topics (WW_KAFKA_BOOTSTRAP)")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("create-topics", help="create the catalog's topics that are missing"
-                       ).set_defaults(handler=create)
+    actions.add_parser(
+        "create-topics", help="create the catalog's topics that are missing"
+    ).set_defaults(handler=create)
     actions.add_parser("list-topics", help="list the broker's topics").set_defaults(handler=listing)
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from wastewatch.settings import load_settings
+
+if TYPE_CHECKING:
+    from wastewatch.stack.manager import Stack
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         actions.add_parser(name, help=text).set_defaults(handler=handler)
 
 
-def _stack():  # type: ignore[no-untyped-def]
+def _stack() -> Stack:
     from wastewatch.stack.manager import Stack
 
     return Stack(load_settings())
@@ -54,8 +58,10 @@ def status(_: argparse.Namespace) -> int:
 def env(_: argparse.Namespace) -> int:
     stack = _stack()
     if not stack.env_file.exists():
-        print(f"wastewatch: {stack.env_file} does not exist; run `wastewatch services up` first",
-              file=sys.stderr)
+        print(
+            f"wastewatch: {stack.env_file} does not exist; run `wastewatch services up` first",
+            file=sys.stderr,
+        )
         return 1
     sys.stdout.write(stack.env_file.read_text())
     return 0

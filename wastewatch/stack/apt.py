@@ -26,7 +26,7 @@ def is_installed(package: str) -> bool:
 
 def ensure_packages(packages: Iterable[str], *, log: Path) -> list[str]:
     """apt-get install what is missing; returns what was installed (empty on a re-run)."""
-    global _updated  # noqa: PLW0603 - one `apt-get update` per process is enough
+    global _updated
     missing = [p for p in packages if not is_installed(p)]
     if not missing:
         return []
@@ -43,6 +43,9 @@ def ensure_packages(packages: Iterable[str], *, log: Path) -> list[str]:
         _updated = True
     run(
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-        step=f"apt-get install {' '.join(missing)}", log=log, env=env, hint=hint,
+        step=f"apt-get install {' '.join(missing)}",
+        log=log,
+        env=env,
+        hint=hint,
     )
     return missing

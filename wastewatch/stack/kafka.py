@@ -83,12 +83,23 @@ class KafkaService:
             ensure_port_free(self.port, step="start kafka (tansu)", setting="WW_STACK_KAFKA_PORT")
             url = f"tcp://{LOOPBACK}:{self.port}"
             spawn(
-                [str(tansu_binary()), "broker", "--listener-url", url,
-                 "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
-                log=self.log, pid_file=self.pid_file,
+                [
+                    str(tansu_binary()),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                log=self.log,
+                pid_file=self.pid_file,
             )
             wait_until(
-                self.answers, timeout_s=self._settings.stack.wait_s, step="start kafka (tansu)",
+                self.answers,
+                timeout_s=self._settings.stack.wait_s,
+                step="start kafka (tansu)",
                 log=self.log,
             )
         kafka = self._settings.kafka.model_copy(update={"bootstrap": self.bootstrap})

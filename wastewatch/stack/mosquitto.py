@@ -70,33 +70,38 @@ class MosquittoService:
         log = home / "mosquitto.log"
         spawn([binary, "-c", str(conf)], log=log, pid_file=self.pid_file)
         wait_until(
-            self.answers, timeout_s=self._settings.stack.wait_s, step="start mosquitto",
-            log=log, hint="read the log; `mosquitto -c CONF -v` by hand shows config errors",
+            self.answers,
+            timeout_s=self._settings.stack.wait_s,
+            step="start mosquitto",
+            log=log,
+            hint="read the log; `mosquitto -c CONF -v` by hand shows config errors",
         )
 
     def config(self, home: Path) -> str:
-        return "\n".join([
-            "# Written by `wastewatch services up`; edits are overwritten.",
-            f"listener {self.port} {LOOPBACK}",
-            "allow_anonymous true",
-            "persistence true",
-            f"persistence_location {home / 'data'}/",
-            "autosave_interval 30",
-            "autosave_on_changes false",
-            # A bridge that is down must not lose QoS 1 traffic queued for it.
-            "max_queued_messages 1000000",
-            "max_queued_bytes 0",
-            "max_inflight_messages 1000",
-            "max_packet_size 65536",
-            "persistent_client_expiration 14d",
-            "log_dest stdout",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-            "connection_messages true",
-            f"user {SERVICE_USER}",
-            "",
-        ])
+        return "\n".join(
+            [
+                "# Written by `wastewatch services up`; edits are overwritten.",
+                f"listener {self.port} {LOOPBACK}",
+                "allow_anonymous true",
+                "persistence true",
+                f"persistence_location {home / 'data'}/",
+                "autosave_interval 30",
+                "autosave_on_changes false",
+                # A bridge that is down must not lose QoS 1 traffic queued for it.
+                "max_queued_messages 1000000",
+                "max_queued_bytes 0",
+                "max_inflight_messages 1000",
+                "max_packet_size 65536",
+                "persistent_client_expiration 14d",
+                "log_dest stdout",
+                "log_type error",
+                "log_type warning",
+                "log_type notice",
+                "connection_messages true",
+                f"user {SERVICE_USER}",
+                "",
+            ]
+        )
 
     def stop(self) -> bool:
         pid = read_pid(self.pid_file)
@@ -118,8 +123,9 @@ def _chown_tree(home: Path) -> None:
             raise StackError("prepare mosquitto", f"cannot chown {path}: {exc}") from exc
 
 
-def mqtt_ping(port: int, host: str = LOOPBACK, username: str | None = None,
-              password: str | None = None) -> bool:
+def mqtt_ping(
+    port: int, host: str = LOOPBACK, username: str | None = None, password: str | None = None
+) -> bool:
     """Connect with MQTT 3.1.1 and expect a CONNACK that accepts us.
 
     Raw bytes on purpose: readiness is checked before any client library's

@@ -33,7 +33,8 @@ def _user_can_write(user: str | None, directory: Path) -> bool:
         return True
     done = subprocess.run(
         [*prefix, "test", "-w", str(directory), "-a", "-x", str(directory)],
-        capture_output=True, check=False,
+        capture_output=True,
+        check=False,
     )
     return done.returncode == 0
 

@@ -57,9 +57,11 @@ class Credentials:
         creds = cls(*(secrets.token_urlsafe(18) for _ in range(3)))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
-        path.write_text(json.dumps(
-            {"admin": creds.admin, "writer": creds.writer, "reader": creds.reader}, indent=2
-        ))
+        path.write_text(
+            json.dumps(
+                {"admin": creds.admin, "writer": creds.writer, "reader": creds.reader}, indent=2
+            )
+        )
         return creds
 
 
@@ -107,8 +109,9 @@ class PostgresService:
         return is_alive(read_pid(pid_file), MARKER)
 
     def answers(self) -> bool:
-        with psycopg.connect(self.dsns()["WW_DB_DSN"].rsplit("/", 1)[0] + "/postgres",
-                             connect_timeout=2) as conn:
+        with psycopg.connect(
+            self.dsns()["WW_DB_DSN"].rsplit("/", 1)[0] + "/postgres", connect_timeout=2
+        ) as conn:
             conn.execute("select 1")
         return True
 
@@ -117,12 +120,29 @@ class PostgresService:
             self._initdb()
             self._write_config()
             ensure_port_free(self.port, step="start timescaledb", setting="WW_STACK_PG_PORT")
-            run([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log),
-                 "-w", "-t", str(int(self._settings.stack.wait_s)), "start"],
-                step="start timescaledb", user=SERVICE_USER, log=None,
-                hint=f"read {self.log}")
-        wait_until(self.answers, timeout_s=self._settings.stack.wait_s,
-                   step="connect to timescaledb", log=self.log)
+            run(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "-t",
+                    str(int(self._settings.stack.wait_s)),
+                    "start",
+                ],
+                step="start timescaledb",
+                user=SERVICE_USER,
+                log=None,
+                hint=f"read {self.log}",
+            )
+        wait_until(
+            self.answers,
+            timeout_s=self._settings.stack.wait_s,
+            step="connect to timescaledb",
+            log=self.log,
+        )
         self._create_database()
 
     def _initdb(self) -> None:
@@ -134,32 +154,52 @@ class PostgresService:
         pwfile.write_text(self.credentials.admin + "\n")
         os.chown(pwfile, uid, gid)
         try:
-            run([str(PG_BIN / "initdb"), "-D", str(self.data_dir), "-U", ADMIN_ROLE,
-                 f"--pwfile={pwfile}", "--auth-host=scram-sha-256", "--auth-local=peer",
-                 "-E", "UTF8", "--locale=C.UTF-8"],
-                step="initdb", user=SERVICE_USER, log=self._state / "logs" / "initdb.log")
+            run(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    ADMIN_ROLE,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                step="initdb",
+                user=SERVICE_USER,
+                log=self._state / "logs" / "initdb.log",
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         with (self.data_dir / "postgresql.conf").open("a") as conf:
-            conf.write("\n# wastewatch settings live in their own file\ninclude 'wastewatch.conf'\n")
+            conf.write(
+                "\n# wastewatch settings live in their own file\ninclude 'wastewatch.conf'\n"
+            )
 
     def _write_config(self) -> None:
         conf = self.data_dir / "wastewatch.conf"
-        conf.write_text("\n".join([
-            "# Written by `wastewatch services up`; edits are overwritten.",
-            f"listen_addresses = '{LOOPBACK}'",
-            f"port = {self.port}",
-            "unix_socket_directories = ''",
-            "shared_preload_libraries = 'timescaledb'",
-            "timescaledb.telemetry_level = off",
-            "max_connections = 200",
-            "shared_buffers = 256MB",
-            "work_mem = 16MB",
-            "max_locks_per_transaction = 256",
-            "timezone = 'UTC'",
-            "log_timezone = 'UTC'",
-            "",
-        ]))
+        conf.write_text(
+            "\n".join(
+                [
+                    "# Written by `wastewatch services up`; edits are overwritten.",
+                    f"listen_addresses = '{LOOPBACK}'",
+                    f"port = {self.port}",
+                    "unix_socket_directories = ''",
+                    "shared_preload_libraries = 'timescaledb'",
+                    "timescaledb.telemetry_level = off",
+                    "max_connections = 200",
+                    "shared_buffers = 256MB",
+                    "work_mem = 16MB",
+                    "max_locks_per_transaction = 256",
+                    "timezone = 'UTC'",
+                    "log_timezone = 'UTC'",
+                    "",
+                ]
+            )
+        )
         uid, gid = user_ids(SERVICE_USER)
         os.chown(conf, uid, gid)
 
@@ -174,6 +214,9 @@ class PostgresService:
         if not self.running():
             return False
         with contextlib.suppress(StackError):
-            run([str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-                step="stop timescaledb", user=SERVICE_USER)
+            run(
+                [str(PG_BIN / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+                step="stop timescaledb",
+                user=SERVICE_USER,
+            )
         return True

@@ -46,24 +46,35 @@ def run(
                 fh.write(f"\n$ {' '.join(full)}\n".encode())
                 fh.flush()
                 proc = subprocess.run(
-                    full, stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=timeout_s,
-                    cwd=cwd, check=False,
+                    full,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    timeout=timeout_s,
+                    cwd=cwd,
+                    check=False,
                 )
+            returncode = proc.returncode
             out = ""
         else:
             done = subprocess.run(
-                full, capture_output=True, text=True, env=env, timeout=timeout_s, cwd=cwd,
+                full,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=timeout_s,
+                cwd=cwd,
                 check=False,
             )
-            proc = done
+            returncode = done.returncode
             out = (done.stdout or "") + (done.stderr or "")
     except FileNotFoundError as exc:
         raise StackError(step, f"command not found: {full[0]}", hint=hint, log=log) from exc
     except subprocess.TimeoutExpired as exc:
         raise StackError(step, f"timed out after {timeout_s:.0f} s", hint=hint, log=log) from exc
-    if proc.returncode != 0:
+    if returncode != 0:
         tail = out.strip().splitlines()[-8:] if out else _tail(log)
-        why = f"`{' '.join(full)}` exited with {proc.returncode}"
+        why = f"`{' '.join(full)}` exited with {returncode}"
         if tail:
             why += "\n    " + "\n    ".join(tail)
         raise StackError(step, why, hint=hint, log=log)
@@ -91,15 +102,26 @@ def user_ids(user: str | None) -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def spawn(cmd: Sequence[str], *, log: Path, pid_file: Path, env: Mapping[str, str] | None = None,
-          cwd: Path | None = None) -> int:
+def spawn(
+    cmd: Sequence[str],
+    *,
+    log: Path,
+    pid_file: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
     """Start a long-lived daemon detached from our session and record its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as fh:
         proc = subprocess.Popen(
-            list(cmd), stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-            start_new_session=True, env=None if env is None else dict(env), cwd=cwd,
+            list(cmd),
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=None if env is None else dict(env),
+            cwd=cwd,
         )
     pid_file.write_text(f"{proc.pid}\n")
     return proc.pid
@@ -169,15 +191,22 @@ def ensure_port_free(port: int, *, step: str, setting: str) -> None:
         )
 
 
-def wait_until(check: Callable[[], bool], *, timeout_s: float, step: str, hint: str = "",
-               log: Path | None = None, interval_s: float = 0.2) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout_s: float,
+    step: str,
+    hint: str = "",
+    log: Path | None = None,
+    interval_s: float = 0.2,
+) -> None:
     """Poll ``check`` until true; raise StackError naming the step when time runs out."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001, S110 - a probe that throws just means "not yet"
+        except Exception:  # noqa: S110 - a probe that throws just means "not yet"
             pass
         if time.monotonic() >= deadline:
             raise StackError(step, f"no answer within {timeout_s:.0f} s", hint=hint, log=log)

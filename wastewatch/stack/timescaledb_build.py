@@ -25,7 +25,11 @@ PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 PG_CONFIG = PG_BIN / "pg_config"
 SERVER_PACKAGES = [f"postgresql-{PG_MAJOR}"]
 BUILD_PACKAGES = [
-    f"postgresql-server-dev-{PG_MAJOR}", "cmake", "build-essential", "libssl-dev", "xz-utils",
+    f"postgresql-server-dev-{PG_MAJOR}",
+    "cmake",
+    "build-essential",
+    "libssl-dev",
+    "xz-utils",
 ]
 SOURCE_SUITE = "trixie"
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -58,12 +62,15 @@ def debian_mirror() -> tuple[str, str]:
         if not listing.exists():
             continue
         for line in listing.read_text().splitlines():
-            m = re.match(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(bookworm|stable)\s", line.strip() + " ")
+            m = re.match(
+                r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(bookworm|stable)\s", line.strip() + " "
+            )
             if m and "security" not in m.group(1):
                 candidates.append((m.group(1), DEFAULT_KEYRING))
     if not candidates:
         raise StackError(
-            "find the Debian mirror", "no Debian bookworm source found in /etc/apt",
+            "find the Debian mirror",
+            "no Debian bookworm source found in /etc/apt",
             hint="add the Debian mirror to apt's sources, then run again",
         )
     return candidates[0]
@@ -98,21 +105,35 @@ def ensure_timescaledb(log: Path) -> bool:
     source_list = work / "trixie-src.list"
     source_list.write_text(f"deb-src [signed-by={keyring}] {uri} {SOURCE_SUITE} main\n")
     opts = [
-        "-o", f"Dir::Etc::SourceList={source_list}",
-        "-o", "Dir::Etc::SourceParts=/dev/null",
-        "-o", f"Dir::State::Lists={lists}",
+        "-o",
+        f"Dir::Etc::SourceList={source_list}",
+        "-o",
+        "Dir::Etc::SourceParts=/dev/null",
+        "-o",
+        f"Dir::State::Lists={lists}",
     ]
     hint = "check that the Debian mirror answers (`apt-get update` by hand)"
-    run(["apt-get", *opts, "update", "-q"], step="fetch the trixie source index", log=log, hint=hint)
+    run(
+        ["apt-get", *opts, "update", "-q"], step="fetch the trixie source index", log=log, hint=hint
+    )
     downloads = work / "src"
     downloads.mkdir(exist_ok=True)
     if not list(downloads.glob("timescaledb_*.orig.tar.*")):
-        run(["apt-get", *opts, "source", "--download-only", "timescaledb"],
-            step="download the timescaledb source package", log=log, hint=hint, cwd=downloads)
+        run(
+            ["apt-get", *opts, "source", "--download-only", "timescaledb"],
+            step="download the timescaledb source package",
+            log=log,
+            hint=hint,
+            cwd=downloads,
+        )
     tarballs = sorted(downloads.glob("timescaledb_*.orig.tar.*"))
     if not tarballs:
-        raise StackError("download the timescaledb source package", "no .orig tarball arrived",
-                         log=log, hint=hint)
+        raise StackError(
+            "download the timescaledb source package",
+            "no .orig tarball arrived",
+            log=log,
+            hint=hint,
+        )
     build_root = work / "build"
     shutil.rmtree(build_root, ignore_errors=True)
     build_root.mkdir()
@@ -120,13 +141,30 @@ def ensure_timescaledb(log: Path) -> bool:
         tar.extractall(build_root, filter="data")
     src = next(p for p in build_root.iterdir() if p.is_dir())
     hint = f"read the build log; the source is in {src}"
-    run(["./bootstrap", "-DAPACHE_ONLY=1", "-DREGRESS_CHECKS=OFF", "-DTAP_CHECKS=OFF",
-         "-DWARNINGS_AS_ERRORS=OFF", f"-DPG_CONFIG={PG_CONFIG}"],
-        step="configure timescaledb", log=log, cwd=src, hint=hint)
+    run(
+        [
+            "./bootstrap",
+            "-DAPACHE_ONLY=1",
+            "-DREGRESS_CHECKS=OFF",
+            "-DTAP_CHECKS=OFF",
+            "-DWARNINGS_AS_ERRORS=OFF",
+            f"-DPG_CONFIG={PG_CONFIG}",
+        ],
+        step="configure timescaledb",
+        log=log,
+        cwd=src,
+        hint=hint,
+    )
     jobs = str(max(1, os.cpu_count() or 1))
-    run(["make", "-C", "build", f"-j{jobs}", "install"], step="build timescaledb", log=log,
-        cwd=src, hint=hint)
+    run(
+        ["make", "-C", "build", f"-j{jobs}", "install"],
+        step="build timescaledb",
+        log=log,
+        cwd=src,
+        hint=hint,
+    )
     if not installed():
-        raise StackError("install timescaledb", "the build finished but the files are missing",
-                         log=log)
+        raise StackError(
+            "install timescaledb", "the build finished but the files are missing", log=log
+        )
     return True

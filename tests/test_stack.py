@@ -1,0 +1,89 @@
+"""`wastewatch services`: a second, private stack on other ports, up twice, then down.
+
+It uses a state dir under pytest's tmp folder (mode 700, so PostgreSQL and
+Mosquitto, which run as their own accounts, exercise the /var/lib fallback)
+and never touches the session's main stack.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from wastewatch.settings import Settings, StackSettings
+from wastewatch.stack.errors import StackError
+from wastewatch.stack.manager import Stack
+from wastewatch.stack.process import is_alive, read_pid
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def private_stack(tmp_path: Path, stack_env: object) -> Stack:
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        stack=StackSettings(mqtt_port=_free_port(), kafka_port=_free_port(), pg_port=_free_port()),
+    )
+    return Stack(settings)
+
+
+@pytest.mark.timeout(180)
+def test_up_is_idempotent_and_down_stops_by_pid(private_stack: Stack) -> None:
+    stack = private_stack
+    try:
+        env = stack.up()
+        assert all(row.up for row in stack.status())
+        pids = {
+            "mosquitto": read_pid(stack.mosquitto.pid_file),
+            "kafka": read_pid(stack.kafka.pid_file),
+        }
+        with psycopg.connect(env["WW_DB_DSN"]) as conn:
+            assert conn.execute("select current_database()").fetchone() == ("wastewatch",)
+        # Everything listens on loopback only.
+        assert env["WW_MQTT_URL"].startswith("mqtt://127.0.0.1:")
+        assert env["WW_KAFKA_BOOTSTRAP"].startswith("127.0.0.1:")
+
+        again = stack.up()
+        assert again == env  # same passwords, same ports
+        assert read_pid(stack.mosquitto.pid_file) == pids["mosquitto"]  # reused, not restarted
+        assert read_pid(stack.kafka.pid_file) == pids["kafka"]
+        assert stack.env_file.read_text().count("WW_") == 5
+    finally:
+        stopped = stack.down()
+    assert set(stopped) == {"mosquitto", "kafka", "timescaledb"}
+    assert not any(row.running for row in stack.status())
+    assert not is_alive(pids["mosquitto"], "mosquitto")
+    assert not is_alive(pids["kafka"], "tansu")
+    assert stack.down() == []  # nothing left to stop, and no error
+    _remove_state(stack.settings.state_dir)
+
+
+def _remove_state(state_dir: Path) -> None:
+    """Delete the private stack's files, including a /var/lib fallback it linked to."""
+    for entry in state_dir.iterdir():
+        if entry.is_symlink():
+            shutil.rmtree(entry.resolve().parent, ignore_errors=True)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path, stack_env: object) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = int(holder.getsockname()[1])
+        stack = Stack(Settings(state_dir=tmp_path / "s", stack=StackSettings(mqtt_port=port)))
+        with pytest.raises(StackError) as err:
+            stack.mosquitto.start()
+    text = str(err.value)
+    assert f"127.0.0.1:{port} is already in use" in text
+    assert "WW_STACK_MQTT_PORT" in text
