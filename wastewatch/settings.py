@@ -73,6 +73,57 @@ class DbSettings(BaseModel):
     connect_timeout_s: int = Field(default=10, ge=1)
 
 
+class IngestSettings(BaseModel):
+    """The MQTT->Kafka bridge and the Kafka->TimescaleDB sink."""
+
+    receive_maximum: int = Field(
+        default=2000,
+        ge=1,
+        le=65535,
+        description="MQTT v5 Receive Maximum: unacked QoS 1 messages the broker may have in "
+        "flight to the bridge. This is the bridge's backpressure window: when Kafka stalls, "
+        "acks stop, and Mosquitto queues the rest in the persistent session.",
+    )
+    session_expiry_s: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="how long Mosquitto keeps the bridge's session (and queues for it) "
+        "while the bridge is away",
+    )
+    share_group: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]*$",
+        description="MQTT shared-subscription group; bridges with the same group split the "
+        "devices' traffic ($share/<group>/...). Empty: a plain subscription.",
+    )
+    max_future_s: int = Field(
+        default=3600,
+        ge=0,
+        description="readings time-stamped further than this ahead of the bridge's clock "
+        "go to the dead-letter topic",
+    )
+    bridge_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="bridge /metrics and /healthz; 0 = off"
+    )
+    sink_metrics_port: int = Field(
+        default=9465, ge=0, le=65535, description="sink /metrics and /healthz; 0 = off"
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="address of the metrics server")
+    sink_group: str = Field(default="ww-sink", description="the sink's Kafka consumer group")
+    sink_batch_max: int = Field(
+        default=5000, ge=1, description="most readings written in one transaction"
+    )
+    sink_batch_ms: int = Field(
+        default=100, ge=1, description="longest wait to fill a batch before writing it, ms"
+    )
+    sink_retry_max_s: float = Field(
+        default=10.0, gt=0, description="longest back-off between database retries, s"
+    )
+    shutdown_timeout_s: float = Field(
+        default=20.0, gt=0, description="how long a graceful stop may take to drain"
+    )
+
+
 class StackSettings(BaseModel):
     """The local development/test stack that `wastewatch services` manages."""
 
@@ -100,6 +151,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     kafka: KafkaSettings = KafkaSettings()
     db: DbSettings = DbSettings()
+    ingest: IngestSettings = IngestSettings()
     stack: StackSettings = StackSettings()
 
 

@@ -4,7 +4,8 @@
 -- time column (a hypertable's unique index must contain it) is unique, and the
 -- sink inserts with ON CONFLICT DO NOTHING, so a Kafka replay after a crash or
 -- a device's duplicate re-send inserts nothing twice.  `time` is the device's
--- event time (UTC); `received_at` is when the bridge got it.
+-- event time (UTC); `received_at` is when the bridge got it; `stored_at` when
+-- the sink wrote it (its difference to `received_at` is the ingest delay).
 
 CREATE TABLE readings (
     time            timestamptz NOT NULL,
@@ -20,7 +21,8 @@ CREATE TABLE readings (
     flags           integer     NOT NULL DEFAULT 0,
     dropped_count   integer     NOT NULL DEFAULT 0 CHECK (dropped_count >= 0),
     payload_version smallint    NOT NULL,
-    received_at     timestamptz NOT NULL DEFAULT now()
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    stored_at       timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 COMMENT ON TABLE readings IS 'Device telemetry, one row per reading, exactly once (natural key + time)';
 COMMENT ON COLUMN readings.time IS 'Event time: when the device measured, UTC';

@@ -1,0 +1,7 @@
+"""The benchmark's one root error."""
+
+from __future__ import annotations
+
+
+class BenchError(Exception):
+    """A benchmark step did not happen; the message names the step and what to look at."""

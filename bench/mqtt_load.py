@@ -1,0 +1,547 @@
+"""MQTT load for the ingest benchmark: publisher and subscriber worker processes.
+
+Each worker is its own process (``multiprocessing`` with the ``spawn`` start
+method), so publishing is not limited by one interpreter's GIL.  A publisher
+process keeps one paho connection (MQTT 3.1.1, as the devices speak it) and
+runs jobs sent to it over a queue; the parent gets back, per job, which message
+numbers were published (and when) and which got a PUBACK.
+
+Delivery semantics: QoS 1 on every publish and subscription.  A PUBACK comes
+from Mosquitto once it holds the message, whoever subscribes; a message
+counts as "acked" only when its PUBACK arrived, which is what a device relies
+on before dropping a reading from its buffer.
+
+In-flight window: at most ``window`` unacknowledged messages per publisher
+(paho's ``max_inflight_messages_set`` and our own bookkeeping agree), which
+also keeps paho's 16-bit message ids from wrapping onto a message still
+waiting for its PUBACK.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing
+import queue
+import threading
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+from bench.errors import BenchError
+from bench.payloads import device_id, payload
+
+if TYPE_CHECKING:
+    from paho.mqtt.properties import Properties
+    from paho.mqtt.reasoncodes import ReasonCode
+
+__all__ = [
+    "DEFAULT_WINDOW",
+    "MqttTarget",
+    "PublishJob",
+    "PublishResult",
+    "PublisherPool",
+    "RawSubscriber",
+    "SubscribeResult",
+    "connect_client",
+]
+
+DEFAULT_WINDOW: Final = 2000
+"""Unacknowledged QoS 1 messages per publisher: enough to hide the loopback round trip."""
+
+_CONNECT_TIMEOUT_S: Final = 15.0
+_WORKER_READY_TIMEOUT_S: Final = 60.0
+_WORKER_IDLE_TIMEOUT_S: Final = 3600.0
+"""A worker whose parent sends nothing for this long assumes the parent is gone."""
+
+_SPAWN: Final = multiprocessing.get_context("spawn")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttTarget:
+    """Where the broker is, from a ``WW_MQTT_URL`` (``mqtt://[user:pass@]host:port``)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def from_url(cls, url: str) -> MqttTarget:
+        parts = urlsplit(url)
+        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
+            raise BenchError(f"cannot use MQTT URL {url!r}: expected mqtt://host:port")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if parts.scheme == "mqtts" else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=parts.scheme == "mqtts",
+        )
+
+
+def connect_client(
+    target: MqttTarget,
+    client_id: str,
+    *,
+    window: int = DEFAULT_WINDOW,
+    timeout_s: float = _CONNECT_TIMEOUT_S,
+) -> mqtt.Client:
+    """A connected paho client (clean session, MQTT 3.1.1) with its network thread running."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=True,
+        protocol=mqtt.MQTTv311,
+    )
+    if target.username is not None:
+        client.username_pw_set(target.username, target.password)
+    if target.tls:
+        client.tls_set()
+    client.max_inflight_messages_set(window)
+    client.max_queued_messages_set(0)
+    connected = threading.Event()
+
+    def on_connect(
+        _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: Properties | None
+    ) -> None:
+        if not rc.is_failure:
+            connected.set()
+
+    client.on_connect = on_connect
+    try:
+        client.connect(target.host, target.port, keepalive=30)
+    except OSError as exc:
+        raise BenchError(f"cannot connect to MQTT {target.host}:{target.port}: {exc}") from exc
+    client.loop_start()
+    if not connected.wait(timeout_s):
+        client.loop_stop()
+        raise BenchError(
+            f"MQTT {target.host}:{target.port} did not accept {client_id} within {timeout_s:.0f} s"
+        )
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class PublishJob:
+    """Publish messages ``k_base .. k_base+messages-1`` (see :mod:`bench.payloads`).
+
+    ``topic_format`` has one ``{device}`` field.  ``rate_per_s`` is the offered
+    rate of all publishers together (None: as fast as the window allows);
+    ``deadline_s`` stops publishing that long after ``start_at`` (None: never).
+    """
+
+    topic_format: str
+    device_prefix: str
+    devices: int
+    messages: int
+    seq_base: int
+    start_at: float
+    rate_per_s: float | None = None
+    deadline_s: float | None = None
+    record_times: bool = False
+    ack_timeout_s: float = 60.0
+
+    @property
+    def k_base(self) -> int:
+        return self.seq_base * self.devices
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    """What one publisher did for one job; arrays are ``array('q')`` / ``array('d')`` bytes."""
+
+    publisher: int
+    first_publish: float
+    """Wall time (``time.time()``) of the first publish, ``nan`` if nothing was published."""
+    last_publish: float
+    published: bytes
+    """Message numbers in publish order."""
+    publish_times: bytes
+    """Wall time of each publish, aligned with ``published`` (only with ``record_times``)."""
+    acked: bytes
+    """Message numbers that got a PUBACK."""
+    unacked_after_timeout: int
+
+    def published_ks(self) -> array[int]:
+        return _int_array(self.published)
+
+    def acked_ks(self) -> array[int]:
+        return _int_array(self.acked)
+
+    def times(self) -> array[float]:
+        out = array("d")
+        out.frombytes(self.publish_times)
+        return out
+
+
+def _int_array(raw: bytes) -> array[int]:
+    out = array("q")
+    out.frombytes(raw)
+    return out
+
+
+class _Publisher:
+    """One paho connection plus the bookkeeping that maps PUBACKs to message numbers."""
+
+    def __init__(
+        self, target: MqttTarget, client_id: str, index: int, count: int, window: int
+    ) -> None:
+        self.index = index
+        self.count = count
+        self.window = window
+        self._acked_mids: deque[int] = deque()
+        self._ack_event = threading.Event()
+        self.client = connect_client(target, client_id, window=window)
+        self.client.on_publish = self._on_publish
+
+    def _on_publish(
+        self, _c: mqtt.Client, _u: object, mid: int, _rc: ReasonCode, _p: Properties
+    ) -> None:
+        # Runs on paho's network thread while paho holds its own lock: only hand
+        # the mid over; the main thread matches it to a message number.
+        self._acked_mids.append(mid)
+        self._ack_event.set()
+
+    def run(self, job: PublishJob) -> PublishResult:
+        mine = range(self.index, job.devices, self.count)
+        topics = [job.topic_format.format(device=device_id(job.device_prefix, d)) for d in mine]
+        ids = [device_id(job.device_prefix, d).encode() for d in mine]
+        k_end = job.k_base + job.messages
+        interval = (
+            0.0 if not job.rate_per_s else job.devices / (job.rate_per_s * max(len(mine), 1))
+        )
+        published = array("q")
+        times = array("d")
+        acked = array("q")
+        pending: dict[int, int] = {}
+
+        def drain() -> None:
+            while self._acked_mids:
+                k = pending.pop(self._acked_mids.popleft(), None)
+                if k is not None:
+                    acked.append(k)
+
+        stop_at = math.inf if job.deadline_s is None else job.start_at + job.deadline_s
+        _sleep_until(job.start_at)
+        first = math.nan
+        n = 0
+        seq = job.seq_base
+        done = False
+        while not done:
+            row = seq * job.devices
+            for topic, dev_id, dev in zip(topics, ids, mine, strict=True):
+                k = row + dev
+                if k >= k_end:
+                    done = True
+                    break
+                if interval:
+                    due = job.start_at + n * interval
+                    if due - time.time() > 0.001:
+                        _sleep_until(due)
+                if len(pending) >= self.window and not self._wait_for_room(
+                    pending, drain, job.ack_timeout_s
+                ):
+                    done = True  # PUBACKs stopped coming: report what we have
+                    break
+                now = time.time()
+                if now >= stop_at:
+                    done = True
+                    break
+                info = self.client.publish(topic, payload(dev_id, seq, int(now)), qos=1)
+                if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+                    raise BenchError(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+                if info.mid in pending:  # a PUBACK never came for 65535 messages
+                    pending.pop(info.mid)
+                pending[info.mid] = k
+                published.append(k)
+                if job.record_times:
+                    times.append(now)
+                if n == 0:
+                    first = now
+                n += 1
+                if n % 256 == 0:
+                    drain()
+            seq += 1
+        last = time.time() if n else math.nan
+        ack_deadline = time.monotonic() + job.ack_timeout_s
+        while pending and time.monotonic() < ack_deadline:
+            self._ack_event.clear()
+            drain()
+            if pending:
+                self._ack_event.wait(0.05)
+        drain()
+        return PublishResult(
+            publisher=self.index,
+            first_publish=first,
+            last_publish=last,
+            published=published.tobytes(),
+            publish_times=times.tobytes(),
+            acked=acked.tobytes(),
+            unacked_after_timeout=len(pending),
+        )
+
+    def _wait_for_room(
+        self, pending: dict[int, int], drain: Callable[[], None], stall_s: float
+    ) -> bool:
+        """Block until the window has room; False when no PUBACK came for ``stall_s``."""
+        before = len(pending)
+        deadline = time.monotonic() + stall_s
+        while len(pending) >= self.window:
+            self._ack_event.clear()
+            drain()
+            if len(pending) < before:
+                before, deadline = len(pending), time.monotonic() + stall_s
+            elif time.monotonic() >= deadline:
+                return False
+            if len(pending) >= self.window:
+                self._ack_event.wait(0.05)
+        return True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _sleep_until(wall: float) -> None:
+    delay = wall - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def publisher_main(
+    target: MqttTarget,
+    client_id: str,
+    index: int,
+    count: int,
+    window: int,
+    commands: Queue[PublishJob | None],
+    results: Queue[tuple[str, int, Any]],
+) -> None:
+    """Entry point of a publisher process: connect, say ready, run jobs until None."""
+    publisher: _Publisher | None = None
+    try:
+        publisher = _Publisher(target, client_id, index, count, window)
+        results.put(("ready", index, None))
+        while True:
+            job = commands.get(timeout=_WORKER_IDLE_TIMEOUT_S)
+            if job is None:
+                break
+            results.put(("done", index, publisher.run(job)))
+    except Exception as exc:
+        results.put(("error", index, f"publisher {index}: {type(exc).__name__}: {exc}"))
+    finally:
+        if publisher is not None:
+            publisher.close()
+
+
+def _collect(
+    results: Queue[tuple[str, int, Any]],
+    want: int,
+    kind: str,
+    timeout_s: float,
+    what: str,
+    alive: Callable[[], list[str]],
+) -> dict[int, Any]:
+    """Gather ``want`` answers of ``kind`` from workers, failing clearly on error or timeout."""
+    got: dict[int, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    while len(got) < want:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise BenchError(f"{what}: only {len(got)} of {want} answered within {timeout_s:.0f} s")
+        try:
+            tag, index, value = results.get(timeout=min(left, 1.0))
+        except queue.Empty:
+            dead = alive()
+            if not dead:
+                continue
+            try:  # it may have answered just before exiting
+                tag, index, value = results.get(timeout=1.0)
+            except queue.Empty:
+                raise BenchError(f"{what}: {', '.join(dead)} exited unexpectedly") from None
+        if tag == "error":
+            raise BenchError(f"{what}: {value}")
+        if tag == kind:
+            got[index] = value
+    return got
+
+
+class PublisherPool:
+    """``count`` publisher processes that run the same job, each on its share of devices."""
+
+    def __init__(
+        self, target: MqttTarget, client_prefix: str, count: int, window: int = DEFAULT_WINDOW
+    ) -> None:
+        self.count = count
+        self._results: Queue[tuple[str, int, Any]] = _SPAWN.Queue()
+        self._commands: list[Queue[PublishJob | None]] = []
+        self._procs: list[SpawnProcess] = []
+        for i in range(count):
+            commands: Queue[PublishJob | None] = _SPAWN.Queue()
+            proc = _SPAWN.Process(
+                target=publisher_main,
+                args=(target, f"{client_prefix}-pub{i}", i, count, window, commands, self._results),
+                name=f"bench-publisher-{i}",
+                daemon=True,
+            )
+            self._commands.append(commands)
+            self._procs.append(proc)
+
+    def _dead(self) -> list[str]:
+        return [f"{p.name} (exit {p.exitcode})" for p in self._procs if not p.is_alive()]
+
+    def start(self) -> PublisherPool:
+        for proc in self._procs:
+            proc.start()
+        _collect(
+            self._results,
+            self.count,
+            "ready",
+            _WORKER_READY_TIMEOUT_S,
+            "starting the publisher processes",
+            self._dead,
+        )
+        return self
+
+    def run(self, job: PublishJob, *, timeout_s: float) -> list[PublishResult]:
+        """Run ``job`` on every publisher; their results in publisher order."""
+        for commands in self._commands:
+            commands.put(job)
+        got = _collect(self._results, self.count, "done", timeout_s, "publishing", self._dead)
+        return [got[i] for i in range(self.count)]
+
+    def close(self) -> None:
+        """Ask the workers to exit, then stop any that do not; safe to call twice."""
+        for commands in self._commands:
+            with contextlib.suppress(Exception):
+                commands.put(None)
+        _stop_processes(self._procs)
+
+
+def _stop_processes(procs: list[SpawnProcess], grace_s: float = 10.0) -> None:
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        if proc.pid is None:
+            continue
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResult:
+    """What the raw-leg subscriber saw."""
+
+    received: int
+    first_receive: float
+    last_receive: float
+
+
+def subscriber_main(
+    target: MqttTarget,
+    client_id: str,
+    topic_filter: str,
+    idle_timeout_s: float,
+    commands: Queue[int],
+    results: Queue[tuple[str, int, Any]],
+) -> None:
+    """Entry point of the raw-leg subscriber: count QoS 1 messages until told how many."""
+    client: mqtt.Client | None = None
+    state = {"received": 0, "first": math.nan, "last": math.nan}
+
+    def on_message(_c: mqtt.Client, _u: object, _m: mqtt.MQTTMessage) -> None:
+        now = time.time()
+        if not state["received"]:
+            state["first"] = now
+        state["received"] += 1
+        state["last"] = now
+
+    try:
+        client = connect_client(target, client_id)
+        client.on_message = on_message
+        subscribed = threading.Event()
+        client.on_subscribe = lambda *_args: subscribed.set()
+        client.subscribe(topic_filter, qos=1)
+        if not subscribed.wait(_CONNECT_TIMEOUT_S):
+            raise BenchError(f"no SUBACK for {topic_filter} within {_CONNECT_TIMEOUT_S:.0f} s")
+        results.put(("ready", 0, None))
+        expected = commands.get(timeout=_WORKER_IDLE_TIMEOUT_S)
+        seen, seen_at = -1, time.monotonic()
+        while state["received"] < expected:
+            if state["received"] != seen:
+                seen, seen_at = int(state["received"]), time.monotonic()
+            elif time.monotonic() - seen_at > idle_timeout_s:
+                break
+            time.sleep(0.01)
+        results.put(
+            (
+                "done",
+                0,
+                SubscribeResult(int(state["received"]), state["first"], state["last"]),
+            )
+        )
+    except Exception as exc:
+        results.put(("error", 0, f"subscriber: {type(exc).__name__}: {exc}"))
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.disconnect()
+            client.loop_stop()
+
+
+class RawSubscriber:
+    """The raw leg's one subscriber process."""
+
+    def __init__(
+        self, target: MqttTarget, client_id: str, topic_filter: str, idle_timeout_s: float
+    ) -> None:
+        self._results: Queue[tuple[str, int, Any]] = _SPAWN.Queue()
+        self._commands: Queue[int] = _SPAWN.Queue()
+        self._proc = _SPAWN.Process(
+            target=subscriber_main,
+            args=(target, client_id, topic_filter, idle_timeout_s, self._commands, self._results),
+            name="bench-subscriber",
+            daemon=True,
+        )
+
+    def _dead(self) -> list[str]:
+        p = self._proc
+        return [] if p.is_alive() else [f"{p.name} (exit {p.exitcode})"]
+
+    def start(self) -> RawSubscriber:
+        self._proc.start()
+        _collect(
+            self._results,
+            1,
+            "ready",
+            _WORKER_READY_TIMEOUT_S,
+            "starting the subscriber process",
+            self._dead,
+        )
+        return self
+
+    def result(self, expected: int, *, timeout_s: float) -> SubscribeResult:
+        """Wait until ``expected`` messages arrived (or the subscriber went idle)."""
+        self._commands.put(expected)
+        got = _collect(self._results, 1, "done", timeout_s, "the raw subscriber", self._dead)
+        result: SubscribeResult = got[0]
+        return result
+
+    def close(self) -> None:
+        _stop_processes([self._proc])

@@ -1,0 +1,20 @@
+"""The root error of the ingest package and its few subclasses."""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Anything the bridge or the sink cannot do; the message says what and why."""
+
+
+class MqttConnectError(IngestError):
+    """The MQTT broker refused or did not answer the bridge's connection."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot connect to MQTT broker {url}: {reason}")
+
+
+class KafkaUnavailableError(IngestError):
+    """The Kafka-protocol broker cannot be reached at start."""

@@ -1,0 +1,238 @@
+"""A thin asyncio adapter over paho-mqtt 2.x with manual acknowledgements.
+
+Why not aiomqtt: it has no manual-ack API, and with a bounded queue it drops
+messages after paho already acknowledged them.  Here paho runs its network
+loop in its own thread with ``manual_ack=True``; each message is handed to
+asyncio through ``call_soon_threadsafe`` and acknowledged only when the
+consumer calls :meth:`MqttSource.ack`.
+
+Flow control is MQTT v5's Receive Maximum: the broker never has more than
+that many unacknowledged QoS 1 messages in flight to us, so the hand-off queue
+(sized above it) never grows without bound.  When acks stop (Kafka is slow or
+down) the broker stops sending and queues the rest in our persistent session
+(clean_start=False, Session Expiry Interval set), which survives our restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ingest.errors import MqttConnectError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One PUBLISH as received; ``received_at`` is the bridge's wall clock (s)."""
+
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    dup: bool
+    received_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Host, port, credentials and TLS choice parsed from an mqtt:// or mqtts:// URL."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise MqttConnectError(url, "the URL scheme must be mqtt:// or mqtts://")
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+
+class MqttSource:
+    """Subscribe with QoS 1 and a persistent session; deliver to an asyncio queue."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        client_id: str,
+        subscriptions: list[str],
+        receive_maximum: int,
+        session_expiry_s: int,
+        keepalive_s: int = 30,
+        ca_file: str | None = None,
+    ) -> None:
+        self._address = BrokerAddress.parse(url)
+        self._url = url
+        self._subscriptions = subscriptions
+        self._receive_maximum = receive_maximum
+        self._session_expiry_s = session_expiry_s
+        self._keepalive_s = keepalive_s
+        self._ca_file = ca_file
+        self.client_id = client_id
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=receive_maximum + 256)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: paho.Client | None = None
+        self._connected: asyncio.Event = asyncio.Event()
+        self._first_connect: asyncio.Future[None] | None = None
+        self.connects = 0
+        self.overflows = 0
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def start(self, *, timeout_s: float = 15.0) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._first_connect = self._loop.create_future()
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=paho.MQTTv5,
+            manual_ack=True,
+        )
+        client.max_inflight_messages_set(self._receive_maximum)
+        client.max_queued_messages_set(0)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        if self._address.username is not None:
+            client.username_pw_set(self._address.username, self._address.password)
+        if self._address.tls:
+            context = ssl.create_default_context(cafile=self._ca_file)
+            client.tls_set_context(context)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self._session_expiry_s
+        props.ReceiveMaximum = self._receive_maximum
+        self._client = client
+        try:
+            client.connect_async(
+                self._address.host,
+                self._address.port,
+                keepalive=self._keepalive_s,
+                clean_start=False,
+                properties=props,
+            )
+        except (OSError, ValueError) as exc:
+            raise MqttConnectError(self._url, str(exc)) from exc
+        client.loop_start()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._first_connect), timeout_s)
+        except TimeoutError as exc:
+            await self.stop()
+            raise MqttConnectError(self._url, f"no CONNACK within {timeout_s:.0f} s") from exc
+        except MqttConnectError:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Disconnect (the session and its queue stay on the broker) and end paho's thread."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        await asyncio.get_running_loop().run_in_executor(None, client.loop_stop)
+        self._connected.clear()
+
+    def ack(self, mid: int) -> None:
+        """Send the PUBACK for ``mid`` (paho queues it for its network thread)."""
+        client = self._client
+        if client is not None:
+            client.ack(mid, 1)
+
+    # --- paho thread -------------------------------------------------------------------
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.ConnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        if reason.is_failure:
+            log.error("MQTT broker refused the connection: %s", reason)
+            loop.call_soon_threadsafe(self._resolve_first, MqttConnectError(self._url, str(reason)))
+            return
+        self.connects += 1
+        if not flags.session_present:
+            # retainHandling=1: retained status only when the subscription is new, so a
+            # reconnect does not replay every device's retained status.
+            options = SubscribeOptions(qos=1, retainHandling=1)
+            client.subscribe([(topic, options) for topic in self._subscriptions])
+        log.info("MQTT connected (session present: %s)", flags.session_present)
+        loop.call_soon_threadsafe(self._connected.set)
+        loop.call_soon_threadsafe(self._resolve_first, None)
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: object,
+        flags: paho.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._connected.clear)
+        log.warning("MQTT disconnected: %s", reason)
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        message = Message(
+            msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.dup), time.time()
+        )
+        try:
+            loop.call_soon_threadsafe(self._enqueue, message)
+        except RuntimeError:  # the loop is closed: we are shutting down, the broker redelivers
+            return
+
+    # --- asyncio thread ----------------------------------------------------------------
+    def _enqueue(self, message: Message) -> None:
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # Only QoS 0 can get here (Receive Maximum bounds QoS 1 in flight); an unacked
+            # QoS 1 message would come back with the next session anyway.
+            self.overflows += 1
+            log.warning(
+                "hand-off queue full: dropped a QoS %d message on %s", message.qos, message.topic
+            )
+
+    def _resolve_first(self, error: Exception | None) -> None:
+        fut = self._first_connect
+        if fut is None or fut.done():
+            return
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)

@@ -1,0 +1,389 @@
+"""The Kafka -> TimescaleDB sink.
+
+Delivery semantics
+------------------
+* A consumer group (``WW_INGEST_SINK_GROUP``) with ``enable_auto_commit=False``
+  reads `waste.readings.v1` and `waste.status.v1` in batches bounded in size
+  (``sink_batch_max``) and time (``sink_batch_ms``).
+* Each batch is written in one database transaction (`ingest.store`), and
+  only after that transaction commits are the batch's offsets committed to
+  Kafka.  A crash between the two replays the batch, and the natural-key
+  ``ON CONFLICT DO NOTHING`` makes the replay insert nothing: exactly-once rows.
+* When PostgreSQL is unreachable the sink keeps the batch, retries with
+  exponential back-off (``sink_retry_max_s``), commits nothing, and catches up
+  when the database returns.
+* A record nobody could decode (not produced by the bridge) goes to the
+  dead-letter topic with the reason, then its offset is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ingest import store
+from ingest.rows import Reject, reading_row, received_at, status_row
+from ingest.validate import DLQ, READINGS, STATUS, Rejected, dead_letter_bytes
+from schema.dlq import DeadLetterReason
+from wastewatch.observability import MetricsServer
+from wastewatch.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+#: (is a reading, index in its list, why) for rows the database refused
+Refused = list[tuple[bool, int, str]]
+
+
+class SinkMetrics:
+    """Prometheus series of one sink."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.consumed = Counter("ww_sink_consumed", "records consumed", ["topic"], registry=r)
+        self.written = Counter(
+            "ww_sink_readings_written", "readings inserted (new rows)", registry=r
+        )
+        self.duplicates = Counter(
+            "ww_sink_duplicates_skipped", "readings already stored", registry=r
+        )
+        self.rejected = Counter(
+            "ww_sink_rejected", "undecodable records sent to the DLQ", registry=r
+        )
+        self.db_errors = Counter(
+            "ww_sink_db_errors", "failed database writes (retried)", registry=r
+        )
+        self.batch_size = Histogram(
+            "ww_sink_batch_records",
+            "records per batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+            registry=r,
+        )
+        self.write_seconds = Histogram(
+            "ww_sink_write_seconds",
+            "batch database transaction time",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.delay = Histogram(
+            "ww_sink_receive_to_commit_seconds",
+            "bridge receive to database commit",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
+            registry=r,
+        )
+        self.lag = Gauge(
+            "ww_sink_consumer_lag", "records behind the log end", ["topic", "partition"], registry=r
+        )
+
+
+class Sink:
+    """Consume readings and status from Kafka and store them; `async with` it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        dsn = settings.db.writer_dsn or settings.db.dsn
+        self._dsn = dsn
+        prefix = settings.kafka.topic_prefix
+        self._readings_topic = prefix + READINGS
+        self._status_topic = prefix + STATUS
+        self._dlq_topic = prefix + DLQ
+        ingest = settings.ingest
+        self._consumer = AIOKafkaConsumer(
+            self._readings_topic,
+            self._status_topic,
+            bootstrap_servers=settings.kafka.bootstrap,
+            group_id=ingest.sink_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=ingest.sink_batch_max,
+            fetch_max_wait_ms=ingest.sink_batch_ms,
+            client_id="ww-sink",
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self.metrics = SinkMetrics()
+        self._http = MetricsServer(
+            self.metrics.registry,
+            self.health,
+            host=ingest.metrics_host,
+            port=ingest.sink_metrics_port,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._db_ok = False
+        self._last_commit = 0.0
+        self.rows_written = 0
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        await self._http.start()
+        self._task = asyncio.create_task(self._run(), name="sink-loop")
+        log.info("sink started: %s -> database", self._settings.kafka.bootstrap)
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (write, commit), then leave the group."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(task, self._settings.ingest.shutdown_timeout_s)
+        except TimeoutError:
+            log.warning("stop: the batch in hand did not finish in time; it will be replayed")
+        with contextlib.suppress(Exception):
+            await self._consumer.stop()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        await self._http.stop()
+
+    async def __aenter__(self) -> Sink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def metrics_port(self) -> int:
+        return self._http.port
+
+    def health(self) -> dict[str, Any]:
+        running = self._task is not None and not self._task.done()
+        ok = running and self._db_ok
+        return {
+            "status": "ok" if ok else "degraded",
+            "service": "sink",
+            "database": self._db_ok,
+            "running": running,
+            "rows_written": self.rows_written,
+            "seconds_since_commit": round(time.time() - self._last_commit, 1)
+            if self._last_commit
+            else None,
+        }
+
+    # --- the loop ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        ingest = self._settings.ingest
+        await self._connect_with_retry()
+        while not self._stopping.is_set():
+            batch = await self._consumer.getmany(
+                timeout_ms=ingest.sink_batch_ms, max_records=ingest.sink_batch_max
+            )
+            records = [r for part in batch.values() for r in part]
+            if not records:
+                continue
+            await self._handle(batch, records)
+            self._update_lag(batch)
+
+    async def _handle(
+        self,
+        batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]],
+        records: list[ConsumerRecord[Any, Any]],
+    ) -> None:
+        readings: list[tuple[Any, ...]] = []
+        statuses: list[tuple[Any, ...]] = []
+        reading_recs: list[ConsumerRecord[Any, Any]] = []
+        status_recs: list[ConsumerRecord[Any, Any]] = []
+        rejects: list[tuple[ConsumerRecord[Any, Any], str]] = []
+        oldest_receive = None
+        for rec in records:
+            recv = received_at(rec.headers, rec.timestamp)
+            if oldest_receive is None or recv < oldest_receive:
+                oldest_receive = recv
+            is_reading = rec.topic == self._readings_topic
+            row = reading_row(rec.value, recv) if is_reading else status_row(rec.value, recv)
+            if isinstance(row, Reject):
+                rejects.append((rec, row.detail))
+            elif is_reading:
+                readings.append(row)
+                reading_recs.append(rec)
+            else:
+                statuses.append(row)
+                status_recs.append(rec)
+        for topic in (self._readings_topic, self._status_topic):
+            n = sum(len(v) for tp, v in batch.items() if tp.topic == topic)
+            if n:
+                self.metrics.consumed.labels(topic).inc(n)
+        self.metrics.batch_size.observe(len(records))
+        inserted, refused = await self._write_with_retry(readings, statuses)
+        for is_reading, index, detail in refused:
+            rejects.append(((reading_recs if is_reading else status_recs)[index], detail))
+        if rejects:
+            await self._dead_letter(rejects)
+        self.rows_written += inserted
+        self.metrics.written.inc(inserted)
+        self.metrics.duplicates.inc(len(readings) - inserted)
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced under us: the new owner replays these records, and the
+            # idempotent insert makes that harmless.
+            log.warning(
+                "offset commit failed after a rebalance (%s); records will be replayed", exc
+            )
+        self._last_commit = time.time()
+        if oldest_receive is not None:
+            self.metrics.delay.observe(self._last_commit - oldest_receive.timestamp())
+
+    async def _connect_with_retry(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._dsn, connect_timeout=self._settings.db.connect_timeout_s
+                )
+                await store.prepare(conn)
+            except psycopg.Error as exc:
+                self._db_ok = False
+                self.metrics.db_errors.inc()
+                log.warning(
+                    "database unavailable (%s); retrying in %.1f s", str(exc).strip(), backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.ingest.sink_retry_max_s)
+            else:
+                self._conn = conn
+                self._db_ok = True
+                return
+
+    async def _write_with_retry(
+        self, readings: list[tuple[Any, ...]], statuses: list[tuple[Any, ...]]
+    ) -> tuple[int, Refused]:
+        """Write the batch, retrying while the database is unreachable.
+
+        A batch the database refuses for its content (a value out of a column's
+        range, say) is written row by row, and the rows it still refuses are
+        returned for the dead-letter topic instead of blocking the partition.
+        """
+        backoff = 0.2
+        one_by_one = False
+        while True:
+            conn = self._conn
+            if conn is None or conn.closed:
+                await self._connect_with_retry()
+                conn = self._conn
+                assert conn is not None
+            started = time.perf_counter()
+            try:
+                if one_by_one:
+                    result = await self._write_one_by_one(conn, readings, statuses)
+                else:
+                    result = (await store.write_batch(conn, readings, statuses), [])
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self._db_ok = False
+                self.metrics.db_errors.inc()
+                log.warning(
+                    "batch write failed (%s); retrying in %.1f s", str(exc).strip(), backoff
+                )
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                self._conn = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.ingest.sink_retry_max_s)
+                continue
+            except psycopg.DatabaseError as exc:
+                log.error(  # noqa: TRY400 - the content, not a traceback, is what helps
+                    "database refused a batch (%s); writing it row by row", str(exc).strip()
+                )
+                one_by_one = True
+                continue
+            self._db_ok = True
+            self.metrics.write_seconds.observe(time.perf_counter() - started)
+            return result
+
+    async def _write_one_by_one(
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        readings: list[tuple[Any, ...]],
+        statuses: list[tuple[Any, ...]],
+    ) -> tuple[int, Refused]:
+        inserted = 0
+        refused: Refused = []
+        for is_reading, rows in ((True, readings), (False, statuses)):
+            for index, row in enumerate(rows):
+                try:
+                    if is_reading:
+                        inserted += await store.write_batch(conn, [row], [])
+                    else:
+                        await store.write_batch(conn, [], [row])
+                except (psycopg.OperationalError, psycopg.InterfaceError):
+                    raise
+                except psycopg.DatabaseError as exc:
+                    refused.append((is_reading, index, f"database refused it: {str(exc).strip()}"))
+        return inserted, refused
+
+    async def _dead_letter(self, rejects: list[tuple[ConsumerRecord[Any, Any], str]]) -> None:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(
+                bootstrap_servers=self._settings.kafka.bootstrap,
+                acks="all",
+                client_id="ww-sink-dlq",
+            )
+            await self._producer.start()
+        now = time.time()
+        for rec, detail in rejects:
+            value = dead_letter_bytes(
+                rec.value or b"",
+                source_topic=f"kafka:{rec.topic}",
+                verdict=Rejected(DeadLetterReason.INVALID, f"sink: {detail}", None),
+                received_at_s=now,
+            )
+            await self._producer.send_and_wait(self._dlq_topic, value, key=rec.key)
+            self.metrics.rejected.inc()
+            log.error(
+                "undecodable record %s[%d]@%d sent to the DLQ: %s",
+                rec.topic,
+                rec.partition,
+                rec.offset,
+                detail,
+            )
+
+    def _update_lag(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        for tp, recs in batch.items():
+            high = self._consumer.highwater(tp)
+            if high is not None and recs:
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                    max(0, high - recs[-1].offset - 1)
+                )
+
+
+async def serve(settings: Settings) -> None:
+    """Run a sink until SIGTERM or SIGINT, then finish the batch and stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with Sink(settings):
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m ingest.sink", description="Kafka -> TimescaleDB sink"
+    ).parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Write batches of rows to TimescaleDB idempotently, in one transaction each.
+
+Readings are copied (binary COPY) into a session temp table and moved with
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` on the natural key, joining
+the bin registry for ``bin_id`` on the way: a batch replayed after a crash
+inserts nothing twice, and the COPY keeps the per-row cost low.  Status goes
+to its history (idempotent) and to the latest-state table, where an older
+status never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from ingest.rows import READING_COLUMNS, READING_TYPES, STATUS_COLUMNS
+
+_STAGE = "ww_readings_stage"
+_COLS = ", ".join(READING_COLUMNS)
+
+_CREATE_STAGE = f"""
+create temp table if not exists {_STAGE} (
+    time timestamptz, device_id text, boot_counter int4, seq int4, distance_mm int4,
+    fill_level float4, temperature_c float4, battery_mv int4, rssi_dbm int2, flags int4,
+    dropped_count int4, payload_version int2, received_at timestamptz
+) on commit delete rows
+"""
+_MOVE = f"""
+insert into readings ({_COLS}, bin_id)
+select {", ".join("s." + c for c in READING_COLUMNS)}, b.bin_id
+from {_STAGE} s left join bins b on b.device_id = s.device_id
+on conflict do nothing
+"""
+_STATUS_HISTORY = f"""
+insert into device_status_history ({", ".join(STATUS_COLUMNS)})
+values ({", ".join(["%s"] * len(STATUS_COLUMNS))})
+on conflict do nothing
+"""
+_STATUS_LATEST = """
+insert into device_status as d
+    (device_id, state, firmware_version, boot_counter, reason, changed_at, received_at)
+values (%s, %s, %s, %s, %s, %s, %s)
+on conflict (device_id) do update set
+    state = excluded.state,
+    firmware_version = coalesce(excluded.firmware_version, d.firmware_version),
+    boot_counter = coalesce(excluded.boot_counter, d.boot_counter), reason = excluded.reason,
+    changed_at = excluded.changed_at, received_at = excluded.received_at
+where excluded.changed_at >= d.changed_at
+"""
+
+
+async def prepare(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Per-connection setup: the staging table (temp tables live per session)."""
+    async with conn.transaction():
+        await conn.execute(_CREATE_STAGE)
+
+
+async def write_batch(
+    conn: psycopg.AsyncConnection[Any],
+    readings: Sequence[Sequence[Any]],
+    statuses: Sequence[Sequence[Any]],
+) -> int:
+    """Write one batch in one transaction; returns the readings actually inserted."""
+    inserted = 0
+    async with conn.transaction():
+        if readings:
+            async with conn.cursor() as cur:
+                async with cur.copy(f"copy {_STAGE} ({_COLS}) from stdin (format binary)") as copy:
+                    copy.set_types(list(READING_TYPES))
+                    for row in readings:
+                        await copy.write_row(row)
+                await cur.execute(_MOVE)
+                inserted = max(cur.rowcount, 0)
+        if statuses:
+            async with conn.cursor() as cur:
+                await cur.executemany(_STATUS_HISTORY, statuses)
+                latest = [(s[1], s[2], s[3], s[4], s[5], s[0], s[6]) for s in statuses]
+                await cur.executemany(_STATUS_LATEST, latest)
+    return inserted

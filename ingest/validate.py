@@ -1,0 +1,159 @@
+"""Turn one MQTT message into a Kafka record or a dead letter: pure, no I/O.
+
+Every message gets exactly one verdict, so the bridge can always acknowledge
+it: valid telemetry is forwarded byte for byte (no re-serialisation on the hot
+path), a status message is completed with what the topic and the bridge's
+clock know (a last will carries only ``{"state":"offline"}``), and anything
+else becomes a dead letter with a reason from `DeadLetterReason`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from schema.dlq import DeadLetterReason
+from schema.errors import SchemaError
+from schema.status import DeviceStatus
+from schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
+from schema.topics import DeviceTopicKind, parse_device_topic
+
+READINGS = "waste.readings.v1"
+STATUS = "waste.status.v1"
+DLQ = "waste.dlq.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid message: where it goes in Kafka and the bytes to send."""
+
+    topic: str
+    device_id: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An invalid message: why, for the dead-letter record."""
+
+    reason: DeadLetterReason
+    detail: str
+    device_id: str | None
+
+
+def classify(topic: str, payload: bytes, *, now_s: float, max_future_s: int) -> Accepted | Rejected:
+    """The verdict on one message received on ``topic`` at ``now_s`` (bridge clock)."""
+    try:
+        where = parse_device_topic(topic)
+    except (SchemaError, ValueError) as exc:
+        return Rejected(DeadLetterReason.BAD_TOPIC, str(exc), None)
+    device_id = where.device_id
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return Rejected(
+            DeadLetterReason.OVERSIZE,
+            f"{len(payload)} bytes, the limit is {MAX_PAYLOAD_BYTES}",
+            device_id,
+        )
+    if where.kind is DeviceTopicKind.TELEMETRY:
+        return _telemetry(payload, device_id, now_s=now_s, max_future_s=max_future_s)
+    if where.kind is DeviceTopicKind.STATUS:
+        return _status(payload, device_id, now_s=now_s, max_future_s=max_future_s)
+    return Rejected(
+        DeadLetterReason.BAD_TOPIC, f"devices do not publish on {where.kind}", device_id
+    )
+
+
+def _telemetry(
+    payload: bytes, device_id: str, *, now_s: float, max_future_s: int
+) -> Accepted | Rejected:
+    try:
+        reading = DeviceTelemetry.model_validate_json(payload)
+    except ValidationError as exc:
+        return Rejected(_reason(exc), _detail(exc), device_id)
+    if reading.device_id != device_id:
+        return Rejected(
+            DeadLetterReason.DEVICE_MISMATCH,
+            f"payload id {reading.device_id!r} is not the topic's {device_id!r}",
+            device_id,
+        )
+    if reading.timestamp_s > now_s + max_future_s:
+        return Rejected(
+            DeadLetterReason.FUTURE_TIMESTAMP,
+            f"ts {reading.timestamp_s} is {reading.timestamp_s - now_s:.0f} s ahead of the "
+            f"bridge's clock (limit {max_future_s} s)",
+            device_id,
+        )
+    return Accepted(READINGS, device_id, payload)
+
+
+def _status(
+    payload: bytes, device_id: str, *, now_s: float, max_future_s: int
+) -> Accepted | Rejected:
+    try:
+        status = DeviceStatus.model_validate_json(payload)
+    except ValidationError as exc:
+        return Rejected(_reason(exc), _detail(exc), device_id)
+    if status.device_id is not None and status.device_id != device_id:
+        return Rejected(
+            DeadLetterReason.DEVICE_MISMATCH,
+            f"payload id {status.device_id!r} is not the topic's {device_id!r}",
+            device_id,
+        )
+    if status.timestamp_s is not None and status.timestamp_s > now_s + max_future_s:
+        return Rejected(
+            DeadLetterReason.FUTURE_TIMESTAMP,
+            f"ts {status.timestamp_s} is ahead of the bridge's clock",
+            device_id,
+        )
+    # A last will has neither id nor time: the topic and the broker's delivery stand in.
+    complete = status.model_copy(
+        update={
+            "device_id": device_id,
+            "timestamp_s": status.timestamp_s if status.timestamp_s is not None else int(now_s),
+        }
+    )
+    return Accepted(STATUS, device_id, complete.to_json_bytes())
+
+
+def _reason(exc: ValidationError) -> DeadLetterReason:
+    errors = exc.errors(include_url=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return DeadLetterReason.NOT_JSON
+    if any(e["loc"] == ("v",) and e["type"] == "literal_error" for e in errors):
+        return DeadLetterReason.UNKNOWN_VERSION
+    return DeadLetterReason.INVALID
+
+
+def _detail(exc: ValidationError) -> str:
+    """The first few errors, short enough for a dead letter and a log line."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)[:2000]
+
+
+def dead_letter_bytes(
+    payload: bytes, *, source_topic: str, verdict: Rejected, received_at_s: float
+) -> bytes:
+    """The dead-letter record for a refused message (schema.dlq.DeadLetter as JSON)."""
+    from datetime import UTC, datetime
+
+    from schema.dlq import DeadLetter
+
+    letter = DeadLetter.from_payload(
+        payload,
+        source_topic=source_topic[:1024],
+        reason=verdict.reason,
+        received_at=datetime.fromtimestamp(received_at_s, tz=UTC),
+        detail=verdict.detail,
+        device_id=None if verdict.device_id is None else verdict.device_id[:256],
+    )
+    return letter.to_json_bytes()
+
+
+__all__ = ["DLQ", "READINGS", "STATUS", "Accepted", "Rejected", "classify", "dead_letter_bytes"]
