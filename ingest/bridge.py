@@ -41,6 +41,7 @@ from ingest.errors import KafkaUnavailableError
 from ingest.mqtt import Message, MqttSource
 from ingest.validate import DLQ, Accepted, classify, dead_letter_bytes
 from schema.topics import DeviceTopicKind, device_filter
+from wastewatch.logs import configure
 from wastewatch.observability import MetricsServer
 from wastewatch.settings import Settings, load_settings
 
@@ -329,9 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure(settings.log_level, settings.log_format)
     asyncio.run(serve(settings, client_id=args.client_id))
     return 0
 

@@ -34,6 +34,7 @@ from ingest import store
 from ingest.rows import Reject, reading_row, received_at, status_row
 from ingest.validate import DLQ, READINGS, STATUS, Rejected, dead_letter_bytes
 from schema.dlq import DeadLetterReason
+from wastewatch.logs import configure
 from wastewatch.observability import MetricsServer
 from wastewatch.settings import Settings, load_settings
 
@@ -378,9 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ingest.sink", description="Kafka -> TimescaleDB sink"
     ).parse_args(argv)
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure(settings.log_level, settings.log_format)
     asyncio.run(serve(settings))
     return 0
 

@@ -148,6 +148,7 @@ class Settings(BaseSettings):
     city: str = Field(default="kalasin", pattern=r"^[a-z0-9-]{2,32}$")
     state_dir: Path = DEFAULT_STATE_DIR
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     mqtt: MqttSettings = MqttSettings()
     kafka: KafkaSettings = KafkaSettings()
     db: DbSettings = DbSettings()

@@ -9,12 +9,11 @@ prints one line saying what is wrong and where to look (exit 2).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from wastewatch.cli import db, demo, kafka, schema_cmd, services
+from wastewatch.cli import db, demo, ingest, kafka, schema_cmd, services
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -37,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )
-    for module in (services, db, kafka, schema_cmd, demo):
+    for module in (services, db, kafka, ingest, schema_cmd, demo):
         module.register(sub)
     return parser
 
@@ -46,12 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from wastewatch.errors import UserFacingError
+    from wastewatch.logs import configure
     from wastewatch.settings import load_settings
 
-    level = args.log_level or load_settings().log_level
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = load_settings()
+    level = args.log_level or settings.log_level
+    configure(level, settings.log_format)
     handler: Handler = args.handler
     try:
         return handler(args)
