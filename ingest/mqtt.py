@@ -126,6 +126,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._session_expiry_s
         props.ReceiveMaximum = self._receive_maximum
@@ -183,13 +184,35 @@ class MqttSource:
             loop.call_soon_threadsafe(self._resolve_first, MqttConnectError(self._url, str(reason)))
             return
         self.connects += 1
-        if not flags.session_present:
-            # retainHandling=1: retained status only when the subscription is new, so a
-            # reconnect does not replay every device's retained status.
-            options = SubscribeOptions(qos=1, retainHandling=1)
-            client.subscribe([(topic, options) for topic in self._subscriptions])
         log.info("MQTT connected (session present: %s)", flags.session_present)
         loop.call_soon_threadsafe(self._connected.set)
+        if flags.session_present:
+            loop.call_soon_threadsafe(self._resolve_first, None)
+            return
+        # A new session has no subscriptions yet; `start` returns once the SUBACK says
+        # they are in place, so nothing published after `start` can miss the bridge.
+        # retainHandling=1: retained status only when the subscription is new, so a
+        # reconnect does not replay every device's retained status.
+        options = SubscribeOptions(qos=1, retainHandling=1)
+        client.subscribe([(topic, options) for topic in self._subscriptions])
+
+    def _on_subscribe(
+        self,
+        client: paho.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        if failed:
+            log.error("MQTT subscription refused: %s", ", ".join(failed))
+            error = MqttConnectError(self._url, f"subscription refused: {', '.join(failed)}")
+            loop.call_soon_threadsafe(self._resolve_first, error)
+            return
         loop.call_soon_threadsafe(self._resolve_first, None)
 
     def _on_disconnect(
