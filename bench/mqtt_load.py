@@ -218,9 +218,7 @@ class _Publisher:
         topics = [job.topic_format.format(device=device_id(job.device_prefix, d)) for d in mine]
         ids = [device_id(job.device_prefix, d).encode() for d in mine]
         k_end = job.k_base + job.messages
-        interval = (
-            0.0 if not job.rate_per_s else job.devices / (job.rate_per_s * max(len(mine), 1))
-        )
+        interval = 0.0 if not job.rate_per_s else job.devices / (job.rate_per_s * max(len(mine), 1))
         published = array("q")
         times = array("d")
         acked = array("q")
@@ -444,6 +442,15 @@ def _stop_processes(procs: list[SpawnProcess], grace_s: float = 10.0) -> None:
             proc.join(5.0)
 
 
+def subscribe(client: mqtt.Client, topic_filter: str) -> None:
+    """Subscribe with QoS 1 and wait for the SUBACK."""
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *_args: subscribed.set()
+    client.subscribe(topic_filter, qos=1)
+    if not subscribed.wait(_CONNECT_TIMEOUT_S):
+        raise BenchError(f"no SUBACK for {topic_filter} within {_CONNECT_TIMEOUT_S:.0f} s")
+
+
 @dataclass(frozen=True, slots=True)
 class SubscribeResult:
     """What the raw-leg subscriber saw."""
@@ -475,11 +482,7 @@ def subscriber_main(
     try:
         client = connect_client(target, client_id)
         client.on_message = on_message
-        subscribed = threading.Event()
-        client.on_subscribe = lambda *_args: subscribed.set()
-        client.subscribe(topic_filter, qos=1)
-        if not subscribed.wait(_CONNECT_TIMEOUT_S):
-            raise BenchError(f"no SUBACK for {topic_filter} within {_CONNECT_TIMEOUT_S:.0f} s")
+        subscribe(client, topic_filter)
         results.put(("ready", 0, None))
         expected = commands.get(timeout=_WORKER_IDLE_TIMEOUT_S)
         seen, seen_at = -1, time.monotonic()
