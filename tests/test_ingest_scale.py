@@ -69,23 +69,27 @@ async def test_two_bridges_share_the_load(settings: Settings) -> None:
     )
     port = int(settings.mqtt.url.rsplit(":", 1)[1])
     prefix = f"sh{tag[:6]}"
-    async with Bridge(base, client_id=f"a-{tag}") as a, Bridge(base, client_id=f"b-{tag}") as b:
-        async with Sink(base):
-            acked = await asyncio.to_thread(_publish, port, city, prefix, 1000)
-            assert acked == 1000
-            deadline = time.monotonic() + 60
-            while True:
-                with psycopg.connect(settings.db.dsn) as conn:
-                    total, distinct = conn.execute(
-                        "select count(*), count(distinct (device_id, seq)) from readings "
-                        "where device_id like %s",
-                        [prefix + "-%"],
-                    ).fetchone() or (0, 0)
-                if distinct >= 1000 or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.3)
+    async with (
+        Bridge(base, client_id=f"a-{tag}") as a,
+        Bridge(base, client_id=f"b-{tag}") as b,
+        Sink(base),
+    ):
+        acked = await asyncio.to_thread(_publish, port, city, prefix, 1000)
+        assert acked == 1000
+        deadline = time.monotonic() + 60
+        while True:
+            with psycopg.connect(settings.db.dsn) as conn:
+                total, distinct = conn.execute(
+                    "select count(*), count(distinct (device_id, seq)) from readings "
+                    "where device_id like %s",
+                    [prefix + "-%"],
+                ).fetchone() or (0, 0)
+            if distinct >= 1000 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
     assert (total, distinct) == (1000, 1000)
     got_a = a.metrics.received.labels("waste.readings.v1")._value.get()
     got_b = b.metrics.received.labels("waste.readings.v1")._value.get()
     assert got_a + got_b == 1000
-    assert got_a > 0 and got_b > 0, (got_a, got_b)
+    assert got_a > 0, (got_a, got_b)
+    assert got_b > 0, (got_a, got_b)
