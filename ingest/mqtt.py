@@ -6,11 +6,15 @@ loop in its own thread with ``manual_ack=True``; each message is handed to
 asyncio through ``call_soon_threadsafe`` and acknowledged only when the
 consumer calls :meth:`MqttSource.ack`.
 
-Flow control is MQTT v5's Receive Maximum: the broker never has more than
-that many unacknowledged QoS 1 messages in flight to us, so the hand-off queue
-(sized above it) never grows without bound.  When acks stop (Kafka is slow or
-down) the broker stops sending and queues the rest in our persistent session
-(clean_start=False, Session Expiry Interval set), which survives our restart.
+Flow control has two layers.  MQTT v5's Receive Maximum asks the broker to
+keep at most that many unacknowledged QoS 1 messages in flight to us (when
+acks stop because Kafka is slow or down, the broker queues the rest in our
+persistent session, clean_start=False with a Session Expiry Interval).  Not
+every broker holds to it while draining a backlog (Mosquitto 2.0.11 here sends
+the whole backlog once acks resume), so the hand-off itself is bounded too:
+a semaphore of ``capacity`` slots, and when it is full paho's thread waits
+instead of reading the socket, which pushes back on the broker over TCP.  A
+message is never dropped for lack of room.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -94,13 +100,18 @@ class MqttSource:
         self._keepalive_s = keepalive_s
         self._ca_file = ca_file
         self.client_id = client_id
-        self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize=receive_maximum + 256)
+        self.capacity = max(4 * receive_maximum, 1024)
+        self._slots = threading.BoundedSemaphore(self.capacity)
+        self._ready = asyncio.Event()
+        self._closing = False
+        self.waits = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
         self._connected: asyncio.Event = asyncio.Event()
         self._first_connect: asyncio.Future[None] | None = None
         self.connects = 0
-        self.overflows = 0
+        self._inbox: deque[Message] = deque()
+        self._wake_pending = False
 
     @property
     def connected(self) -> bool:
@@ -156,6 +167,7 @@ class MqttSource:
         client, self._client = self._client, None
         if client is None:
             return
+        self._closing = True  # a paho thread waiting for room gives up; the broker redelivers
         with contextlib.suppress(Exception):
             client.disconnect()
         await asyncio.get_running_loop().run_in_executor(None, client.loop_stop)
@@ -166,6 +178,13 @@ class MqttSource:
         client = self._client
         if client is not None:
             client.ack(mid, 1)
+
+    def ack_many(self, mids: list[int]) -> None:
+        """PUBACKs for several messages, in the order given."""
+        client = self._client
+        if client is not None:
+            for mid in mids:
+                client.ack(mid, 1)
 
     # --- paho thread -------------------------------------------------------------------
     def _on_connect(
@@ -231,25 +250,45 @@ class MqttSource:
         loop = self._loop
         if loop is None:
             return
-        message = Message(
-            msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.dup), time.time()
+        if not self._slots.acquire(blocking=False):
+            self.waits += 1
+            log.warning("hand-off full (%d messages): pausing reads from the broker", self.capacity)
+            while not self._slots.acquire(timeout=0.5):
+                if self._closing:
+                    return  # not acked: the broker redelivers it to the next session
+        self._inbox.append(
+            Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.dup), time.time())
         )
+        if self._wake_pending:
+            return
+        # One wake-up of the event loop per burst, not per message: each wake-up is a
+        # syscall, and at thousands of messages a second that adds up.
+        self._wake_pending = True
         try:
-            loop.call_soon_threadsafe(self._enqueue, message)
+            loop.call_soon_threadsafe(self._wake)
         except RuntimeError:  # the loop is closed: we are shutting down, the broker redelivers
             return
 
     # --- asyncio thread ----------------------------------------------------------------
-    def _enqueue(self, message: Message) -> None:
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            # Only QoS 0 can get here (Receive Maximum bounds QoS 1 in flight); an unacked
-            # QoS 1 message would come back with the next session anyway.
-            self.overflows += 1
-            log.warning(
-                "hand-off queue full: dropped a QoS %d message on %s", message.qos, message.topic
-            )
+    def _wake(self) -> None:
+        self._wake_pending = False
+        self._ready.set()
+
+    def empty(self) -> bool:
+        return not self._inbox
+
+    def get_nowait(self) -> Message:
+        """The oldest received message (IndexError when there is none)."""
+        message = self._inbox.popleft()
+        self._slots.release()
+        return message
+
+    async def get(self) -> Message:
+        """Wait for the next received message."""
+        while not self._inbox:
+            self._ready.clear()
+            await self._ready.wait()
+        return self.get_nowait()
 
     def _resolve_first(self, error: Exception | None) -> None:
         fut = self._first_connect

@@ -1,9 +1,9 @@
 """Kafka records -> database rows: pure decoding, no I/O.
 
-The bridge has validated every record on these topics, so decoding is the
-short-key JSON to a tuple in the staging table's column order.  A record that
-still fails (someone else produced to the topic) is returned as a reject
-rather than raised, so one poison record cannot stop the sink.
+The bridge has validated every record on these topics; the sink validates
+again with the same strict models (a few microseconds a record) because
+anything may be produced to a Kafka topic, and one poison record must never
+stop the sink: it is returned as a reject, never raised.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
+from pydantic import ValidationError
+
+from ingest.validate import describe_errors
+from schema.status import DeviceStatus
+from schema.telemetry import DeviceTelemetry
 
 READING_COLUMNS = (
     "time",
@@ -55,6 +59,7 @@ STATUS_COLUMNS = (
 )
 
 ReadingRow = tuple[Any, ...]
+_STRICT: dict[str, Any] = {"strict": True, "by_alias": True, "by_name": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +79,7 @@ def received_at(headers: Any, fallback_ms: int) -> datetime:
         if key == "received_at_ms":
             try:
                 return _utc(int(value) / 1000)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError, OSError):
                 break
     return _utc(fallback_ms / 1000)
 
@@ -82,39 +87,34 @@ def received_at(headers: Any, fallback_ms: int) -> datetime:
 def reading_row(value: bytes | None, received: datetime) -> ReadingRow | Reject:
     """One telemetry record as a staging row."""
     try:
-        d = orjson.loads(value or b"")
-        return (
-            _utc(d["ts"]),
-            d["id"],
-            d["boot"],
-            d["seq"],
-            d.get("d_mm"),
-            d.get("fill"),
-            d.get("t_c"),
-            d.get("bat_mv"),
-            d.get("rssi"),
-            d.get("fl", 0),
-            d.get("drop", 0),
-            d["v"],
-            received,
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
-        return Reject(f"undecodable reading: {exc!r}")
+        r = DeviceTelemetry.model_validate_json(value or b"", **_STRICT)
+    except ValidationError as exc:
+        return Reject(f"undecodable reading: {describe_errors(exc)}")
+    return (
+        r.time,
+        r.device_id,
+        r.boot_count,
+        r.sequence,
+        r.distance_mm,
+        r.fill_level,
+        r.temperature_c,
+        r.battery_mv,
+        r.rssi_dbm,
+        r.flag_bits,
+        r.dropped_count,
+        r.version,
+        received,
+    )
 
 
 def status_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Reject:
     """One device-status record as a row of device_status_history."""
     try:
-        d = orjson.loads(value or b"")
-        ts = d.get("ts")
-        return (
-            _utc(ts) if ts is not None else received,
-            d["id"],
-            d["state"],
-            d.get("fw"),
-            d.get("boot"),
-            d.get("reason"),
-            received,
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError) as exc:
-        return Reject(f"undecodable status: {exc!r}")
+        s = DeviceStatus.model_validate_json(value or b"", **_STRICT)
+    except ValidationError as exc:
+        return Reject(f"undecodable status: {describe_errors(exc)}")
+    if s.device_id is None:
+        return Reject("undecodable status: no device id")
+    time = _utc(s.timestamp_s) if s.timestamp_s is not None else received
+    reason = None if s.reason is None else str(s.reason)
+    return (time, s.device_id, str(s.state), s.firmware_version, s.boot_count, reason, received)

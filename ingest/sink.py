@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from typing import Any
 
@@ -36,6 +35,7 @@ from ingest.validate import DLQ, READINGS, STATUS, Rejected, dead_letter_bytes
 from schema.dlq import DeadLetterReason
 from wastewatch.logs import configure
 from wastewatch.observability import MetricsServer
+from wastewatch.service import run_until_signal
 from wastewatch.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class Sink:
         await self._consumer.start()
         await self._http.start()
         self._task = asyncio.create_task(self._run(), name="sink-loop")
+        self._task.add_done_callback(_log_death)
         log.info("sink started: %s -> database", self._settings.kafka.bootstrap)
 
     async def stop(self) -> None:
@@ -140,6 +141,8 @@ class Sink:
             await asyncio.wait_for(task, self._settings.ingest.shutdown_timeout_s)
         except TimeoutError:
             log.warning("stop: the batch in hand did not finish in time; it will be replayed")
+        except Exception:  # the loop had died: already logged, clean up all the same
+            log.debug("stop: the sink loop had failed", exc_info=True)
         with contextlib.suppress(Exception):
             await self._consumer.stop()
         if self._producer is not None:
@@ -149,6 +152,11 @@ class Sink:
             with contextlib.suppress(Exception):
                 await self._conn.close()
         await self._http.stop()
+
+    async def wait(self) -> None:
+        """Return when the sink loop ends; raise what ended it."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
 
     async def __aenter__(self) -> Sink:
         await self.start()
@@ -296,7 +304,7 @@ class Sink:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._settings.ingest.sink_retry_max_s)
                 continue
-            except psycopg.DatabaseError as exc:
+            except (psycopg.DatabaseError, TypeError, ValueError, OverflowError) as exc:
                 log.error(  # noqa: TRY400 - the content, not a traceback, is what helps
                     "database refused a batch (%s); writing it row by row", str(exc).strip()
                 )
@@ -323,7 +331,7 @@ class Sink:
                         await store.write_batch(conn, [], [row])
                 except (psycopg.OperationalError, psycopg.InterfaceError):
                     raise
-                except psycopg.DatabaseError as exc:
+                except (psycopg.DatabaseError, TypeError, ValueError, OverflowError) as exc:
                     refused.append((is_reading, index, f"database refused it: {str(exc).strip()}"))
         return inserted, refused
 
@@ -362,14 +370,14 @@ class Sink:
                 )
 
 
+def _log_death(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("sink loop died", exc_info=task.exception())
+
+
 async def serve(settings: Settings) -> None:
-    """Run a sink until SIGTERM or SIGINT, then finish the batch and stop."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    async with Sink(settings):
-        await stop.wait()
+    """Run a sink until SIGTERM or SIGINT (finish the batch, stop), or until it dies."""
+    await run_until_signal(Sink(settings), name="sink")
 
 
 def main(argv: list[str] | None = None) -> int:

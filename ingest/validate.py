@@ -68,9 +68,13 @@ def _telemetry(
     payload: bytes, device_id: str, *, now_s: float, max_future_s: int
 ) -> Accepted | Rejected:
     try:
-        reading = DeviceTelemetry.model_validate_json(payload)
+        # Strict and by alias only: what is forwarded is the original bytes, so they must
+        # already be exactly what the sink stores ("42" for an int is refused, not coerced).
+        reading = DeviceTelemetry.model_validate_json(
+            payload, strict=True, by_alias=True, by_name=False
+        )
     except ValidationError as exc:
-        return Rejected(_reason(exc), _detail(exc), device_id)
+        return Rejected(_reason(exc), describe_errors(exc), device_id)
     if reading.device_id != device_id:
         return Rejected(
             DeadLetterReason.DEVICE_MISMATCH,
@@ -91,9 +95,11 @@ def _status(
     payload: bytes, device_id: str, *, now_s: float, max_future_s: int
 ) -> Accepted | Rejected:
     try:
-        status = DeviceStatus.model_validate_json(payload)
+        status = DeviceStatus.model_validate_json(
+            payload, strict=True, by_alias=True, by_name=False
+        )
     except ValidationError as exc:
-        return Rejected(_reason(exc), _detail(exc), device_id)
+        return Rejected(_reason(exc), describe_errors(exc), device_id)
     if status.device_id is not None and status.device_id != device_id:
         return Rejected(
             DeadLetterReason.DEVICE_MISMATCH,
@@ -125,7 +131,7 @@ def _reason(exc: ValidationError) -> DeadLetterReason:
     return DeadLetterReason.INVALID
 
 
-def _detail(exc: ValidationError) -> str:
+def describe_errors(exc: ValidationError) -> str:
     """The first few errors, short enough for a dead letter and a log line."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False)[:5]:

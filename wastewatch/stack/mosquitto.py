@@ -92,8 +92,8 @@ class MosquittoService:
                 "max_queued_bytes 0",
                 "max_inflight_messages 1000",
                 # Big enough that an oversize device payload reaches the bridge and lands in
-            # the DLQ with a reason, instead of the broker silently cutting the device off.
-            "max_packet_size 2097152",
+                # the DLQ with a reason, instead of the broker silently cutting the device off.
+                "max_packet_size 2097152",
                 "persistent_client_expiration 14d",
                 "log_dest stdout",
                 "log_type error",

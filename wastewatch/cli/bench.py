@@ -1,0 +1,166 @@
+"""`wastewatch bench ingest`: measure the ingest path on the local stack.
+
+Progress goes to stderr; with ``--json`` the last line of stdout is one JSON
+object (keys in ``bench/README.md``), otherwise a short table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+_MAX_PUBLISHERS = 64
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("bench", help="benchmarks on the local stack")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ingest = actions.add_parser(
+        "ingest",
+        help="MQTT -> Kafka -> TimescaleDB throughput, latency, loss and memory",
+        description="Measures, in one run on the local stack: (a) raw MQTT QoS 1 rate, "
+        "(b) a naive one-at-a-time bridge, (c) the real ingest bridge and sink end to end "
+        "(throughput, latency at half that rate, lost and duplicated readings, peak RSS). "
+        "Creates and drops a database of its own. See bench/README.md.",
+    )
+    ingest.add_argument(
+        "--messages",
+        "-n",
+        type=_positive_int,
+        default=20_000,
+        metavar="N",
+        help="readings to publish at full speed (default 20000)",
+    )
+    ingest.add_argument(
+        "--devices",
+        "-d",
+        type=_positive_int,
+        default=100,
+        metavar="D",
+        help="simulated devices, bench-dev-00001..D (default 100; at most N)",
+    )
+    ingest.add_argument(
+        "--publishers",
+        "-p",
+        type=_positive_int,
+        default=None,
+        metavar="P",
+        help="publisher processes (default: CPUs, at most 4 and at most D)",
+    )
+    ingest.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
+    ingest.add_argument("--skip-naive", action="store_true", help="skip leg (b), the naive bridge")
+    ingest.add_argument(
+        "--naive-seconds",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="longest the naive bridge is measured for (default 10)",
+    )
+    ingest.add_argument(
+        "--latency-seconds",
+        type=_positive_float,
+        default=20.0,
+        metavar="S",
+        help="how long readings are offered at half the end-to-end rate (default 20)",
+    )
+    ingest.set_defaults(handler=run_ingest, bench_parser=ingest)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 3600:
+        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 3600 seconds")
+    return value
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.bench_parser
+    if args.devices > args.messages:
+        parser.error(f"--devices ({args.devices}) must not exceed --messages ({args.messages})")
+    if args.publishers is None:
+        args.publishers = max(1, min(4, os.cpu_count() or 1, args.devices))
+    if args.publishers > args.devices:
+        parser.error(
+            f"--publishers ({args.publishers}) must not exceed --devices ({args.devices}): "
+            "each publisher owns whole devices"
+        )
+    if args.publishers > _MAX_PUBLISHERS:
+        parser.error(f"--publishers must be at most {_MAX_PUBLISHERS}")
+
+    try:
+        from bench.errors import BenchError
+        from bench.ingest import BenchOptions, run_ingest_bench
+    except ModuleNotFoundError as exc:
+        print(
+            f"wastewatch bench ingest: cannot import {exc.name!r}: the `bench` package is not "
+            "installed in this environment; reinstall the project (`make venv`)",
+            file=sys.stderr,
+        )
+        return 1
+
+    opts = BenchOptions(
+        messages=args.messages,
+        devices=args.devices,
+        publishers=args.publishers,
+        skip_naive=args.skip_naive,
+        naive_seconds=args.naive_seconds,
+        latency_seconds=args.latency_seconds,
+    )
+    try:
+        result = run_ingest_bench(opts, _progress)
+    except BenchError as exc:
+        print(f"wastewatch bench ingest: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, separators=(",", ":")))
+    else:
+        print(_table(result))
+    return 0
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.1f}{unit}"
+    return f"{value}{unit}"
+
+
+def _table(r: dict[str, Any]) -> str:
+    lat = r["latency_ms"]
+    rss = r["peak_rss_mb"]
+    rows = [
+        ("readings (devices, publishers)", f"{r['messages']} ({r['devices']}, {r['publishers']})"),
+        ("(a) raw MQTT QoS 1", _fmt(r["raw_mqtt_per_s"], "/s")),
+        ("(b) naive bridge", _fmt(r["naive_per_s"], "/s")),
+        ("(c) end to end", _fmt(r["e2e_per_s"], "/s")),
+        ("    vs raw / vs naive", f"{_fmt(r['ratio_vs_raw'])} / {_fmt(r['ratio_vs_naive'])}"),
+        (
+            "    latency p50/p95/p99",
+            f"{_fmt(lat['p50'])} / {_fmt(lat['p95'])} / {_fmt(lat['p99'])} ms",
+        ),
+        ("    lost / duplicates", f"{r['lost']} / {r['duplicates']}"),
+        ("peak RSS", ", ".join(f"{k} {_fmt(v, ' MB')}" for k, v in rss.items())),
+    ]
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
