@@ -94,7 +94,7 @@ class BridgeMetrics:
         )
         self.latency = Histogram(
             "ww_bridge_receive_to_ack_seconds",
-            "MQTT receive to Kafka ack",
+            "MQTT receive to Kafka ack, per batch (its oldest record)",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
             registry=r,
         )
@@ -215,8 +215,12 @@ class Bridge:
 
     async def wait(self) -> None:
         """Return when the bridge's loops end; raise what ended them."""
-        if self._tasks:
-            await asyncio.shield(asyncio.gather(*self._tasks))
+        if not self._tasks:
+            return
+        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
 
     async def __aenter__(self) -> Bridge:
         await self.start()
@@ -338,12 +342,12 @@ class Bridge:
         if exc is not None:
             self._failed_send(outs, exc)
             return
-        now = time.time()
         complete = self._acks.complete
         released: list[Slot] = []
         for out in outs:
             released.extend(complete(out.slot))
-            self.metrics.latency.observe(now - out.received_at)
+        # Once per batch, for its oldest record: the batch's worst receive-to-ack time.
+        self.metrics.latency.observe(time.time() - outs[0].received_at)
         self._produced[outs[0].topic].inc(len(outs))
         mids = [slot.mid for slot in released if slot.qos > 0]
         if mids:

@@ -155,8 +155,12 @@ class Sink:
 
     async def wait(self) -> None:
         """Return when the sink loop ends; raise what ended it."""
-        if self._task is not None:
-            await asyncio.shield(self._task)
+        task = self._task
+        if task is None:
+            return
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
     async def __aenter__(self) -> Sink:
         await self.start()

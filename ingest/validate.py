@@ -10,6 +10,7 @@ else becomes a dead letter with a reason from `DeadLetterReason`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pydantic import ValidationError
 
@@ -17,7 +18,7 @@ from schema.dlq import DeadLetterReason
 from schema.errors import SchemaError
 from schema.status import DeviceStatus
 from schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
-from schema.topics import DeviceTopicKind, parse_device_topic
+from schema.topics import DeviceTopic, DeviceTopicKind, parse_device_topic
 
 READINGS = "waste.readings.v1"
 STATUS = "waste.status.v1"
@@ -44,10 +45,9 @@ class Rejected:
 
 def classify(topic: str, payload: bytes, *, now_s: float, max_future_s: int) -> Accepted | Rejected:
     """The verdict on one message received on ``topic`` at ``now_s`` (bridge clock)."""
-    try:
-        where = parse_device_topic(topic)
-    except (SchemaError, ValueError) as exc:
-        return Rejected(DeadLetterReason.BAD_TOPIC, str(exc), None)
+    where = _parse_topic(topic)
+    if isinstance(where, str):
+        return Rejected(DeadLetterReason.BAD_TOPIC, where, None)
     device_id = where.device_id
     if len(payload) > MAX_PAYLOAD_BYTES:
         return Rejected(
@@ -62,6 +62,15 @@ def classify(topic: str, payload: bytes, *, now_s: float, max_future_s: int) -> 
     return Rejected(
         DeadLetterReason.BAD_TOPIC, f"devices do not publish on {where.kind}", device_id
     )
+
+
+@lru_cache(maxsize=65_536)
+def _parse_topic(topic: str) -> DeviceTopic | str:
+    """Parsed topic, or why it is not a device topic; cached, as devices repeat theirs."""
+    try:
+        return parse_device_topic(topic)
+    except (SchemaError, ValueError) as exc:
+        return str(exc)
 
 
 def _telemetry(
