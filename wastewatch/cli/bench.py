@@ -146,6 +146,10 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}x"
+
+
 def _table(r: dict[str, Any]) -> str:
     lat = r["latency_ms"]
     rss = r["peak_rss_mb"]
@@ -154,7 +158,7 @@ def _table(r: dict[str, Any]) -> str:
         ("(a) raw MQTT QoS 1", _fmt(r["raw_mqtt_per_s"], "/s")),
         ("(b) naive bridge", _fmt(r["naive_per_s"], "/s")),
         ("(c) end to end", _fmt(r["e2e_per_s"], "/s")),
-        ("    vs raw / vs naive", f"{_fmt(r['ratio_vs_raw'])} / {_fmt(r['ratio_vs_naive'])}"),
+        ("    vs raw / vs naive", f"{_ratio(r['ratio_vs_raw'])} / {_ratio(r['ratio_vs_naive'])}"),
         (
             "    latency p50/p95/p99",
             f"{_fmt(lat['p50'])} / {_fmt(lat['p95'])} / {_fmt(lat['p99'])} ms",
