@@ -305,6 +305,17 @@ class MqttSource:
             self._room.set()
         return message
 
+    async def wait_for_message(self, timeout_s: float) -> bool:
+        """Wait at most ``timeout_s`` for a message to be available; True if one is."""
+        if self._inbox:
+            return True
+        self._ready.clear()
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        except TimeoutError:
+            return bool(self._inbox)
+        return True
+
     async def get(self) -> Message:
         """Wait for the next received message."""
         while not self._inbox:

@@ -107,6 +107,7 @@ class Sink:
             auto_offset_reset="earliest",
             max_poll_records=ingest.sink_batch_max,
             fetch_max_wait_ms=ingest.sink_batch_ms,
+            fetch_min_bytes=ingest.sink_fetch_min_bytes,
             client_id="ww-sink",
         )
         self._producer: AIOKafkaProducer | None = None

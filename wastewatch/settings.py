@@ -116,6 +116,12 @@ class IngestSettings(BaseModel):
     sink_batch_ms: int = Field(
         default=100, ge=1, description="longest wait to fill a batch before writing it, ms"
     )
+    sink_fetch_min_bytes: int = Field(
+        default=65_536,
+        ge=1,
+        description="the broker answers a fetch once this much is ready (or sink_batch_ms "
+        "passed): fewer, larger fetches under load",
+    )
     sink_retry_max_s: float = Field(
         default=10.0, gt=0, description="longest back-off between database retries, s"
     )

@@ -33,6 +33,8 @@ COMMENT ON COLUMN readings.dropped_count IS 'Readings the device dropped because
 
 SELECT create_hypertable('readings', by_range('time', INTERVAL '1 day'));
 
+-- Two indexes only: every index costs on the ingest hot path.  The natural key
+-- also serves per-device lookups (its leading column); per-bin history uses the
+-- second.
 CREATE UNIQUE INDEX readings_natural_key ON readings (device_id, boot_counter, seq, time);
 CREATE INDEX readings_bin_time ON readings (bin_id, time DESC);
-CREATE INDEX readings_device_time ON readings (device_id, time DESC);
