@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from schema.migrate import ensure_login_roles, migrate
-from wastewatch.kafka_topics import create_topics
+from wastewatch.kafka_topics import create_topics, delete_prefixed_topics
 from wastewatch.settings import DbSettings, KafkaSettings, MqttSettings, Settings, load_settings
 from wastewatch.stack.manager import Stack
 
@@ -86,13 +86,30 @@ def test_db(stack_env: StackEnv) -> Iterator[SessionDb]:
 
 
 @pytest.fixture(scope="session")
-def kafka_settings(stack_env: StackEnv) -> KafkaSettings:
-    """Kafka settings with a topic prefix of this session's own, topics created."""
+def kafka_settings(stack_env: StackEnv) -> Iterator[KafkaSettings]:
+    """Kafka settings with a topic prefix of this session's own, topics created.
+
+    The topics are deleted at the end: the local broker keeps every record in
+    memory until its topic goes.
+    """
     kafka = KafkaSettings(
         bootstrap=stack_env.kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:8]}."
     )
     asyncio.run(create_topics(kafka))
-    return kafka
+    yield kafka
+    asyncio.run(delete_prefixed_topics(kafka))
+
+
+@pytest.fixture
+def own_topics(stack_env: StackEnv) -> Iterator[KafkaSettings]:
+    """Topics of one test's own (created, deleted afterwards), for tests whose records
+    must not be seen by other tests' consumers."""
+    kafka = KafkaSettings(
+        bootstrap=stack_env.kafka_bootstrap, topic_prefix=f"o{uuid.uuid4().hex[:8]}."
+    )
+    asyncio.run(create_topics(kafka))
+    yield kafka
+    asyncio.run(delete_prefixed_topics(kafka))
 
 
 @pytest.fixture(scope="session")

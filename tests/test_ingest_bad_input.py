@@ -41,8 +41,7 @@ from schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
 from schema.telemetry import MAX_PAYLOAD_BYTES
 from schema.topics import status_topic, telemetry_topic
 from tests.conftest import StackEnv
-from wastewatch.kafka_topics import create_topics
-from wastewatch.settings import Settings
+from wastewatch.settings import KafkaSettings, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -576,13 +575,11 @@ async def test_reconnecting_publisher_resending_readings_makes_no_duplicate_rows
 
 @pytest.mark.asyncio
 async def test_lax_typed_reading_does_not_stop_the_sink(
-    settings: Settings, stack_env: StackEnv
+    settings: Settings, stack_env: StackEnv, own_topics: KafkaSettings
 ) -> None:
-    # Topics of its own: a poison record in the session's readings topic would kill every
-    # later sink of the session (each test's sink group starts from the earliest offset).
-    prefix = f"t{uuid4().hex[:8]}."
-    test_settings, city, tag = isolated(settings, topic_prefix=prefix)
-    await create_topics(test_settings.kafka)
+    # Topics of its own: a poison record in the session's readings topic would be replayed
+    # by every later sink of the session (each test's sink group starts from the earliest).
+    test_settings, city, tag = isolated(settings, topic_prefix=own_topics.topic_prefix)
     device = f"{tag}-bin-00"
     now = int(time.time())
 
@@ -619,13 +616,12 @@ async def test_lax_typed_reading_does_not_stop_the_sink(
 
 @pytest.mark.asyncio
 async def test_poison_records_in_kafka_go_to_the_dlq(
-    settings: Settings, stack_env: StackEnv
+    settings: Settings, own_topics: KafkaSettings
 ) -> None:
     """Records nobody validated (produced to the topics by something other than the
     bridge) are dead-lettered by the sink, which keeps storing the good ones."""
-    prefix = f"t{uuid4().hex[:8]}."
+    prefix = own_topics.topic_prefix
     test_settings, _city, tag = isolated(settings, topic_prefix=prefix)
-    await create_topics(test_settings.kafka)
     device = f"{tag}-bin-00"
     now = int(time.time())
     good = wire({"v": 1, "id": device, "boot": 1, "seq": 7, "ts": now, "d_mm": 5, "fill": 0.5})

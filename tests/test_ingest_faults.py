@@ -8,7 +8,6 @@ topic prefix and consumer group, so nothing leaks between tests.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -27,7 +26,6 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import SessionDb, StackEnv
-from wastewatch.kafka_topics import create_topics
 from wastewatch.settings import KafkaSettings, load_settings
 from wastewatch.stack.manager import Stack
 from wastewatch.stack.process import read_pid
@@ -85,10 +83,11 @@ class Pipeline:
 
 
 @pytest.fixture
-def pipeline(stack_env: StackEnv, test_db: SessionDb, tmp_path: Path) -> Iterator[Pipeline]:
+def pipeline(
+    stack_env: StackEnv, test_db: SessionDb, own_topics: KafkaSettings, tmp_path: Path
+) -> Iterator[Pipeline]:
     tag = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(bootstrap=stack_env.kafka_bootstrap, topic_prefix=f"f{tag}.")
-    asyncio.run(create_topics(kafka))
+    kafka = own_topics
     env = {
         **os.environ,
         "WW_CITY": f"fault-{tag}",

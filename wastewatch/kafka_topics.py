@@ -71,3 +71,27 @@ async def list_topics(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> set[s
         raise TopicError(f"cannot list topics on {kafka.bootstrap}: {exc!r}") from exc
     finally:
         await admin.close()
+
+
+async def delete_prefixed_topics(kafka: KafkaSettings, *, timeout_s: float = 30.0) -> list[str]:
+    """Delete every topic whose name starts with ``kafka.topic_prefix`` (never all topics).
+
+    For tests and benchmarks that made topics of their own: the local broker keeps
+    every record in memory until its topic is deleted.
+    """
+    if not kafka.topic_prefix:
+        raise TopicError("refusing to delete topics without a topic prefix")
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        doomed = sorted(t for t in await admin.list_topics() if t.startswith(kafka.topic_prefix))
+        if doomed:
+            await admin.delete_topics(doomed)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise TopicError(f"cannot delete topics on {kafka.bootstrap}: {exc!r}") from exc
+    else:
+        return doomed
+    finally:
+        await admin.close()
