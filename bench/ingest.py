@@ -32,10 +32,12 @@ import math
 import os
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -101,11 +103,33 @@ class BenchOptions:
     latency_seconds: float = 20.0
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _scrape(port: int, name: str) -> float | None:
+    """One series' value (summed over labels) from a service's /metrics, or None."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    total = None
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total = (total or 0.0) + float(line.rsplit(" ", 1)[1])
+    return total
+
+
 @dataclass(slots=True)
 class _Run:
     """Names of this run's own resources, all derived from one random id."""
 
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
+    bridge_metrics_port: int = field(default_factory=_free_port)
+    sink_metrics_port: int = field(default_factory=_free_port)
 
     @property
     def city(self) -> str:
@@ -434,8 +458,8 @@ def _service_env(
             "WW_KAFKA_BOOTSTRAP": env["WW_KAFKA_BOOTSTRAP"],
             "WW_KAFKA_TOPIC_PREFIX": run.topic_prefix,
             "WW_CITY": run.city,
-            "WW_INGEST_BRIDGE_METRICS_PORT": "0",
-            "WW_INGEST_SINK_METRICS_PORT": "0",
+            "WW_INGEST_BRIDGE_METRICS_PORT": str(run.bridge_metrics_port),
+            "WW_INGEST_SINK_METRICS_PORT": str(run.sink_metrics_port),
             "WW_INGEST_SINK_GROUP": f"bench-{run.run_id}-sink",
             # The bridge's persistent session outlives it in Mosquitto; let it expire soon.
             "WW_INGEST_SESSION_EXPIRY_S": "60",
@@ -527,6 +551,7 @@ class _E2E:
     latency_rate: float
     latency_messages: int
     latency_achieved_rate: float
+    flow: dict[str, float | None]
     lost: int
     duplicates: int
     stored_unacked: int
@@ -647,6 +672,15 @@ def _e2e_leg(
             f"    lost {lost}, duplicates {duplicates}, stored without PUBACK {stored_unacked}"
         )
 
+        flow = {
+            "bridge_received": _scrape(run.bridge_metrics_port, "ww_bridge_received_total"),
+            "bridge_acked": _scrape(run.bridge_metrics_port, "ww_bridge_mqtt_acked_total"),
+            "bridge_produced": _scrape(run.bridge_metrics_port, "ww_bridge_produced_total"),
+            "sink_consumed": _scrape(run.sink_metrics_port, "ww_sink_consumed_total"),
+            "sink_written": _scrape(run.sink_metrics_port, "ww_sink_readings_written_total"),
+        }
+        if lost:
+            progress(f"    where the flow stopped: {flow}")
         peak = {
             "bridge": services[1].peak_rss_mb(),
             "sink": services[0].peak_rss_mb(),
@@ -677,6 +711,7 @@ def _e2e_leg(
         stored_unacked=stored_unacked,
         peak_rss=peak,
         exit_codes={s.module: s.exit_code for s in services},
+        flow=flow,
     )
 
 
@@ -786,6 +821,7 @@ def run_ingest_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
         "ratio_vs_naive": _clean(e2e.rate / naive_rate if naive_rate else None, 3),
         "latency_ms": e2e.latency,
         "lost": e2e.lost,
+        "flow": e2e.flow,
         "duplicates": e2e.duplicates,
         "peak_rss_mb": e2e.peak_rss,
         "devices": opts.devices,
