@@ -33,7 +33,9 @@ READING_COLUMNS = (
     "payload_version",
     "received_at",
 )
-READING_TYPES = (
+#: The staging table: the readings columns plus whether the device's clock was unset.
+STAGE_COLUMNS = (*READING_COLUMNS, "clock_unset")
+STAGE_TYPES = (
     "timestamptz",
     "text",
     "int4",
@@ -47,6 +49,7 @@ READING_TYPES = (
     "int4",
     "int2",
     "timestamptz",
+    "bool",
 )
 STATUS_COLUMNS = (
     "time",
@@ -90,8 +93,10 @@ def reading_row(value: bytes | None, received: datetime) -> ReadingRow | Reject:
         r = DeviceTelemetry.model_validate_json(value or b"", **_STRICT)
     except ValidationError as exc:
         return Reject(f"undecodable reading: {describe_errors(exc)}")
+    # ts 0 means "my clock was never set": the bridge's receive time stands in.
+    clock_unset = r.timestamp_s == 0
     return (
-        r.time,
+        received if clock_unset else r.time,
         r.device_id,
         r.boot_count,
         r.sequence,
@@ -104,6 +109,7 @@ def reading_row(value: bytes | None, received: datetime) -> ReadingRow | Reject:
         r.dropped_count,
         r.version,
         received,
+        clock_unset,
     )
 
 

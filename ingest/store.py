@@ -6,6 +6,12 @@ the bin registry for ``bin_id`` on the way: a batch replayed after a crash
 inserts nothing twice, and the COPY keeps the per-row cost low.  Status goes
 to its history (idempotent) and to the latest-state table, where an older
 status never overwrites a newer one.
+
+A device whose clock was never set sends ``ts`` 0 (and the CLOCK_UNSET flag);
+its reading is stored at the bridge's receive time.  That time differs
+between a delivery and its redelivery, so the natural key cannot catch such a
+duplicate: those rows are deduplicated on (device, boot, seq) over the
+preceding week instead, which the natural-key index answers.
 """
 
 from __future__ import annotations
@@ -15,22 +21,37 @@ from typing import Any
 
 import psycopg
 
-from ingest.rows import READING_COLUMNS, READING_TYPES, STATUS_COLUMNS
+from ingest.rows import READING_COLUMNS, STAGE_COLUMNS, STAGE_TYPES, STATUS_COLUMNS
 
 _STAGE = "ww_readings_stage"
 _COLS = ", ".join(READING_COLUMNS)
+_STAGE_COLS = ", ".join(STAGE_COLUMNS)
+_SELECT = ", ".join("s." + c for c in READING_COLUMNS)
 
 _CREATE_STAGE = f"""
 create temp table if not exists {_STAGE} (
     time timestamptz, device_id text, boot_counter int4, seq int4, distance_mm int4,
     fill_level float4, temperature_c float4, battery_mv int4, rssi_dbm int2, flags int4,
-    dropped_count int4, payload_version int2, received_at timestamptz
+    dropped_count int4, payload_version int2, received_at timestamptz, clock_unset bool
 ) on commit delete rows
 """
 _MOVE = f"""
 insert into readings ({_COLS}, bin_id)
-select {", ".join("s." + c for c in READING_COLUMNS)}, b.bin_id
+select {_SELECT}, b.bin_id
 from {_STAGE} s left join bins b on b.device_id = s.device_id
+where not s.clock_unset
+on conflict do nothing
+"""
+_MOVE_CLOCKLESS = f"""
+insert into readings ({_COLS}, bin_id)
+select distinct on (s.device_id, s.boot_counter, s.seq) {_SELECT}, b.bin_id
+from {_STAGE} s left join bins b on b.device_id = s.device_id
+where s.clock_unset and not exists (
+    select 1 from readings r
+    where r.device_id = s.device_id and r.boot_counter = s.boot_counter and r.seq = s.seq
+      and r.time >= s.time - interval '7 days' and r.time <= s.time
+)
+order by s.device_id, s.boot_counter, s.seq, s.time
 on conflict do nothing
 """
 _STATUS_HISTORY = f"""
@@ -67,12 +88,16 @@ async def write_batch(
     async with conn.transaction():
         if readings:
             async with conn.cursor() as cur:
-                async with cur.copy(f"copy {_STAGE} ({_COLS}) from stdin (format binary)") as copy:
-                    copy.set_types(list(READING_TYPES))
+                stage = f"copy {_STAGE} ({_STAGE_COLS}) from stdin (format binary)"
+                async with cur.copy(stage) as copy:
+                    copy.set_types(list(STAGE_TYPES))
                     for row in readings:
                         await copy.write_row(row)
                 await cur.execute(_MOVE)
                 inserted = max(cur.rowcount, 0)
+                if any(row[-1] for row in readings):
+                    await cur.execute(_MOVE_CLOCKLESS)
+                    inserted += max(cur.rowcount, 0)
         if statuses:
             async with conn.cursor() as cur:
                 await cur.executemany(_STATUS_HISTORY, statuses)

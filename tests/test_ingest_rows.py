@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from ingest.rows import (
-    READING_COLUMNS,
+    STAGE_COLUMNS,
     STATUS_COLUMNS,
     Reject,
     reading_row,
@@ -28,7 +28,7 @@ MINIMAL = b'{"v":1,"id":"kls-bin-0003","boot":0,"seq":5,"ts":1767225600,"d_mm":n
 def test_full_reading_in_column_order() -> None:
     row = reading_row(FULL, RECEIVED)
     assert not isinstance(row, Reject), row
-    assert dict(zip(READING_COLUMNS, row, strict=True)) == {
+    assert dict(zip(STAGE_COLUMNS, row, strict=True)) == {
         "time": datetime(2026, 1, 1, tzinfo=UTC),
         "device_id": "kls-bin-0001",
         "boot_counter": 17,
@@ -42,14 +42,25 @@ def test_full_reading_in_column_order() -> None:
         "dropped_count": 2,
         "payload_version": 1,
         "received_at": RECEIVED,
+        "clock_unset": False,
     }
     assert row[0].tzinfo is UTC
+
+
+def test_clockless_reading_is_stored_at_the_receive_time() -> None:
+    """ts 0 means the device's clock was never set: the bridge's receive time stands in."""
+    clockless = MINIMAL.replace(b'"ts":1767225600', b'"ts":0')
+    row = reading_row(clockless, RECEIVED)
+    assert not isinstance(row, Reject), row
+    cols = dict(zip(STAGE_COLUMNS, row, strict=True))
+    assert cols["time"] == RECEIVED
+    assert cols["clock_unset"] is True
 
 
 def test_minimal_reading_gets_nulls_and_zero_defaults() -> None:
     row = reading_row(MINIMAL, RECEIVED)
     assert not isinstance(row, Reject), row
-    cols = dict(zip(READING_COLUMNS, row, strict=True))
+    cols = dict(zip(STAGE_COLUMNS, row, strict=True))
     assert cols["distance_mm"] is None
     assert cols["fill_level"] is None
     assert cols["temperature_c"] is None

@@ -20,7 +20,7 @@ from psycopg import postgres
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import Format
 
-from ingest.rows import READING_COLUMNS, READING_TYPES, Reject, reading_row
+from ingest.rows import STAGE_COLUMNS, STAGE_TYPES, Reject, reading_row
 from ingest.validate import (
     READINGS,
     STATUS,
@@ -415,7 +415,7 @@ def test_any_valid_reading_is_accepted_unchanged(model: DeviceTelemetry) -> None
 
 # --- the contract with the sink --------------------------------------------------------------
 
-_OIDS = [postgres.types[name].oid for name in READING_TYPES]
+_OIDS = [postgres.types[name].oid for name in STAGE_TYPES]
 
 
 def sink_can_store(value: bytes) -> bool:
@@ -423,7 +423,7 @@ def sink_can_store(value: bytes) -> bool:
     row = reading_row(value, datetime.fromtimestamp(NOW_S, tz=UTC))
     if isinstance(row, Reject):
         return False
-    assert len(row) == len(READING_COLUMNS)
+    assert len(row) == len(STAGE_COLUMNS)
     transformer = Transformer()
     transformer.set_dumper_types(_OIDS, Format.BINARY)
     try:
