@@ -39,8 +39,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from ingest.acks import InOrderAcks, Slot
 from ingest.errors import IngestError, KafkaUnavailableError
 from ingest.mqtt import Message, MqttSource
-from ingest.validate import DLQ, READINGS, STATUS, Accepted, classify, dead_letter_bytes
-from schema.topics import DeviceTopicKind, device_filter
+from ingest.validate import (
+    DLQ,
+    LANDFILL,
+    READINGS,
+    STATUS,
+    Accepted,
+    classify,
+    dead_letter_bytes,
+)
+from schema.topics import DeviceTopicKind, device_filter, landfill_ticket_filter
 from wastewatch.logs import configure
 from wastewatch.observability import MetricsServer
 from wastewatch.service import run_until_signal
@@ -109,6 +117,7 @@ class Bridge:
         filters = [
             device_filter(DeviceTopicKind.TELEMETRY, settings.city),
             device_filter(DeviceTopicKind.STATUS, settings.city),
+            landfill_ticket_filter(settings.city),
         ]
         if ingest.share_group:
             filters = [f"$share/{ingest.share_group}/{f}" for f in filters]
@@ -138,10 +147,11 @@ class Bridge:
         self._opened_at = 0.0
         self._partitions: dict[str, list[int]] = {}
         self._partition_cache: dict[tuple[str, str], int] = {}
-        kinds = (READINGS, STATUS, "invalid")
+        kinds = (READINGS, STATUS, LANDFILL, "invalid")
         self._received = {k: self.metrics.received.labels(k) for k in kinds}
         self._produced = {
-            self._prefix + t: self.metrics.produced.labels(t) for t in (READINGS, STATUS, DLQ)
+            self._prefix + t: self.metrics.produced.labels(t)
+            for t in (READINGS, STATUS, DLQ, LANDFILL)
         }
         self._order = itertools.count()
         self._failed: list[Outgoing] = []
@@ -168,7 +178,7 @@ class Bridge:
                 f"cannot reach Kafka at {self._settings.kafka.bootstrap}: {exc!r}"
             ) from exc
         try:
-            for name in (READINGS, STATUS, DLQ):
+            for name in (READINGS, STATUS, DLQ, LANDFILL):
                 topic = self._prefix + name
                 parts = await self._producer.partitions_for(topic)
                 self._partitions[topic] = sorted(parts)

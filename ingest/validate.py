@@ -16,13 +16,23 @@ from pydantic import ValidationError
 
 from schema.dlq import DeadLetterReason
 from schema.errors import SchemaError
+from schema.landfill import LandfillDelivery
 from schema.status import DeviceStatus
 from schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
-from schema.topics import DeviceTopic, DeviceTopicKind, parse_device_topic
+from schema.topics import (
+    DeviceTopic,
+    DeviceTopicKind,
+    LandfillTopic,
+    parse_device_topic,
+    parse_landfill_topic,
+)
 
 READINGS = "waste.readings.v1"
 STATUS = "waste.status.v1"
 DLQ = "waste.dlq.v1"
+LANDFILL = "waste.landfill.v1"
+#: Weighbridge tickets are few and a little larger than readings.
+MAX_TICKET_BYTES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,8 @@ class Rejected:
 def classify(topic: str, payload: bytes, *, now_s: float, max_future_s: int) -> Accepted | Rejected:
     """The verdict on one message received on ``topic`` at ``now_s`` (bridge clock)."""
     where = _parse_topic(topic)
+    if isinstance(where, LandfillTopic):
+        return _ticket(payload, where.site_id, now_s=now_s, max_future_s=max_future_s)
     if isinstance(where, str):
         return Rejected(DeadLetterReason.BAD_TOPIC, where, None)
     device_id = where.device_id
@@ -65,12 +77,49 @@ def classify(topic: str, payload: bytes, *, now_s: float, max_future_s: int) -> 
 
 
 @lru_cache(maxsize=65_536)
-def _parse_topic(topic: str) -> DeviceTopic | str:
-    """Parsed topic, or why it is not a device topic; cached, as devices repeat theirs."""
+def _parse_topic(topic: str) -> DeviceTopic | LandfillTopic | str:
+    """Parsed topic, or why it is not one of ours; cached, as devices repeat theirs."""
     try:
         return parse_device_topic(topic)
     except (SchemaError, ValueError) as exc:
-        return str(exc)
+        device_error = str(exc)
+    if "/landfill/" in topic:
+        try:
+            return parse_landfill_topic(topic)
+        except (SchemaError, ValueError) as exc:
+            return str(exc)
+    return device_error
+
+
+def _ticket(
+    payload: bytes, site_id: str, *, now_s: float, max_future_s: int
+) -> Accepted | Rejected:
+    """A weighbridge ticket (`LandfillDelivery`), forwarded in its canonical form."""
+    if len(payload) > MAX_TICKET_BYTES:
+        return Rejected(
+            DeadLetterReason.OVERSIZE,
+            f"{len(payload)} bytes, the limit for a ticket is {MAX_TICKET_BYTES}",
+            site_id,
+        )
+    try:
+        ticket = LandfillDelivery.model_validate_json(
+            payload, strict=True, by_alias=True, by_name=False
+        )
+    except ValidationError as exc:
+        return Rejected(_reason(exc), describe_errors(exc), site_id)
+    if ticket.site_id != site_id:
+        return Rejected(
+            DeadLetterReason.DEVICE_MISMATCH,
+            f"ticket site {ticket.site_id!r} is not the topic's {site_id!r}",
+            site_id,
+        )
+    if ticket.weighed_at.timestamp() > now_s + max_future_s:
+        return Rejected(
+            DeadLetterReason.FUTURE_TIMESTAMP,
+            f"weighed_at {ticket.weighed_at.isoformat()} is ahead of the bridge's clock",
+            site_id,
+        )
+    return Accepted(LANDFILL, site_id, ticket.to_json_bytes())
 
 
 def _telemetry(
@@ -171,4 +220,13 @@ def dead_letter_bytes(
     return letter.to_json_bytes()
 
 
-__all__ = ["DLQ", "READINGS", "STATUS", "Accepted", "Rejected", "classify", "dead_letter_bytes"]
+__all__ = [
+    "DLQ",
+    "LANDFILL",
+    "READINGS",
+    "STATUS",
+    "Accepted",
+    "Rejected",
+    "classify",
+    "dead_letter_bytes",
+]

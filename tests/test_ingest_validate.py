@@ -245,7 +245,13 @@ REJECTIONS: list[tuple[str, str, bytes, DeadLetterReason]] = [
     ("dot-device", f"ww/{CITY}/bins/kls.bin.0001/telemetry", VALID, Reason.BAD_TOPIC),
     ("unknown-kind", f"ww/{CITY}/bins/{DEVICE}/firmware", VALID, Reason.BAD_TOPIC),
     ("wrong-root", f"xx/{CITY}/bins/{DEVICE}/telemetry", VALID, Reason.BAD_TOPIC),
-    ("landfill-topic", f"ww/{CITY}/landfill/kls-landfill-1/tickets", VALID, Reason.BAD_TOPIC),
+    (
+        "reading-on-a-ticket-topic",
+        f"ww/{CITY}/landfill/kls-landfill-1/tickets",
+        VALID,
+        Reason.INVALID,
+    ),
+    ("landfill-wrong-leaf", f"ww/{CITY}/landfill/kls-landfill-1/readings", VALID, Reason.BAD_TOPIC),
     ("empty-topic", "", VALID, Reason.BAD_TOPIC),
     # the topic is judged first: an oversize payload on a bad topic is a bad topic
     ("bad-topic-wins", f"ww/{CITY}/bins/BAD/telemetry", b"x" * 1000, Reason.BAD_TOPIC),
@@ -463,3 +469,46 @@ def test_what_classify_accepts_the_sink_can_store(payload: bytes) -> None:
     assert isinstance(result, Rejected) or sink_can_store(result.value), (
         f"classify accepted {payload!r} but the sink cannot store it"
     )
+
+
+# --- weighbridge tickets ---------------------------------------------------------------------
+
+TICKET_TOPIC = "ww/kalasin/landfill/kls-landfill-1/tickets"
+TICKET = {
+    "ticket_id": "KLS-LF1-2026-000123",
+    "site_id": "kls-landfill-1",
+    "truck_id": "kls-truck-03",
+    "weighed_at": "2025-12-31T22:12:00Z",
+    "gross_kg": 14820.0,
+    "tare_kg": 9310.0,
+    "net_kg": 5510.0,
+    "waste_stream": "general",
+}
+
+
+def test_ticket_is_forwarded_to_the_landfill_topic_keyed_by_site() -> None:
+    from ingest.validate import LANDFILL
+    from schema.landfill import LandfillDelivery
+
+    result = classify(
+        TICKET_TOPIC, json.dumps(TICKET).encode(), now_s=NOW_S, max_future_s=MAX_FUTURE_S
+    )
+    assert isinstance(result, Accepted)
+    assert (result.topic, result.device_id) == (LANDFILL, "kls-landfill-1")
+    assert LandfillDelivery.model_validate_json(result.value).net_kg == 5510.0
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"site_id": "kls-landfill-2"}, DeadLetterReason.DEVICE_MISMATCH),
+        ({"net_kg": "5510"}, DeadLetterReason.INVALID),
+        ({"waste_stream": "plutonium"}, DeadLetterReason.INVALID),
+        ({"weighed_at": "2099-01-01T00:00:00Z"}, DeadLetterReason.FUTURE_TIMESTAMP),
+    ],
+)
+def test_bad_ticket_is_a_dead_letter(change: dict[str, object], reason: DeadLetterReason) -> None:
+    body = json.dumps({**TICKET, **change}).encode()
+    result = classify(TICKET_TOPIC, body, now_s=NOW_S, max_future_s=MAX_FUTURE_S)
+    assert isinstance(result, Rejected)
+    assert result.reason == reason
