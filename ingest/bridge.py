@@ -274,7 +274,9 @@ class Bridge:
                     if remaining <= 0 or not await queue.wait_for_message(remaining):
                         await self._flush_all()
                         continue
-                msg = await queue.get()
+                    msg = queue.get_nowait()
+                else:
+                    msg = await queue.get()
             else:
                 msg = queue.get_nowait()
             await self._append(self._outgoing(msg))

@@ -306,14 +306,21 @@ class MqttSource:
         return message
 
     async def wait_for_message(self, timeout_s: float) -> bool:
-        """Wait at most ``timeout_s`` for a message to be available; True if one is."""
-        if self._inbox:
-            return True
-        self._ready.clear()
-        try:
-            await asyncio.wait_for(self._ready.wait(), timeout_s)
-        except TimeoutError:
-            return bool(self._inbox)
+        """Wait at most ``timeout_s`` for a message to be available; True if one is.
+
+        ``_ready`` can be set by a wake-up whose message the consumer already took
+        with ``get_nowait``, so a set event alone proves nothing: the inbox decides.
+        """
+        deadline = time.monotonic() + timeout_s
+        while not self._inbox:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), remaining)
+            except TimeoutError:
+                return bool(self._inbox)
         return True
 
     async def get(self) -> Message:
