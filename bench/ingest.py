@@ -62,7 +62,7 @@ from bench.mqtt_load import (
 )
 from bench.naive import NaiveConfig, NaiveResult, naive_main
 from bench.payloads import BENCH_DEVICE_PREFIX, BOOT, NAIVE_DEVICE_PREFIX, payload
-from bench.procstat import peak_rss_mb, tree_peak_rss_mb
+from bench.procstat import PeakSampler, peak_rss_mb, rss_mb, tree_rss_mb
 from schema.migrate import ensure_login_roles, migrate
 from schema.topics import telemetry_topic, topic_by_name
 from wastewatch.kafka_topics import TopicError, create_topics, delete_prefixed_topics
@@ -584,6 +584,16 @@ def _e2e_leg(
             f"(pid {services[1].proc.pid}); city {run.city}, topic prefix {run.topic_prefix}"
         )
         _wait_ready(target, run, conn, services, progress)
+        # Services that ran before this run: sample their memory during it (VmHWM would
+        # report whatever peak an earlier run left).
+        postmaster = _postmaster_pid(stack, conn)
+        sampler = PeakSampler(
+            {
+                "mosquitto": lambda: rss_mb(read_pid(stack.mosquitto.pid_file)),
+                "kafka": lambda: rss_mb(read_pid(stack.kafka.pid_file)),
+                "postgres": lambda: tree_rss_mb(postmaster),
+            }
+        ).start()
         topic_format = telemetry_topic(run.city, "device-slot").replace(
             "/device-slot/", "/{device}/"
         )
@@ -684,9 +694,7 @@ def _e2e_leg(
         peak = {
             "bridge": services[1].peak_rss_mb(),
             "sink": services[0].peak_rss_mb(),
-            "mosquitto": peak_rss_mb(read_pid(stack.mosquitto.pid_file)),
-            "kafka": peak_rss_mb(read_pid(stack.kafka.pid_file)),
-            "postgres": tree_peak_rss_mb(_postmaster_pid(stack, conn)),
+            **sampler.stop(),
         }
     finally:
         conn.close()

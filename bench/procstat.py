@@ -9,9 +9,18 @@ ran on them before.
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["children", "peak_rss_mb", "tree_peak_rss_mb"]
+__all__ = [
+    "PeakSampler",
+    "children",
+    "peak_rss_mb",
+    "rss_mb",
+    "tree_peak_rss_mb",
+    "tree_rss_mb",
+]
 
 _PROC = Path("/proc")
 
@@ -57,3 +66,74 @@ def tree_peak_rss_mb(root: int | None) -> float | None:
             best = rss
         todo.extend(children(pid))
     return best
+
+
+def rss_mb(pid: int | None) -> float | None:
+    """Current ``VmRSS`` of ``pid`` in MiB, or None."""
+    if pid is None:
+        return None
+    try:
+        status = (_PROC / str(pid) / "status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def tree_rss_mb(root: int | None) -> float | None:
+    """The largest current ``VmRSS`` among ``root`` and its descendants."""
+    if root is None:
+        return None
+    best: float | None = None
+    todo, seen = [root], set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        rss = rss_mb(pid)
+        if rss is not None and (best is None or rss > best):
+            best = rss
+        todo.extend(children(pid))
+    return best
+
+
+class PeakSampler:
+    """Samples resident memory every ``interval_s`` in a thread; keeps the maximum.
+
+    For services that ran before the benchmark (Mosquitto, the Kafka broker,
+    PostgreSQL) ``VmHWM`` would report an earlier peak; sampling during the run
+    reports this run's.
+    """
+
+    def __init__(
+        self, probes: dict[str, Callable[[], float | None]], interval_s: float = 0.5
+    ) -> None:
+        self._probes = probes
+        self._interval_s = interval_s
+        self._peaks: dict[str, float | None] = dict.fromkeys(probes)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def start(self) -> PeakSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, float | None]:
+        self._stop.set()
+        self._thread.join(5)
+        self._sample()
+        return dict(self._peaks)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._sample()
+
+    def _sample(self) -> None:
+        for name, probe in self._probes.items():
+            value = probe()
+            best = self._peaks[name]
+            if value is not None and (best is None or value > best):
+                self._peaks[name] = value
