@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingest.validate import describe_errors
+from schema.landfill import LandfillDelivery
 from schema.status import DeviceStatus
 from schema.telemetry import DeviceTelemetry
 
@@ -50,6 +51,17 @@ STAGE_TYPES = (
     "int2",
     "timestamptz",
     "bool",
+)
+TICKET_COLUMNS = (
+    "time",
+    "ticket_id",
+    "site_id",
+    "truck_id",
+    "stream",
+    "gross_kg",
+    "tare_kg",
+    "net_kg",
+    "received_at",
 )
 STATUS_COLUMNS = (
     "time",
@@ -124,3 +136,22 @@ def status_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Rej
     time = _utc(s.timestamp_s) if s.timestamp_s is not None else received
     reason = None if s.reason is None else str(s.reason)
     return (time, s.device_id, str(s.state), s.firmware_version, s.boot_count, reason, received)
+
+
+def ticket_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Reject:
+    """One weighbridge ticket as a row of landfill_deliveries."""
+    try:
+        t = LandfillDelivery.model_validate_json(value or b"", **_STRICT)
+    except ValidationError as exc:
+        return Reject(f"undecodable ticket: {describe_errors(exc)}")
+    return (
+        t.weighed_at,
+        t.ticket_id,
+        t.site_id,
+        t.truck_id,
+        str(t.waste_stream),
+        t.gross_kg,
+        t.tare_kg,
+        t.net_kg,
+        received,
+    )

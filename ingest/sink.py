@@ -3,7 +3,8 @@
 Delivery semantics
 ------------------
 * A consumer group (``WW_INGEST_SINK_GROUP``) with ``enable_auto_commit=False``
-  reads `waste.readings.v1` and `waste.status.v1` in batches bounded in size
+  reads `waste.readings.v1`, `waste.status.v1` and `waste.landfill.v1`
+  (weighbridge tickets) in batches bounded in size
   (``sink_batch_max``) and time (``sink_batch_ms``).
 * Each batch is written in one database transaction (`ingest.store`), and
   only after that transaction commits are the batch's offsets committed to
@@ -22,6 +23,8 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -30,8 +33,8 @@ from aiokafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ingest import store
-from ingest.rows import Reject, reading_row, received_at, status_row
-from ingest.validate import DLQ, READINGS, STATUS, Rejected, dead_letter_bytes
+from ingest.rows import Reject, reading_row, received_at, status_row, ticket_row
+from ingest.validate import DLQ, LANDFILL, READINGS, STATUS, Rejected, dead_letter_bytes
 from schema.dlq import DeadLetterReason
 from wastewatch.logs import configure
 from wastewatch.observability import MetricsServer
@@ -40,8 +43,25 @@ from wastewatch.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-#: (is a reading, index in its list, why) for rows the database refused
-Refused = list[tuple[bool, int, str]]
+#: (kind, index in its list, why) for rows the database refused
+Refused = list[tuple[str, int, str]]
+_DECODERS: dict[str, Callable[[bytes | None, datetime], tuple[Any, ...] | Reject]] = {
+    "reading": reading_row,
+    "status": status_row,
+    "ticket": ticket_row,
+}
+
+
+class Rows:
+    """One batch's decoded rows per kind, with the records they came from."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[tuple[Any, ...]]] = {k: [] for k in _DECODERS}
+        self.records: dict[str, list[ConsumerRecord[Any, Any]]] = {k: [] for k in _DECODERS}
+
+    def add(self, kind: str, row: tuple[Any, ...], record: ConsumerRecord[Any, Any]) -> None:
+        self.rows[kind].append(row)
+        self.records[kind].append(record)
 
 
 class SinkMetrics:
@@ -96,11 +116,18 @@ class Sink:
         prefix = settings.kafka.topic_prefix
         self._readings_topic = prefix + READINGS
         self._status_topic = prefix + STATUS
+        self._landfill_topic = prefix + LANDFILL
+        self._kinds = {
+            self._readings_topic: "reading",
+            self._status_topic: "status",
+            self._landfill_topic: "ticket",
+        }
         self._dlq_topic = prefix + DLQ
         ingest = settings.ingest
         self._consumer = AIOKafkaConsumer(
             self._readings_topic,
             self._status_topic,
+            self._landfill_topic,
             bootstrap_servers=settings.kafka.bootstrap,
             group_id=ingest.sink_group,
             enable_auto_commit=False,
@@ -207,39 +234,29 @@ class Sink:
         batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]],
         records: list[ConsumerRecord[Any, Any]],
     ) -> None:
-        readings: list[tuple[Any, ...]] = []
-        statuses: list[tuple[Any, ...]] = []
-        reading_recs: list[ConsumerRecord[Any, Any]] = []
-        status_recs: list[ConsumerRecord[Any, Any]] = []
+        rows = Rows()
         rejects: list[tuple[ConsumerRecord[Any, Any], str]] = []
         oldest_receive = None
         for rec in records:
             recv = received_at(rec.headers, rec.timestamp)
             if oldest_receive is None or recv < oldest_receive:
                 oldest_receive = recv
-            is_reading = rec.topic == self._readings_topic
-            row = reading_row(rec.value, recv) if is_reading else status_row(rec.value, recv)
+            kind = self._kinds.get(rec.topic, "reading")
+            row = _DECODERS[kind](rec.value, recv)
             if isinstance(row, Reject):
                 rejects.append((rec, row.detail))
-            elif is_reading:
-                readings.append(row)
-                reading_recs.append(rec)
             else:
-                statuses.append(row)
-                status_recs.append(rec)
-        for topic in (self._readings_topic, self._status_topic):
-            n = sum(len(v) for tp, v in batch.items() if tp.topic == topic)
-            if n:
-                self.metrics.consumed.labels(topic).inc(n)
+                rows.add(kind, row, rec)
+        for tp, recs in batch.items():
+            self.metrics.consumed.labels(tp.topic).inc(len(recs))
         self.metrics.batch_size.observe(len(records))
-        inserted, refused = await self._write_with_retry(readings, statuses)
-        for is_reading, index, detail in refused:
-            rejects.append(((reading_recs if is_reading else status_recs)[index], detail))
+        inserted, refused = await self._write_with_retry(rows)
+        rejects.extend((rows.records[kind][index], detail) for kind, index, detail in refused)
         if rejects:
             await self._dead_letter(rejects)
         self.rows_written += inserted
         self.metrics.written.inc(inserted)
-        self.metrics.duplicates.inc(len(readings) - inserted)
+        self.metrics.duplicates.inc(len(rows.rows["reading"]) - inserted)
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         try:
             await self._consumer.commit(offsets)
@@ -274,9 +291,7 @@ class Sink:
                 self._db_ok = True
                 return
 
-    async def _write_with_retry(
-        self, readings: list[tuple[Any, ...]], statuses: list[tuple[Any, ...]]
-    ) -> tuple[int, Refused]:
+    async def _write_with_retry(self, rows: Rows) -> tuple[int, Refused]:
         """Write the batch, retrying while the database is unreachable.
 
         A batch the database refuses for its content (a value out of a column's
@@ -294,9 +309,12 @@ class Sink:
             started = time.perf_counter()
             try:
                 if one_by_one:
-                    result = await self._write_one_by_one(conn, readings, statuses)
+                    result = await self._write_one_by_one(conn, rows)
                 else:
-                    result = (await store.write_batch(conn, readings, statuses), [])
+                    inserted = await store.write_batch(
+                        conn, rows.rows["reading"], rows.rows["status"], rows.rows["ticket"]
+                    )
+                    result = (inserted, [])
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self._db_ok = False
                 self.metrics.db_errors.inc()
@@ -320,24 +338,21 @@ class Sink:
             return result
 
     async def _write_one_by_one(
-        self,
-        conn: psycopg.AsyncConnection[Any],
-        readings: list[tuple[Any, ...]],
-        statuses: list[tuple[Any, ...]],
+        self, conn: psycopg.AsyncConnection[Any], rows: Rows
     ) -> tuple[int, Refused]:
         inserted = 0
         refused: Refused = []
-        for is_reading, rows in ((True, readings), (False, statuses)):
-            for index, row in enumerate(rows):
+        for kind, kind_rows in rows.rows.items():
+            for index, row in enumerate(kind_rows):
+                single = {k: [row] if k == kind else [] for k in rows.rows}
                 try:
-                    if is_reading:
-                        inserted += await store.write_batch(conn, [row], [])
-                    else:
-                        await store.write_batch(conn, [], [row])
+                    inserted += await store.write_batch(
+                        conn, single["reading"], single["status"], single["ticket"]
+                    )
                 except (psycopg.OperationalError, psycopg.InterfaceError):
                     raise
                 except (psycopg.DatabaseError, TypeError, ValueError, OverflowError) as exc:
-                    refused.append((is_reading, index, f"database refused it: {str(exc).strip()}"))
+                    refused.append((kind, index, f"database refused it: {str(exc).strip()}"))
         return inserted, refused
 
     async def _dead_letter(self, rejects: list[tuple[ConsumerRecord[Any, Any], str]]) -> None:

@@ -4,7 +4,8 @@ Readings are copied (binary COPY) into a session temp table and moved with
 ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` on the natural key, joining
 the bin registry for ``bin_id`` on the way: a batch replayed after a crash
 inserts nothing twice, and the COPY keeps the per-row cost low.  Status goes
-to its history (idempotent) and to the latest-state table, where an older
+to its history (idempotent) and to the latest-state table; weighbridge tickets
+to ``landfill_deliveries`` (idempotent on site, ticket and time), where an older
 status never overwrites a newer one.
 
 A device whose clock was never set sends ``ts`` 0 (and the CLOCK_UNSET flag);
@@ -21,7 +22,13 @@ from typing import Any
 
 import psycopg
 
-from ingest.rows import READING_COLUMNS, STAGE_COLUMNS, STAGE_TYPES, STATUS_COLUMNS
+from ingest.rows import (
+    READING_COLUMNS,
+    STAGE_COLUMNS,
+    STAGE_TYPES,
+    STATUS_COLUMNS,
+    TICKET_COLUMNS,
+)
 
 _STAGE = "ww_readings_stage"
 _COLS = ", ".join(READING_COLUMNS)
@@ -54,6 +61,11 @@ where s.clock_unset and not exists (
 order by s.device_id, s.boot_counter, s.seq, s.time
 on conflict do nothing
 """
+_TICKETS = f"""
+insert into landfill_deliveries ({", ".join(TICKET_COLUMNS)})
+values ({", ".join(["%s"] * len(TICKET_COLUMNS))})
+on conflict do nothing
+"""
 _STATUS_HISTORY = f"""
 insert into device_status_history ({", ".join(STATUS_COLUMNS)})
 values ({", ".join(["%s"] * len(STATUS_COLUMNS))})
@@ -82,6 +94,7 @@ async def write_batch(
     conn: psycopg.AsyncConnection[Any],
     readings: Sequence[Sequence[Any]],
     statuses: Sequence[Sequence[Any]],
+    tickets: Sequence[Sequence[Any]] = (),
 ) -> int:
     """Write one batch in one transaction; returns the readings actually inserted."""
     inserted = 0
@@ -98,6 +111,9 @@ async def write_batch(
                 if any(row[-1] for row in readings):
                     await cur.execute(_MOVE_CLOCKLESS)
                     inserted += max(cur.rowcount, 0)
+        if tickets:
+            async with conn.cursor() as cur:
+                await cur.executemany(_TICKETS, tickets)
         if statuses:
             async with conn.cursor() as cur:
                 await cur.executemany(_STATUS_HISTORY, statuses)
