@@ -113,15 +113,17 @@ class DeviceTelemetry(MessageModel):
         alias="boot",
         ge=0,
         le=_INT32_MAX,
-        description="Boot counter kept in device NVS, incremented every cold or deep-sleep boot "
-        "that loses RAM; with seq it identifies a reading.",
+        description="Boot counter kept in device flash, incremented on every cold boot (or when "
+        "the RTC memory holding seq is lost); deep-sleep wakes keep it. With seq it "
+        "identifies a reading.",
         examples=[17],
     )
     sequence: int = Field(
         alias="seq",
         ge=0,
         le=_INT32_MAX,
-        description="Reading sequence number, restarting at 0 each boot.",
+        description="Reading sequence number, restarting at 0 when boot increments; it carries "
+        "on across deep-sleep wakes.",
         examples=[4242],
     )
     timestamp_s: int = Field(

@@ -1,8 +1,9 @@
 """Session fixtures: the real local stack, a fresh database and fresh Kafka topics.
 
 The stack is started by the same code as `wastewatch services up`, once per
-session; if it was already running (a developer's `make demo`), it is reused
-and left running, otherwise it is stopped at the end.  Each session gets its
+session; services that were already running (a developer's `make demo`) are
+reused and left running, and only those this session started are stopped at
+the end.  Each session gets its
 own database (migrated from scratch) and its own Kafka topic prefix, so runs
 never see each other's data.
 """
@@ -52,7 +53,7 @@ def _with_database(dsn: str, name: str) -> str:
 @pytest.fixture(scope="session")
 def stack_env() -> Iterator[StackEnv]:
     stack = Stack(load_settings())
-    was_up = all(row.up for row in stack.status())
+    already_running = stack.running()
     env = stack.up()
     yield StackEnv(
         mqtt_url=env["WW_MQTT_URL"],
@@ -62,8 +63,9 @@ def stack_env() -> Iterator[StackEnv]:
         writer_dsn=env["WW_DB_WRITER_DSN"],
         reader_dsn=env["WW_DB_READER_DSN"],
     )
-    if not was_up:
-        stack.down()
+    # Stop only what this session started: a developer's stack (or another session's)
+    # that was running before stays running.
+    stack.down(only={s.name for s in stack.services} - already_running)
 
 
 @pytest.fixture(scope="session")

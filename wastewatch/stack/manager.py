@@ -77,9 +77,18 @@ class Stack:
         )
         return env
 
-    def down(self) -> list[str]:
-        """Stop, by pid, what `up` started; returns the names actually stopped."""
-        return [s.name for s in reversed(self.services) if s.stop()]
+    def down(self, only: set[str] | None = None) -> list[str]:
+        """Stop, by pid, what `up` started (or just the services named in ``only``).
+
+        Returns the names actually stopped.
+        """
+        return [
+            s.name for s in reversed(self.services) if (only is None or s.name in only) and s.stop()
+        ]
+
+    def running(self) -> set[str]:
+        """Names of the services whose recorded process is alive."""
+        return {s.name for s in self.services if s.running()}
 
     def status(self) -> list[ServiceStatus]:
         out = []

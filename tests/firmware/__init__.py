@@ -1,0 +1,1 @@
+"""Firmware test helpers: the MicroPython interpreter, mypy with the stubs, MQTT capture."""
