@@ -23,6 +23,7 @@ from schema.config import DeviceConfig
 from schema.dlq import DeadLetter
 from schema.events import CollectionEvent
 from schema.landfill import LandfillDelivery, LandfillSite
+from schema.registry import Depot, LandfillStreamDensity, Truck, Zone
 from schema.routes import RoutePlan
 from schema.status import DeviceStatus
 from schema.telemetry import DeviceTelemetry
@@ -54,6 +55,10 @@ MODELS: Final[dict[str, type[BaseModel]]] = {
     "landfill_site.v1": LandfillSite,
     "route_plan.v1": RoutePlan,
     "dead_letter.v1": DeadLetter,
+    "zone.v1": Zone,
+    "depot.v1": Depot,
+    "truck.v1": Truck,
+    "landfill_stream_density.v1": LandfillStreamDensity,
 }
 """Export stem -> model. The stem is also ``KafkaTopic.value_model``."""
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from wastewatch.cli import bench, db, demo, ingest, kafka, schema_cmd, services
+from wastewatch.cli import bench, bins, db, demo, ingest, kafka, schema_cmd, services, simulate
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )
-    for module in (services, db, kafka, ingest, bench, schema_cmd, demo):
+    for module in (services, db, kafka, ingest, bins, simulate, bench, schema_cmd, demo):
         module.register(sub)
     return parser
 

@@ -68,6 +68,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     ingest.set_defaults(handler=run_ingest, bench_parser=ingest)
 
+    simulate = actions.add_parser(
+        "simulate",
+        help="simulator targets: replay generate+publish time, live sustained rate",
+        description="replay: D days x B bins generated and published (with --e2e also into "
+        "TimescaleDB through a bridge and sink of its own). live: B bins for S seconds from "
+        "one process. See bench/README.md.",
+    )
+    simulate.add_argument("mode", choices=("replay", "live"))
+    simulate.add_argument("--bins", type=_positive_int, default=None, metavar="B")
+    simulate.add_argument("--days", type=_positive_float, default=30.0, metavar="D")
+    simulate.add_argument(
+        "--interval", type=_positive_int, default=None, metavar="S", help="report interval"
+    )
+    simulate.add_argument("--publishers", type=_positive_int, default=2, metavar="P")
+    simulate.add_argument("--seconds", type=_positive_float, default=60.0, metavar="S")
+    simulate.add_argument("--speed", type=_positive_float, default=1.0, metavar="X")
+    simulate.add_argument("--e2e", action="store_true", help="replay: also time ingest into the DB")
+    simulate.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
+    simulate.set_defaults(handler=run_simulate)
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -168,3 +188,31 @@ def _table(r: dict[str, Any]) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from bench.errors import BenchError
+    from bench.simulate import SimBenchOptions, run_simulate_bench
+
+    live = args.mode == "live"
+    opts = SimBenchOptions(
+        mode=args.mode,
+        bins=args.bins or (10_000 if live else 500),
+        days=args.days,
+        interval_s=args.interval or (60 if live else 900),
+        publishers=args.publishers,
+        seconds=args.seconds,
+        speed=args.speed,
+        e2e=args.e2e,
+    )
+    try:
+        result = run_simulate_bench(opts, _progress)
+    except BenchError as exc:
+        print(f"wastewatch bench simulate: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, separators=(",", ":")))
+    else:
+        width = max(len(k) for k in result)
+        print("\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in result.items()))
+    return 0

@@ -1,0 +1,205 @@
+"""`wastewatch bench simulate replay|live`: the simulator's performance targets.
+
+* ``replay``: generate and publish D days of B bins (target: 30 days x 500 bins,
+  ~1.4 M readings, in under 2 minutes). With ``--e2e`` it also starts a bridge
+  and a sink of its own (subprocesses, own city, own Kafka topic prefix, own
+  database, all removed afterwards) and reports when the last reading was in
+  TimescaleDB.
+* ``live``: run ``simulate live`` for S wall seconds (target: 10,000 bins at one
+  reading per minute from one process) and report the achieved rate, the CPU
+  share of the process and how far event time fell behind the wall clock.
+
+Each run uses a city slug of its own (``bench-<id>``), so no running bridge of
+the real city sees its messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from bench.errors import BenchError
+from bench.ingest import (
+    _bench_database,
+    _create_topics,
+    _delete_topics,
+    _Run,
+    _Service,
+    _service_env,
+)
+from simulators.calendar import load_calendar
+from simulators.citydata import DEFAULT_CITY_DIR, load_city
+from simulators.devices import ReportingConfig
+from simulators.engine import SimOptions, Simulation
+from simulators.errors import SimulatorError
+from simulators.publish import MqttTarget
+from simulators.run import LiveOptions, run_live, run_replay
+from wastewatch.settings import load_settings
+from wastewatch.stack.errors import StackError
+from wastewatch.stack.manager import Stack
+
+__all__ = ["SimBenchOptions", "run_simulate_bench"]
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SimBenchOptions:
+    """What to measure."""
+
+    mode: str
+    bins: int
+    days: float = 30.0
+    interval_s: int = 900
+    publishers: int = 2
+    seconds: float = 60.0
+    speed: float = 1.0
+    e2e: bool = False
+
+
+def _simulation(opts: SimBenchOptions, city_slug: str, start: int, end: int | None) -> Simulation:
+    city = load_city([DEFAULT_CITY_DIR])
+    reporting = ReportingConfig(
+        report_interval_s=opts.interval_s,
+        nearly_full_interval_s=min(300, opts.interval_s),
+        heartbeat_s=opts.interval_s,
+    )
+    return Simulation(
+        city,
+        load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
+        SimOptions(
+            seed=1, start=start, end=end, city=city_slug, bins=opts.bins, reporting=reporting
+        ),
+    )
+
+
+def run_simulate_bench(opts: SimBenchOptions, progress: Progress) -> dict[str, Any]:
+    """Run one benchmark; the figures as a dict (keys in bench/README.md)."""
+    settings = load_settings()
+    try:
+        env = Stack(settings).up()
+    except StackError as exc:
+        raise BenchError(f"the local stack is not available: {exc}") from exc
+    target = MqttTarget.from_url(env["WW_MQTT_URL"])
+    run = _Run()
+    now = int(time.time())
+    try:
+        if opts.mode == "live":
+            sim = _simulation(opts, run.city, now // 60 * 60, None)
+            result = run_live(
+                sim,
+                target,
+                LiveOptions(
+                    speed=opts.speed, duration_s=opts.seconds, client_prefix=f"bench-{run.run_id}"
+                ),
+                progress,
+            )
+            return {
+                "mode": "live",
+                "bins": opts.bins,
+                "interval_s": opts.interval_s,
+                "speed": opts.speed,
+                "offered_per_s": round(opts.bins / opts.interval_s * opts.speed, 1),
+                **{
+                    k: result[k]
+                    for k in (
+                        "messages",
+                        "acked",
+                        "wall_s",
+                        "messages_per_s",
+                        "cpu_share",
+                        "worst_tick_s",
+                        "lag_s",
+                    )
+                },
+            }
+        # Event time ends now (to the second), so readings are new to any database.
+        sim = _simulation(opts, run.city, now - int(opts.days * 86_400), now)
+        if not opts.e2e:
+            result = run_replay(
+                sim,
+                target=target,
+                publishers=opts.publishers,
+                client_prefix=f"bench-{run.run_id}",
+                progress=progress,
+            )
+            return _replay_figures(opts, result, None)
+        return _replay_e2e(opts, sim, target, run, env, progress)
+    except SimulatorError as exc:
+        raise BenchError(str(exc)) from exc
+
+
+def _replay_figures(
+    opts: SimBenchOptions, result: dict[str, Any], e2e_s: float | None
+) -> dict[str, Any]:
+    return {
+        "mode": "replay",
+        "bins": opts.bins,
+        "days": opts.days,
+        "publishers": opts.publishers,
+        "messages": result["messages"],
+        "readings": result["readings_published"],
+        "acked": result["acked"],
+        "generate_and_publish_s": result["wall_s"],
+        "messages_per_s": result["messages_per_s"],
+        "e2e_s": None if e2e_s is None else round(e2e_s, 1),
+        "e2e_per_s": None if e2e_s is None else round(result["readings_published"] / e2e_s, 1),
+    }
+
+
+def _replay_e2e(
+    opts: SimBenchOptions,
+    sim: Simulation,
+    target: MqttTarget,
+    run: _Run,
+    env: dict[str, str],
+    progress: Progress,
+) -> dict[str, Any]:
+    settings = load_settings()
+    logs = settings.state_dir.resolve() / "logs" / "bench"
+    _create_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix)
+    services: list[_Service] = []
+    try:
+        with _bench_database(env, run, progress) as dsns:
+            service_env = _service_env(env, dsns, run, settings)
+            services.append(_Service("ingest.sink", service_env, logs / f"{run.run_id}-sink.log"))
+            services.append(
+                _Service("ingest.bridge", service_env, logs / f"{run.run_id}-bridge.log")
+            )
+            time.sleep(3.0)  # the bridge's subscription must exist before the first publish
+            for service in services:
+                service.check()
+            started = time.monotonic()
+            result = run_replay(
+                sim,
+                target=target,
+                publishers=opts.publishers,
+                client_prefix=f"bench-{run.run_id}",
+                progress=progress,
+            )
+            want = result["readings_published"]
+            stored, last_change, last = 0, time.monotonic(), -1
+            with psycopg.connect(dsns["WW_DB_DSN"]) as conn:
+                while stored < want:
+                    row = conn.execute("select count(*) from readings").fetchone()
+                    stored = int(row[0]) if row else 0
+                    if stored != last:
+                        last, last_change = stored, time.monotonic()
+                        progress(f"e2e: {stored:,}/{want:,} readings stored")
+                    elif time.monotonic() - last_change > 60:
+                        raise BenchError(f"only {stored:,} of {want:,} readings were stored")
+                    for service in services:
+                        service.check()
+                    time.sleep(1.0)
+            e2e_s = time.monotonic() - started
+            return _replay_figures(opts, result, e2e_s)
+    finally:
+        for service in services:
+            with contextlib.suppress(Exception):
+                service.stop(30, progress)
+        _delete_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix, progress)

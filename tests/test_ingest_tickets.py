@@ -1,0 +1,89 @@
+"""Weighbridge tickets: MQTT -> bridge -> waste.landfill.v1 -> sink -> landfill_deliveries,
+once each, even when the weighbridge sends a ticket twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.bridge import Bridge
+from ingest.sink import Sink
+from schema.topics import landfill_ticket_topic
+from wastewatch.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _send(port: int, topic: str, payloads: list[bytes]) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"wb-{uuid.uuid4().hex[:8]}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for body in payloads:
+        client.publish(topic, body, qos=1).wait_for_publish(10)
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_tickets_are_stored_once(settings: Settings) -> None:
+    tag = uuid.uuid4().hex[:8]
+    city = f"wb-{tag}"
+    site = f"site-{tag}"
+    test_settings = settings.model_copy(
+        update={
+            "city": city,
+            "mqtt": settings.mqtt.model_copy(update={"client_id": f"b-{tag}"}),
+            "ingest": settings.ingest.model_copy(
+                update={"bridge_metrics_port": 0, "sink_metrics_port": 0, "sink_group": f"s{tag}"}
+            ),
+        }
+    )
+    port = int(settings.mqtt.url.rsplit(":", 1)[1])
+    weighed = datetime.now(tz=UTC).replace(microsecond=0) - timedelta(minutes=30)
+
+    def ticket(n: int, net: float) -> bytes:
+        return json.dumps(
+            {
+                "ticket_id": f"T-{n:04d}",
+                "site_id": site,
+                "truck_id": "kls-truck-01",
+                "weighed_at": (weighed + timedelta(minutes=n)).isoformat().replace("+00:00", "Z"),
+                "gross_kg": 9000.0 + net,
+                "tare_kg": 9000.0,
+                "net_kg": net,
+                "waste_stream": "organic",
+            }
+        ).encode()
+
+    topic = landfill_ticket_topic(city, site)
+    async with Bridge(test_settings), Sink(test_settings):
+        await asyncio.to_thread(_send, port, topic, [ticket(1, 4200.0), ticket(2, 3900.5)])
+        await asyncio.to_thread(_send, port, topic, [ticket(1, 4200.0)])  # sent again
+        deadline = time.monotonic() + 30
+        rows: list[tuple[str, float, str]] = []
+        while time.monotonic() < deadline:
+            with psycopg.connect(settings.db.dsn) as conn:
+                rows = conn.execute(
+                    "select ticket_id, net_kg, stream from landfill_deliveries "
+                    "where site_id = %s order by ticket_id",
+                    [site],
+                ).fetchall()
+            if len(rows) >= 2:
+                break
+            await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)
+        with psycopg.connect(settings.db.dsn) as conn:
+            rows = conn.execute(
+                "select ticket_id, net_kg, stream from landfill_deliveries "
+                "where site_id = %s order by ticket_id",
+                [site],
+            ).fetchall()
+    assert rows == [("T-0001", 4200.0, "organic"), ("T-0002", 3900.5, "organic")]
