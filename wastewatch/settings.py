@@ -130,6 +130,60 @@ class IngestSettings(BaseModel):
     )
 
 
+class ProcessorSettings(BaseModel):
+    """The stream processors (`wastewatch process`): collections, forecast, alerts, ..."""
+
+    group_prefix: str = Field(
+        default="ww-proc-",
+        description="consumer group of processor NAME is <group_prefix>NAME; one group each",
+    )
+    batch_max: int = Field(default=2000, ge=1, description="most records handled per batch")
+    batch_ms: int = Field(
+        default=100, ge=1, description="longest wait to fill a batch before handling it, ms"
+    )
+    metrics_port: int = Field(
+        default=9466, ge=0, le=65535, description="/metrics and /healthz of `process`; 0 = off"
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="address of the metrics server")
+    retry_max_s: float = Field(
+        default=10.0, gt=0, description="longest back-off between database retries, s"
+    )
+    shutdown_timeout_s: float = Field(
+        default=20.0, gt=0, description="how long a graceful stop may take to finish a batch"
+    )
+    registry_refresh_s: float = Field(
+        default=30.0, gt=0, description="re-read the bin registry at most this often, s"
+    )
+    offline_after_s: int = Field(
+        default=3600,
+        ge=60,
+        description="no reading for this long (event time) opens an offline alert",
+    )
+    watermark_lateness_s: int = Field(
+        default=3600,
+        ge=0,
+        description="how far behind the newest event time a reading may still arrive "
+        "without the device counting as silent (covers replays' and buffers' disorder)",
+    )
+    landfill_window_days: int = Field(
+        default=28, ge=7, description="days of deliveries the landfill trend averages"
+    )
+    landfill_alert_days: list[int] = Field(
+        default=[365, 180, 90],
+        description="alert when a landfill's projected days left fall under each value",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="POST critical alerts (fire) here as JSON; unset = off"
+    )
+    webhook_timeout_s: float = Field(default=5.0, gt=0, description="per webhook request, s")
+    webhook_retries: int = Field(
+        default=5, ge=0, description="retries of a failed webhook delivery before giving up"
+    )
+    webhook_backoff_s: float = Field(
+        default=1.0, gt=0, description="first retry delay, doubled each retry, s"
+    )
+
+
 class StackSettings(BaseModel):
     """The local development/test stack that `wastewatch services` manages."""
 
@@ -159,6 +213,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     db: DbSettings = DbSettings()
     ingest: IngestSettings = IngestSettings()
+    processors: ProcessorSettings = ProcessorSettings()
     stack: StackSettings = StackSettings()
 
 
