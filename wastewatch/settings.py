@@ -141,6 +141,13 @@ class ProcessorSettings(BaseModel):
     batch_ms: int = Field(
         default=100, ge=1, description="longest wait to fill a batch before handling it, ms"
     )
+    session_timeout_ms: int = Field(
+        default=6000,
+        ge=1000,
+        description="consumer group session timeout: how soon a dead processor's partitions "
+        "move to another (and how long a restarted one may wait to rejoin)",
+    )
+    heartbeat_interval_ms: int = Field(default=1000, ge=100, description="group heartbeats")
     metrics_port: int = Field(
         default=9466, ge=0, le=65535, description="/metrics and /healthz of `process`; 0 = off"
     )

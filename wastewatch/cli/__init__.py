@@ -13,7 +13,22 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from wastewatch.cli import bench, bins, db, demo, ingest, kafka, schema_cmd, services, simulate
+from wastewatch.cli import (
+    bench,
+    bins,
+    dashboards,
+    db,
+    demo,
+    eval,
+    ingest,
+    kafka,
+    landfill,
+    process,
+    routes,
+    schema_cmd,
+    services,
+    simulate,
+)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -36,7 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )
-    for module in (services, db, kafka, ingest, bins, simulate, bench, schema_cmd, demo):
+    for module in (
+        services,
+        db,
+        kafka,
+        ingest,
+        bins,
+        simulate,
+        process,
+        landfill,
+        routes,
+        dashboards,
+        eval,
+        bench,
+        schema_cmd,
+        demo,
+    ):
         module.register(sub)
     return parser
 

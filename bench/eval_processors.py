@@ -1,0 +1,611 @@
+"""`wastewatch eval processors`: score the processors against the simulator's ground truth.
+
+One run, on the local stack, with resources of its own (database, Kafka topic
+prefix, city slug, consumer groups; all removed afterwards):
+
+1. a fresh database with the simulated city's registry imported;
+2. the real ingest bridge and sink and the real processors (``python -m
+   processors``), as subprocesses configured only through ``WW_*`` variables;
+3. the simulator replays ``--days`` of ``--bins`` bins into Mosquitto, writing
+   its ground truth;
+4. once every stage has caught up, a paced leg offers readings at ``--rate``
+   per second (the ingest benchmark's comfortable rate) for ``--lag-seconds``
+   and reads the processors' lag histogram;
+5. the tables are scored against the truth (definitions in processors/README.md).
+
+Progress goes to stderr; the figures are returned as a dict.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import math
+import tempfile
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.errors import BenchError
+from bench.ingest import (
+    _bench_database,
+    _create_topics,
+    _delete_topics,
+    _free_port,
+    _Run,
+    _Service,
+    _service_env,
+)
+from processors.landfill import DayVolume, SiteInfo, project
+from schema.common import TelemetryFlag
+from simulators.calendar import load_calendar
+from simulators.citydata import DEFAULT_CITY_DIR, SimBin, load_city
+from simulators.engine import SimOptions, Simulation, select_bins
+from simulators.errors import SimulatorError
+from simulators.publish import MqttTarget
+from simulators.registry import import_city
+from simulators.run import run_replay
+from simulators.truth import GroundTruth
+from wastewatch.settings import load_settings
+from wastewatch.stack.errors import StackError
+from wastewatch.stack.manager import Stack
+
+__all__ = ["EvalOptions", "run_eval"]
+
+_misses: dict[str, Any] = {}
+"""Missed and false collections of the last scoring, written beside a kept truth."""
+
+Progress = Callable[[str], None]
+BANGKOK = timezone(timedelta(hours=7))
+_BAD = int(
+    TelemetryFlag.SENSOR_FAULT
+    | TelemetryFlag.NO_ECHO
+    | TelemetryFlag.TILTED
+    | TelemetryFlag.CLOCK_UNSET
+)
+_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class EvalOptions:
+    """What to replay and how hard to push."""
+
+    days: float = 28.0
+    bins: int = 500
+    seed: int = 1
+    publishers: int = 2
+    rate: float = 3000.0
+    lag_seconds: float = 20.0
+    keep_truth: Path | None = None
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                out[name] = float(value)
+    return out
+
+
+def _consumed(m: dict[str, float], stage: str, topic: str) -> float:
+    return m.get(f'ww_processor_consumed_total{{processor="{stage}",topic="{topic}"}}', 0.0)
+
+
+def _wait_caught_up(
+    port: int, dsn: str, want_readings: int, services: list[_Service], progress: Progress
+) -> float:
+    """Wait until the sink stored every reading and each stage stopped moving; seconds."""
+    started = time.monotonic()
+    last: tuple[float, ...] = ()
+    still_since = time.monotonic()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            for s in services:
+                s.check()
+            row = conn.execute("select count(*) from readings").fetchone()
+            stored = int(row[0]) if row else 0
+            m = _metrics(port)
+            now = tuple(
+                _consumed(m, st, t)
+                for st, t in (
+                    ("collections", "waste.readings.v1"),
+                    ("forecast", "waste.readings.v1"),
+                    ("alerts", "waste.readings.v1"),
+                    ("rollups", "waste.readings.v1"),
+                    ("landfill", "waste.events.v1"),
+                    ("landfill", "waste.landfill.v1"),
+                )
+            )
+            if now != last:
+                last, still_since = now, time.monotonic()
+                progress(
+                    f"caught up? stored {stored:,}/{want_readings:,}; consumed "
+                    + ", ".join(f"{v:,.0f}" for v in now)
+                )
+            elif stored >= want_readings and time.monotonic() - still_since > 8:
+                return time.monotonic() - started
+            if time.monotonic() - still_since > 180:
+                raise BenchError("the processors stopped making progress for 3 minutes")
+            time.sleep(2.0)
+
+
+def _histogram(m: dict[str, float], stage: str) -> list[float]:
+    return [
+        m.get(f'ww_processor_lag_seconds_bucket{{le="{float(b)}",processor="{stage}"}}', 0.0)
+        for b in _LAG_BUCKETS
+    ] + [m.get(f'ww_processor_lag_seconds_bucket{{le="+Inf",processor="{stage}"}}', 0.0)]
+
+
+def _quantile(q: float, before: list[float], after: list[float]) -> float | None:
+    """Prometheus-style histogram_quantile over the difference of two scrapes."""
+    counts = [a - b for a, b in zip(after, before, strict=True)]
+    total = counts[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, prev = 0.0, 0.0
+    for bound, cum in zip((*_LAG_BUCKETS, math.inf), counts, strict=True):
+        if cum >= rank:
+            if math.isinf(bound):
+                return float(_LAG_BUCKETS[-1])
+            return lower + (bound - lower) * (rank - prev) / max(cum - prev, 1e-9)
+        lower, prev = float(bound), cum
+    return None
+
+
+def _paced_leg(
+    target: MqttTarget, city: str, devices: list[str], rate: float, seconds: float
+) -> tuple[int, float]:
+    """Publish readings of the simulated devices at ``rate``/s; (acked, achieved rate)."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"eval-pace-{city}")
+    client.max_inflight_messages_set(2000)
+    client.max_queued_messages_set(0)
+    client.connect(target.host, target.port)
+    client.loop_start()
+    infos = []
+    start = time.monotonic()
+    n = 0
+    seq: dict[str, int] = defaultdict(int)
+    while (elapsed := time.monotonic() - start) < seconds:
+        due = int(elapsed * rate)
+        while n < due:
+            dev = devices[n % len(devices)]
+            s = seq[dev]
+            seq[dev] = s + 1
+            body = (
+                f'{{"v":1,"id":"{dev}","boot":900000,"seq":{s},"ts":{int(time.time())},'
+                f'"d_mm":900,"fill":0.35,"t_c":30.0,"bat_mv":3900,"rssi":-70,"fl":0,"drop":0}}'
+            )
+            infos.append(client.publish(f"ww/{city}/bins/{dev}/telemetry", body.encode(), qos=1))
+            n += 1
+        time.sleep(0.002)
+    wall = time.monotonic() - start
+    for info in infos:
+        info.wait_for_publish(60)
+    client.loop_stop()
+    client.disconnect()
+    return sum(1 for i in infos if i.is_published()), n / wall
+
+
+def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
+    """Replay, process, score; the figures (keys in processors/README.md)."""
+    settings = load_settings()
+    try:
+        env = Stack(settings).up()
+    except StackError as exc:
+        raise BenchError(f"the local stack is not available: {exc}") from exc
+    target = MqttTarget.from_url(env["WW_MQTT_URL"])
+    run = _Run()
+    end = int(time.time()) // 3600 * 3600
+    start = end - int(opts.days * 86_400)
+    city = load_city([DEFAULT_CITY_DIR])
+    chosen = [b for b, _ in select_bins(city, opts.bins)]
+    registry = replace(city, bins=tuple(chosen))
+    logs = settings.state_dir.resolve() / "logs" / "bench"
+    proc_port = _free_port()
+    _create_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix)
+    services: list[_Service] = []
+    truth_dir = opts.keep_truth or Path(tempfile.mkdtemp(prefix="ww-eval-truth-"))
+    try:
+        with _bench_database(env, run, progress) as dsns:
+            import_city(dsns["WW_DB_DSN"], registry)
+            service_env = _service_env(env, dsns, run, settings)
+            service_env.update(
+                {
+                    "WW_PROCESSORS_METRICS_PORT": str(proc_port),
+                    "WW_PROCESSORS_GROUP_PREFIX": f"eval-{run.run_id}-",
+                }
+            )
+            for module in ("ingest.sink", "ingest.bridge", "processors"):
+                name = module.rsplit(".", 1)[-1]
+                services.append(_Service(module, service_env, logs / f"{run.run_id}-{name}.log"))
+            time.sleep(8.0)  # subscriptions and consumer groups in place before publishing
+            for s in services:
+                s.check()
+            sim = Simulation(
+                city,
+                load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
+                SimOptions(seed=opts.seed, start=start, end=end, city=run.city, bins=opts.bins),
+                truth=GroundTruth(truth_dir),
+            )
+            t0 = time.monotonic()
+            result = run_replay(
+                sim,
+                target=target,
+                publishers=opts.publishers,
+                client_prefix=f"eval-{run.run_id}",
+                progress=progress,
+            )
+            progress(f"replay published in {time.monotonic() - t0:.0f} s; waiting for processors")
+            catch_up = _wait_caught_up(
+                proc_port, dsns["WW_DB_DSN"], int(result["readings_published"]), services, progress
+            )
+            replay_s = time.monotonic() - t0
+            progress(f"processors caught up {catch_up:.0f} s after the replay ended")
+            scored = _score(
+                dsns["WW_DB_READER_DSN"], truth_dir, registry.bins, start, end, progress
+            )
+            if opts.keep_truth is not None:
+                (truth_dir / "eval_misses.json").write_text(json.dumps(_misses, indent=1))
+            progress(f"paced leg: {opts.rate:.0f} readings/s for {opts.lag_seconds:.0f} s")
+            before = _metrics(proc_port)
+            devices = [b.reg.device_id for b in chosen if b.reg.device_id]
+            acked, achieved = _paced_leg(target, run.city, devices, opts.rate, opts.lag_seconds)
+            time.sleep(5.0)
+            after = _metrics(proc_port)
+            stages = ("collections", "forecast", "alerts", "rollups")
+            lag = {
+                st: _quantile(0.99, _histogram(before, st), _histogram(after, st)) for st in stages
+            }
+            worst = max((v for v in lag.values() if v is not None), default=None)
+            return {
+                **scored,
+                "lag_s_p99": None if worst is None else round(worst, 3),
+                "lag_s_p99_by_stage": {
+                    k: None if v is None else round(v, 3) for k, v in lag.items()
+                },
+                "lag_offered_per_s": round(achieved, 1),
+                "lag_readings": acked,
+                "days": opts.days,
+                "bins": opts.bins,
+                "seed": opts.seed,
+                "readings": result["readings_published"],
+                "messages": result["messages"],
+                "replay_and_process_s": round(replay_s, 1),
+                "catch_up_after_replay_s": round(catch_up, 1),
+                "processed_per_s": round(result["messages"] / replay_s, 1),
+                "run_id": run.run_id,
+            }
+    except SimulatorError as exc:
+        raise BenchError(f"the simulator failed: {exc}") from exc
+    finally:
+        for s in services:
+            with contextlib.suppress(Exception):
+                s.stop(30, progress)
+        _delete_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix, progress)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def _ts(t: datetime) -> int:
+    return int(t.timestamp())
+
+
+def _score(
+    dsn: str, truth: Path, bins: tuple[SimBin, ...], start: int, end: int, progress: Progress
+) -> dict[str, Any]:
+    progress("scoring against the ground truth")
+    thresholds = {b.reg.bin_id: b.reg.collection_threshold for b in bins}
+    device_bin = {b.reg.device_id: b.reg.bin_id for b in bins if b.reg.device_id}
+    true_collections = _jsonl(truth / "collections.jsonl")
+    faults = _jsonl(truth / "faults.jsonl")
+    crossings = _jsonl(truth / "crossings.jsonl")
+    devices = _jsonl(truth / "devices.jsonl")
+    deliveries = _jsonl(truth / "deliveries.jsonl")
+    manifest = json.loads((truth / "manifest.json").read_text())
+    with psycopg.connect(dsn) as conn:
+        detected = [
+            (b, _ts(t))
+            for b, t in conn.execute("select bin_id, time from collections order by time")
+        ]
+        alerts = conn.execute(
+            "select kind, device_id, opened_at, resolved_at from alerts where device_id is not null"
+        ).fetchall()
+        forecasts = conn.execute(
+            "select bin_id, time, fill_level, threshold_at from fill_forecasts "
+            "order by bin_id, time"
+        ).fetchall()
+        readings = conn.execute(
+            "select bin_id, time, fill_level, flags from readings "
+            "where fill_level is not null and bin_id is not null order by bin_id, time"
+        ).fetchall()
+        proj = conn.execute(
+            "select site_id, as_of, full_date, days_left from landfill_projections "
+            "order by as_of desc limit 1"
+        ).fetchone()
+        no_tickets = conn.execute(
+            "select site_id, day, stream, collected_kg_est from landfill_daily"
+        ).fetchall()
+        site_row = conn.execute(
+            "select site_id, name, capacity_m3, used_m3, surveyed_on, compacted_density_kg_m3 "
+            "from landfill_sites order by site_id limit 1"
+        ).fetchone()
+        dens: dict[str, float] = dict(
+            conn.execute(
+                "select stream, compacted_density_kg_m3 from landfill_stream_densities"
+            ).fetchall()
+        )
+    out: dict[str, Any] = {}
+    out.update(_score_collections(true_collections, detected, end))
+    out.update(_score_forecast(crossings, true_collections, thresholds, forecasts, readings))
+    out.update(_score_alerts(faults, alerts, devices, device_bin, len(bins), start, end, manifest))
+    if site_row is not None and proj is not None:
+        site = SiteInfo(
+            site_row[0],
+            site_row[1],
+            float(site_row[2]),
+            float(site_row[3]),
+            site_row[4],
+            float(site_row[5]),
+            {k: float(v) for k, v in dens.items()},
+        )
+        out.update(_score_landfill(site, deliveries, proj, no_tickets))
+    return out
+
+
+def _score_collections(
+    truth: list[dict[str, Any]], detected: list[tuple[str, int]], end: int
+) -> dict[str, Any]:
+    """Greedy one-to-one matching per bin: a detection 5 min before to 2 h after the truth."""
+    horizon = end - 2 * 3600  # a collection in the last hours may not be confirmed yet
+    det_by_bin: dict[str, list[int]] = defaultdict(list)
+    for b, t in detected:
+        if t <= horizon:
+            det_by_bin[b].append(t)
+    used: set[tuple[str, int]] = set()
+    missed: list[dict[str, Any]] = []
+    matched = 0
+    considered = 0
+    for c in sorted(truth, key=lambda x: x["ts"]):
+        if c["ts"] > horizon - 3600:
+            continue
+        considered += 1
+        times = det_by_bin.get(c["bin"], [])
+        i = bisect.bisect_left(times, c["ts"] - 300)
+        while i < len(times) and times[i] <= c["ts"] + 7200:
+            if (c["bin"], times[i]) not in used:
+                used.add((c["bin"], times[i]))
+                matched += 1
+                break
+            i += 1
+        else:
+            missed.append(c)
+    n_det = sum(len(v) for v in det_by_bin.values())
+    _misses.clear()
+    _misses["missed_collections"] = missed
+    _misses["false_detections"] = sorted(
+        (b, t) for b, ts in det_by_bin.items() for t in ts if (b, t) not in used
+    )
+    return {
+        "collection_precision": round(len(used) / n_det, 4) if n_det else None,
+        "collection_recall": round(matched / considered, 4) if considered else None,
+        "collections_true": considered,
+        "collections_detected": n_det,
+    }
+
+
+def _score_forecast(
+    crossings: list[dict[str, Any]],
+    collections: list[dict[str, Any]],
+    thresholds: dict[str, float],
+    forecasts: list[tuple[Any, ...]],
+    readings: list[tuple[Any, ...]],
+) -> dict[str, Any]:
+    """Errors of forecasts made 6..24 h before each true crossing of the bin's threshold,
+    within the same fill cycle (no collection in between), ours and the two-point line's."""
+    fc_by_bin: dict[str, list[tuple[int, float, int | None]]] = defaultdict(list)
+    for b, t, fill, at in forecasts:
+        fc_by_bin[b].append((_ts(t), float(fill), None if at is None else _ts(at)))
+    rd_by_bin: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
+    for b, t, fill, flags in readings:
+        if not flags & _BAD:
+            ts_list, fills = rd_by_bin[b]
+            ts_list.append(_ts(t))
+            fills.append(float(fill))
+    coll_by_bin: dict[str, list[int]] = defaultdict(list)
+    for c in collections:
+        coll_by_bin[c["bin"]].append(c["ts"])
+    for v in coll_by_bin.values():
+        v.sort()
+    ours: list[float] = []
+    base: list[float] = []
+    both: list[tuple[float, float]] = []
+    pairs = 0
+    for x in crossings:
+        b, tc = x["bin"], x["ts"]
+        th = thresholds.get(b)
+        if th is None or abs(x["threshold"] - th) > 1e-9:
+            continue
+        fcs = fc_by_bin.get(b, [])
+        times = [f[0] for f in fcs]
+        colls = coll_by_bin.get(b, [])
+        lo = bisect.bisect_left(times, tc - 24 * 3600)
+        hi = bisect.bisect_right(times, tc - 6 * 3600)
+        for made, fill, at in fcs[lo:hi]:
+            k = bisect.bisect_right(colls, made)
+            if k < len(colls) and colls[k] < tc:
+                continue  # emptied in between: another fill cycle
+            if fill >= th:
+                continue
+            pairs += 1
+            e_ours = abs(at - tc) / 3600 if at is not None else None
+            e_base = _baseline_error(rd_by_bin.get(b), made, th, tc)
+            if e_ours is not None:
+                ours.append(e_ours)
+            if e_base is not None:
+                base.append(e_base)
+            if e_ours is not None and e_base is not None:
+                both.append((e_ours, e_base))
+
+    def mae(v: list[float]) -> float | None:
+        return round(sum(v) / len(v), 3) if v else None
+
+    return {
+        "forecast_mae_h": mae(ours),
+        "baseline_mae_h": mae(base),
+        "forecast_pairs": pairs,
+        "forecast_coverage": round(len(ours) / pairs, 4) if pairs else None,
+        "baseline_coverage": round(len(base) / pairs, 4) if pairs else None,
+        "forecast_mae_h_common": mae([a for a, _ in both]),
+        "baseline_mae_h_common": mae([b for _, b in both]),
+    }
+
+
+def _baseline_error(
+    rd: tuple[list[int], list[float]] | None, made: int, th: float, tc: int
+) -> float | None:
+    """The naive forecast: the line through the last two readings at or before ``made``."""
+    if rd is None:
+        return None
+    ts_list, fills = rd
+    i = bisect.bisect_right(ts_list, made)
+    if i < 2:
+        return None
+    (t1, f1), (t2, f2) = (ts_list[i - 2], fills[i - 2]), (ts_list[i - 1], fills[i - 1])
+    if t2 <= t1 or f2 <= f1:
+        return None  # flat or falling: the line never reaches the threshold
+    at = t2 + (th - f2) * (t2 - t1) / (f2 - f1)
+    return abs(at - tc) / 3600
+
+
+_ALERT_OF = {"fire": "fire", "tip_over": "tipped_over", "offline": "offline"}
+
+
+def _score_alerts(
+    faults: list[dict[str, Any]],
+    alerts: list[tuple[Any, ...]],
+    devices: list[dict[str, Any]],
+    device_bin: dict[str, str],
+    n_bins: int,
+    start: int,
+    end: int,
+    manifest: dict[str, Any],
+) -> dict[str, Any]:
+    """Recall per injected kind (an alert of that kind for the device, opened between 15 min
+    before the episode and 2 h after its end); alerts matching no episode are false."""
+    interval = int(manifest.get("report_interval_s", 900))
+    by_dev: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for kind, dev, opened, resolved in alerts:
+        by_dev[(kind, dev)].append((_ts(opened), _ts(resolved) if resolved else end))
+    recall: dict[str, float | None] = {}
+    excluded: dict[str, int] = {}
+    for fkind, akind in _ALERT_OF.items():
+        eps = [f for f in faults if f["kind"] == fkind and f["end_ts"] < end - 3 * 3600]
+        observable = [f for f in eps if fkind != "offline" or f["end_ts"] - f["ts"] >= interval + 2]
+        excluded[akind] = len(eps) - len(observable)
+        hit = sum(
+            1
+            for f in observable
+            if any(
+                f["ts"] - 900 <= o <= f["end_ts"] + 7200
+                for o, _ in by_dev.get((akind, f["device"]), [])
+            )
+        )
+        recall[akind] = round(hit / len(observable), 4) if observable else None
+    dead = {d["device"] for d in devices if d["dead"]}
+    explain = {
+        "fire": ("fire",),
+        "tipped_over": ("tip_over",),
+        "offline": ("offline", "reboot", "battery"),
+        "sensor_fault": ("stuck", "noisy"),
+    }
+    false: dict[str, int] = {}
+    for akind, fkinds in explain.items():
+        n = 0
+        for (kind, dev), spans in by_dev.items():
+            if kind != akind:
+                continue
+            eps = [f for f in faults if f["device"] == dev and f["kind"] in fkinds]
+            for opened, resolved in spans:
+                if akind == "offline" and dev in dead:
+                    continue  # a dead battery is a real outage
+                if not any(
+                    f["ts"] - 3600 <= resolved and opened <= f["end_ts"] + 3 * 3600 for f in eps
+                ):
+                    n += 1
+        false[akind] = n
+    bin_days = n_bins * (end - start) / 86_400
+    return {
+        "alert_recall": {
+            k: recall[v]
+            for k, v in (("fire", "fire"), ("tipped", "tipped_over"), ("offline", "offline"))
+        },
+        "alert_episodes_excluded_unobservable": excluded,
+        "false_alerts_per_1000_bin_days": round(sum(false.values()) / bin_days * 1000, 3),
+        "false_alerts_by_kind": false,
+        "alerts_total": len(alerts),
+    }
+
+
+def _score_landfill(
+    site: SiteInfo,
+    deliveries: list[dict[str, Any]],
+    proj: tuple[Any, ...],
+    collected: list[tuple[Any, ...]],
+) -> dict[str, Any]:
+    """Our projection against the same projection from the true deliveries."""
+    per: dict[tuple[date, str], float] = defaultdict(float)
+    for d in deliveries:
+        if d["site"] != site.site_id:
+            continue
+        day = datetime.fromtimestamp(d["ts"], tz=UTC).astimezone(BANGKOK).date()
+        per[(day, d["stream"])] += d["net_kg"]
+    true_days = [
+        DayVolume(day, s, kg, kg / site.density(s)) for (day, s), kg in sorted(per.items())
+    ]
+    truth = project(site, true_days)
+    est_days = [
+        DayVolume(day, s, float(kg), float(kg) / site.density(s))
+        for sid, day, s, kg in collected
+        if sid == site.site_id
+    ]
+    est = project(site, est_days)
+    _, _, full_date, days_left = proj
+
+    def diff(a: date | None, b: date | None) -> int | None:
+        return None if a is None or b is None else (a - b).days
+
+    return {
+        "landfill_full_date_error_days": diff(full_date, truth.full_date if truth else None),
+        "landfill_full_date": full_date.isoformat() if full_date else None,
+        "landfill_full_date_truth": truth.full_date.isoformat()
+        if truth and truth.full_date
+        else None,
+        "landfill_days_left": days_left,
+        "landfill_full_date_error_days_without_tickets": diff(
+            est.full_date if est else None, truth.full_date if truth else None
+        ),
+    }

@@ -1,0 +1,120 @@
+"""Pieces the boards share: variables, labels, colours, value mappings."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from grafana.board import Variable, steps, title
+
+STREAMS: Final = (
+    ("general", "ขยะทั่วไป", "General"),
+    ("recyclable", "ขยะรีไซเคิล", "Recyclable"),
+    ("organic", "ขยะอินทรีย์", "Organic"),
+    ("hazardous", "ขยะอันตราย", "Hazardous"),
+)
+"""Waste streams of migration 0002 (waste_streams), in board order."""
+
+STREAM_COLOURS: Final = {
+    "general": "blue",
+    "recyclable": "yellow",
+    "organic": "green",
+    "hazardous": "red",
+}
+"""Colours that match the Thai bin colour code (blue general, yellow recyclable,
+green organic, red hazardous), so the boards look like the street."""
+
+ZONE = Variable(
+    name="zone",
+    label=title("เขต", "Zone"),
+    sql="SELECT zone_id AS __value, name_th || ' / ' || name_en AS __text FROM zones ORDER BY 1",
+)
+STREAM = Variable(
+    name="stream",
+    label=title("ประเภทขยะ", "Stream"),
+    sql="SELECT stream AS __value, name_th || ' / ' || name_en AS __text "
+    "FROM waste_streams ORDER BY 1",
+)
+BIN = Variable(
+    name="bin",
+    label=title("ถัง", "Bin"),
+    sql="SELECT bin_id AS __value, bin_id || coalesce(' ' || name, '') AS __text FROM bins "
+    "WHERE zone_id IN ($zone) AND stream IN ($stream) ORDER BY 1",
+    multi=False,
+    include_all=False,
+)
+
+BIN_FILTER: Final = "b.zone_id IN ($zone) AND b.stream IN ($stream)"
+"""The zone and stream variables applied to ``bins b``."""
+
+LOCAL_DAY_RANGE: Final = (
+    "BETWEEN ($__timeFrom()::timestamptz AT TIME ZONE 'Asia/Bangkok')::date "
+    "AND ($__timeTo()::timestamptz AT TIME ZONE 'Asia/Bangkok')::date"
+)
+"""The picked time range as Bangkok dates, for the per-day rollups (``day date``)."""
+
+LOCAL_DAY_AS_TIME: Final = "({col}::timestamp AT TIME ZONE 'Asia/Bangkok')"
+"""A Bangkok ``date`` as the timestamptz of its local midnight (the x axis)."""
+
+FILL_STEPS: Final = steps(("green", None), ("#EAB839", 0.5), ("orange", 0.75), ("red", 0.9))
+"""Fill level colours: green empty, yellow half, orange nearly full, red at collection."""
+
+URGENCY_MAPPINGS: Final[list[dict[str, Any]]] = [
+    {
+        "type": "value",
+        "options": {
+            "overflowing": {"text": "ล้น / overflowing", "color": "dark-red", "index": 0},
+            "urgent": {"text": "ด่วน / urgent", "color": "orange", "index": 1},
+            "soon": {"text": "เร็ว ๆ นี้ / soon", "color": "yellow", "index": 2},
+            "fine": {"text": "ปกติ / fine", "color": "green", "index": 3},
+        },
+    }
+]
+
+SEVERITY_MAPPINGS: Final[list[dict[str, Any]]] = [
+    {
+        "type": "value",
+        "options": {
+            "critical": {"text": "วิกฤต / critical", "color": "red", "index": 0},
+            "warning": {"text": "เตือน / warning", "color": "orange", "index": 1},
+            "info": {"text": "แจ้ง / info", "color": "blue", "index": 2},
+        },
+    }
+]
+
+STREAM_MAPPINGS: Final[list[dict[str, Any]]] = [
+    {
+        "type": "value",
+        "options": {
+            key: {"text": f"{th} / {en}", "color": STREAM_COLOURS[key], "index": i}
+            for i, (key, th, en) in enumerate(STREAMS)
+        },
+    }
+]
+
+
+def override(name: str, **props: Any) -> dict[str, Any]:
+    """A field override by column name, e.g. ``override("fill_level", unit="percentunit")``."""
+    properties: list[dict[str, Any]] = []
+    for key, value in props.items():
+        pid = {"display_name": "displayName", "cell": "custom.cellOptions"}.get(key, key)
+        properties.append({"id": pid, "value": value})
+    return {"matcher": {"id": "byName", "options": name}, "properties": properties}
+
+
+def stream_colour_overrides() -> list[dict[str, Any]]:
+    """One fixed colour per stream series (the series are named by the stream column)."""
+    return [
+        {
+            "matcher": {"id": "byName", "options": key},
+            "properties": [
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": STREAM_COLOURS[key]}},
+                {"id": "displayName", "value": f"{th} / {en}"},
+            ],
+        }
+        for key, th, en in STREAMS
+    ]
+
+
+GAUGE_CELL: Final = {"type": "gauge", "mode": "basic"}
+COLOUR_CELL: Final = {"type": "color-background", "mode": "basic"}
+COLOUR_TEXT: Final = {"type": "color-text"}

@@ -1,0 +1,141 @@
+"""The forecast processor: readings -> ``bin_state`` (current forecast) and hourly snapshots.
+
+Delivery semantics
+------------------
+* Consumer group ``<group_prefix>forecast`` on ``waste.readings.v1``; offsets
+  committed after the transaction (see :mod:`processors.runtime`).
+* Per device, the model (:class:`processors.forecast.FillForecaster`) and its
+  own collection detector live in ``processor_state``, written in the same
+  transaction as ``bin_state`` and ``fill_forecasts``; readings not newer than
+  the stored state are skipped, so a replay changes nothing.
+* ``bin_state`` is upserted only with a newer ``last_reading_at``; snapshots
+  (the first reading of each UTC hour per bin) are keyed by (bin, time) and
+  inserted with ``ON CONFLICT DO NOTHING``.  Nothing is published to Kafka.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.collections import CollectionDetector
+from processors.forecast import FillForecaster, Forecast
+from processors.readings import BinInfo, utc
+from processors.runtime import Conn, Record, Stage, Step, decode_readings
+
+_BIN_STATE = """
+insert into bin_state as s (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,
+    threshold, threshold_at, threshold_early, threshold_late, urgency, collect_by,
+    last_reading_at, last_collection_at)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+on conflict (bin_id) do update set
+    device_id = excluded.device_id, zone_id = excluded.zone_id, stream = excluded.stream,
+    fill_level = excluded.fill_level, rate_per_h = excluded.rate_per_h,
+    threshold = excluded.threshold, threshold_at = excluded.threshold_at,
+    threshold_early = excluded.threshold_early, threshold_late = excluded.threshold_late,
+    urgency = excluded.urgency, collect_by = excluded.collect_by,
+    last_reading_at = excluded.last_reading_at,
+    last_collection_at = coalesce(excluded.last_collection_at, s.last_collection_at),
+    state_updated_at = now()
+where excluded.last_reading_at >= s.last_reading_at
+"""
+_SNAPSHOT = """
+insert into fill_forecasts (time, bin_id, fill_level, rate_per_h, threshold, threshold_at,
+    threshold_early, threshold_late, urgency)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+on conflict do nothing
+"""
+
+
+def _t(ts: int | None) -> Any:
+    return None if ts is None else utc(ts)
+
+
+def snapshot_row(info: BinInfo, f: Forecast) -> tuple[Any, ...]:
+    return (
+        utc(f.as_of),
+        info.bin_id,
+        round(f.fill, 4),
+        f.rate_per_h,
+        f.threshold,
+        _t(f.threshold_at),
+        _t(f.early_at),
+        _t(f.late_at),
+        f.urgency,
+    )
+
+
+def state_row(info: BinInfo, f: Forecast, last_collection: int) -> tuple[Any, ...]:
+    return (
+        info.bin_id,
+        info.device_id,
+        info.zone or None,
+        info.stream,
+        round(f.fill, 4),
+        f.rate_per_h,
+        f.threshold,
+        _t(f.threshold_at),
+        _t(f.early_at),
+        _t(f.late_at),
+        f.urgency,
+        _t(f.collect_by),
+        utc(f.as_of),
+        _t(last_collection or None),
+    )
+
+
+class ForecastStage(Stage):
+    """Learn fill rates per bin and keep each bin's forecast current."""
+
+    name = "forecast"
+    topics = ("waste.readings.v1",)
+
+    async def compute(self, conn: Conn, records: list[Record]) -> Step:
+        by_device = decode_readings(records, self.count_bad)
+        infos = await self.registry.lookup(conn, by_device)
+        await self.state.ensure(conn, infos)
+        states: list[tuple[Any, ...]] = []
+        snapshots: list[tuple[Any, ...]] = []
+        for device, items in by_device.items():
+            info = infos.get(device)
+            if info is None:
+                continue
+            saved = self.state.get(device)
+            if saved:
+                det = CollectionDetector.from_dict(device, saved["det"])
+                model = FillForecaster.from_dict(saved["model"], threshold=info.threshold)
+                snap_hour = int(saved["snap_hour"])
+                last_collection = int(saved["last_collection"])
+            else:
+                det = CollectionDetector(device_id=device)
+                model = FillForecaster(threshold=info.threshold)
+                snap_hour, last_collection = -1, 0
+            before = model.last_ts
+            for _, r in items:
+                found = det.update(r)
+                if found is not None:
+                    model.collected(found.ts, found.fill_after)
+                    last_collection = found.ts
+                if model.update(r) and model.ready() and r.ts // 3600 != snap_hour:
+                    snap_hour = r.ts // 3600
+                    snapshots.append(snapshot_row(info, model.forecast()))
+            if model.last_ts == before:
+                continue
+            states.append(state_row(info, model.forecast(), last_collection))
+            self.state.put(
+                device,
+                {
+                    "det": det.to_dict(),
+                    "model": model.to_dict(),
+                    "snap_hour": snap_hour,
+                    "last_collection": last_collection,
+                },
+            )
+
+        async def write(c: Conn) -> None:
+            async with c.cursor() as cur:
+                if states:
+                    await cur.executemany(_BIN_STATE, states)
+                if snapshots:
+                    await cur.executemany(_SNAPSHOT, snapshots)
+
+        return Step(writes=[write, self.state.take_dirty()])

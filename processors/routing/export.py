@@ -1,0 +1,129 @@
+"""Plans for people and maps: GeoJSON for the boards and a printable driver sheet.
+
+Pure functions of a :class:`~processors.routing.planner.DayPlan` and the
+places it was made from. The sheet is bilingual (Thai first, English beside
+it) because crews read Thai and the municipality reports to outside funders
+in English; times are Asia/Bangkok, as the crew's watches are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from processors.routing.distances import Place
+from processors.routing.planner import DayPlan, TruckRoute
+from processors.routing.problem import BANGKOK
+from schema.common import WasteStream
+
+__all__ = ["STREAM_NAMES", "day_geojson", "driver_sheet"]
+
+STREAM_NAMES: dict[WasteStream, tuple[str, str]] = {
+    WasteStream.GENERAL: ("ขยะทั่วไป", "General waste"),
+    WasteStream.RECYCLABLE: ("ขยะรีไซเคิล", "Recyclable waste"),
+    WasteStream.ORGANIC: ("ขยะอินทรีย์", "Organic waste"),
+    WasteStream.HAZARDOUS: ("ขยะอันตราย", "Hazardous waste"),
+}
+
+
+def _point(p: Place) -> list[float]:
+    return [round(p.longitude, 6), round(p.latitude, 6)]
+
+
+def day_geojson(day: DayPlan, places: Mapping[str, Place]) -> dict[str, Any]:
+    """A FeatureCollection: per truck one LineString (depot, stops, landfill visits,
+    depot) and one Point per stop. ``places`` maps bin, depot and site ids to places."""
+    features: list[dict[str, Any]] = []
+    for r in day.routes:
+        plan = r.plan
+        if not plan.stops:
+            continue
+        depot, site = places[r.depot_id], places[r.site_id]
+        line = [_point(depot)]
+        for s in plan.stops:
+            line.append(_point(places[s.bin_id]))
+            if s.sequence in r.unload_after:
+                line.append(_point(site))
+        line += [_point(site), _point(depot)]
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": line},
+                "properties": {
+                    "kind": "route",
+                    "plan_id": plan.plan_id,
+                    "truck_id": plan.truck_id,
+                    "waste_stream": plan.waste_stream.value,
+                    "stops": len(plan.stops),
+                    "unloads": len(r.unload_after) + 1,
+                    "total_distance_km": plan.total_distance_km,
+                    "total_duration_s": plan.total_duration_s,
+                },
+            }
+        )
+        for s in plan.stops:
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": _point(places[s.bin_id])},
+                    "properties": {
+                        "kind": "stop",
+                        "plan_id": plan.plan_id,
+                        "truck_id": plan.truck_id,
+                        "sequence": s.sequence,
+                        "bin_id": s.bin_id,
+                        "eta": s.eta.isoformat().replace("+00:00", "Z"),
+                        "eta_local": s.eta.astimezone(BANGKOK).strftime("%H:%M"),
+                        "expected_load_l": s.expected_load_l,
+                        "expected_load_kg": s.expected_load_kg,
+                        "unload_after": s.sequence in r.unload_after,
+                    },
+                }
+            )
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "properties": {"service_date": str(day.service_date), "fill_source": day.fill_source},
+    }
+
+
+def driver_sheet(route: TruckRoute, names: Mapping[str, str] | None = None) -> str:
+    """The printable sheet for one truck: stops, times, loads and where to unload."""
+    names = names or {}
+    plan = route.plan
+    th, en = STREAM_NAMES[plan.waste_stream]
+    lines = [
+        f"ใบงานเก็บขยะ / Collection sheet — {plan.truck_id} ({route.truck.name})",
+        f"วันที่ / Date: {plan.service_date}    ประเภทขยะ / Stream: {th} / {en}",
+        f"แผน / Plan: {plan.plan_id}",
+        f"ออกจากโรงรถ / Leave depot {route.depot_id}: {route.truck.shift_start:%H:%M}",
+    ]
+    if not plan.stops:
+        lines.append("วันนี้ไม่มีถังที่ต้องเก็บ / No bins to collect today.")
+        return "\n".join(lines) + "\n"
+    lines += [
+        "",
+        f"{'ลำดับ/No.':>9}  {'เวลา/ETA':8}  {'ถัง/Bin':12}  {'ปริมาณ/Load':>16}  สถานที่/Location",
+    ]
+    for s in plan.stops:
+        eta = s.eta.astimezone(BANGKOK).strftime("%H:%M")
+        load = f"{s.expected_load_l:,.0f} L {s.expected_load_kg:,.0f} kg"
+        lines.append(
+            f"{s.sequence:>9}  {eta:8}  {s.bin_id:12}  {load:>16}  {names.get(s.bin_id, '')}"
+        )
+        if s.sequence in route.unload_after:
+            lines.append(
+                f"{'':>9}  ไปเทที่ {route.site_id} แล้วกลับมาเก็บต่อ / "
+                f"Unload at {route.site_id}, then continue"
+            )
+    hours, rest = divmod(plan.total_duration_s, 3600)
+    lines += [
+        f"{'':>9}  เทครั้งสุดท้ายที่ {route.site_id} แล้วกลับโรงรถ / "
+        f"Final unload at {route.site_id}, then back to the depot",
+        "",
+        f"รวม / Total: {len(plan.stops)} ถัง/bins, {plan.total_distance_km:.1f} กม./km, "
+        f"{hours} ชม. {rest // 60} นาที / {hours} h {rest // 60} min, "
+        f"{plan.expected_load_l:,.0f} L / {plan.expected_load_kg:,.0f} kg, "
+        f"เทขยะ {len(route.unload_after) + 1} ครั้ง / {len(route.unload_after) + 1} unloads",
+    ]
+    return "\n".join(lines) + "\n"

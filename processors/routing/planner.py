@@ -1,0 +1,298 @@
+"""One service day's plans: select bins, build a problem per stream, solve, assemble.
+
+Pure apart from the distance source (which may call a routing service): the
+database reading and writing live in :mod:`processors.routing.store`, so this
+module runs the same in tests, the benchmark, the closed-loop evaluation and
+``wastewatch routes plan``.
+
+Every truck on duty gets a plan, possibly with no stops ("nothing due" is an
+answer the driver should see, not a missing plan); a stream whose
+must-collect bins cannot all be served is either an error (``strict``) or a
+plan that lists the missed bins in :attr:`DayPlan.missed_must_collect` and in
+its notes — never a plan that silently drops them.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+
+import pyvrp
+
+from processors.routing.distances import DistanceSource, HaversineMatrix
+from processors.routing.errors import NoFleetError, SolverError
+from processors.routing.problem import (
+    Candidate,
+    DayInputs,
+    PlanOptions,
+    StreamProblem,
+    TruckInput,
+    build_stream_problem,
+    local_to_utc,
+    next_window_start,
+    select_candidates,
+    stream_places,
+    trucks_on_duty,
+)
+from processors.routing.solver import run_solver
+from schema.common import WasteStream
+from schema.routes import RoutePlan, RouteStop, SolverInfo, SolverStatus
+
+__all__ = ["DayPlan", "PlanOptions", "TruckRoute", "plan_day", "solution_routes"]
+
+_SOLVER_NAME = f"pyvrp-{version('pyvrp')} ils"
+_MISSED_PRIZE_M = 10_000_000
+"""Prize for a must-collect bin in the fallback run: worth any detour."""
+
+
+@dataclass(frozen=True, slots=True)
+class TruckRoute:
+    """A plan plus what the message model does not carry: where the truck unloads."""
+
+    plan: RoutePlan
+    truck: TruckInput
+    unload_after: tuple[int, ...]
+    """Sequences after which the truck goes to the landfill before the next stop."""
+    trip_loads: tuple[tuple[float, float], ...]
+    """(litres, kg) per trip, for the feasibility check and the driver sheet."""
+    site_id: str
+    depot_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayPlan:
+    """The day's plans for every truck on duty, with what the operator must know."""
+
+    service_date: object
+    routes: tuple[TruckRoute, ...]
+    must_collect: int
+    optional_offered: int
+    optional_taken: int
+    missed_must_collect: tuple[str, ...]
+    fill_source: str
+    distance_source: str
+    solve_seconds: float
+    notes: tuple[str, ...]
+
+    @property
+    def plans(self) -> tuple[RoutePlan, ...]:
+        return tuple(r.plan for r in self.routes)
+
+
+def _split_time(total: float, sizes: dict[WasteStream, int]) -> dict[WasteStream, float]:
+    """Solver seconds per stream, by size, at least 0.2 s each."""
+    n = sum(sizes.values())
+    return {s: max(0.2, total * k / n) if n else 0.0 for s, k in sizes.items()}
+
+
+def solution_routes(
+    problem: StreamProblem,
+    solution: pyvrp.Solution,
+    created_at: datetime,
+    runtime_s: float,
+    revision: int = 1,
+) -> list[TruckRoute]:
+    """Turn a PyVRP solution into one :class:`TruckRoute` per truck (empty if unused)."""
+    by_type: dict[int, pyvrp.Route] = {r.vehicle_type(): r for r in solution.routes()}
+    out: list[TruckRoute] = []
+    for vt, truck in enumerate(problem.trucks):
+        route = by_type.get(vt)
+        stops: list[RouteStop] = []
+        unload_after: list[int] = []
+        trip_loads: list[tuple[float, float]] = []
+        total_m = 0
+        duration = 0
+        if route is not None:
+            prev = problem.data.vehicle_type(vt).start_depot
+            trip_l = trip_kg = 0.0
+            acts = list(route)
+            for pos, act in enumerate(acts):
+                if act.is_client():
+                    cand: Candidate = problem.candidates[act.idx]
+                    loc = problem.data.client(act.idx).location
+                    stops.append(
+                        RouteStop(
+                            sequence=len(stops) + 1,
+                            bin_id=cand.bin.bin_id,
+                            eta=problem.day_start + timedelta(seconds=act.start_time),
+                            expected_load_l=cand.load_l,
+                            expected_load_kg=cand.load_kg,
+                            distance_from_previous_km=round(
+                                float(problem.distance_m[prev, loc]) / 1000, 3
+                            ),
+                        )
+                    )
+                    trip_l += cand.load_l
+                    trip_kg += cand.load_kg
+                    prev = loc
+                elif act.is_depot() and pos > 0:
+                    prev = problem.data.depot(act.idx).location
+                    if trip_l or trip_kg:
+                        trip_loads.append((round(trip_l, 1), round(trip_kg, 1)))
+                    if pos < len(acts) - 1 and stops and (trip_l or trip_kg):
+                        unload_after.append(len(stops))
+                    trip_l = trip_kg = 0.0
+            back_m, back_s = problem.home_leg[vt]
+            total_m = route.distance() + back_m
+            duration = route.duration() + back_s
+        plan = RoutePlan(
+            plan_id=f"{problem.service_date.isoformat()}:{truck.truck_id}:{problem.stream.value}"
+            f":{revision}",
+            service_date=problem.service_date,
+            truck_id=truck.truck_id,
+            waste_stream=problem.stream,
+            created_at=created_at,
+            stops=tuple(stops),
+            total_distance_km=round(total_m / 1000, 3),
+            total_duration_s=int(duration),
+            expected_load_l=round(sum(s.expected_load_l for s in stops), 1),
+            expected_load_kg=round(sum(s.expected_load_kg for s in stops), 1),
+            solver=SolverInfo(
+                name=_SOLVER_NAME,
+                status=SolverStatus.HEURISTIC,
+                objective=round(total_m / 1000, 3),
+                runtime_s=round(runtime_s, 3),
+            ),
+        )
+        out.append(
+            TruckRoute(
+                plan=plan,
+                truck=truck,
+                unload_after=tuple(unload_after),
+                trip_loads=tuple(trip_loads),
+                site_id=truck.site_id,
+                depot_id=truck.depot_id,
+            )
+        )
+    return out
+
+
+def plan_day(
+    inputs: DayInputs,
+    options: PlanOptions | None = None,
+    distances: DistanceSource | None = None,
+    created_at: datetime | None = None,
+) -> DayPlan:
+    """Plans for every truck on duty on ``inputs.service_date``."""
+    options = options or PlanOptions()
+    distances = distances or HaversineMatrix()
+    created_at = created_at or datetime.now(UTC)
+    day = inputs.service_date
+    on_duty = trucks_on_duty(inputs.trucks, day)
+    notes = list(inputs.notes)
+    per_stream: dict[WasteStream, tuple[list[TruckInput], list[Candidate]]] = {}
+    must = offered = 0
+    missed: list[str] = []
+    for stream in WasteStream:
+        trucks = [t for t in on_duty if t.stream == stream]
+        bins = [b for b in inputs.bins if b.stream == stream]
+        if not trucks:
+            continue
+        shift_start = local_to_utc(day, min(t.shift_start for t in trucks))
+        window = next_window_start(inputs.trucks, day, stream)
+        cands = select_candidates(
+            bins, shift_start=shift_start, next_window=window, options=options
+        )
+        per_stream[stream] = (trucks, cands)
+        must += sum(c.required for c in cands)
+        offered += sum(not c.required for c in cands)
+    idle = {b.stream for b in inputs.bins} - set(per_stream)
+    for stream in sorted(idle):
+        notes.append(f"no {stream} truck on duty today; its bins wait for the next service day")
+    if not per_stream and inputs.bins:
+        raise NoFleetError(f"no truck is on duty on {day} ({day:%A})")
+
+    budget = _split_time(options.seconds, {s: len(c) for s, (_, c) in per_stream.items() if c})
+    routes: list[TruckRoute] = []
+    started = _time.perf_counter()
+    for stream, (trucks, cands) in per_stream.items():
+        if not cands:
+            notes.append(f"{stream}: nothing due; {len(trucks)} truck(s) without stops")
+            routes.extend(_empty_routes(stream, inputs, trucks, created_at))
+            continue
+        places = stream_places(inputs, trucks, cands)
+        matrix = distances.matrix(places)
+        problem = build_stream_problem(stream, inputs, trucks, cands, places, matrix, options)
+        try:
+            run = run_solver(problem.data, seconds=budget[stream], seed=options.seed)
+        except SolverError as exc:
+            if options.strict:
+                raise SolverError(
+                    f"{stream}: {sum(c.required for c in cands)} must-collect bins do not fit "
+                    f"{len(trucks)} truck(s): {exc}"
+                ) from exc
+            relaxed = [
+                replace(c, required=False, prize_m=_MISSED_PRIZE_M) if c.required else c
+                for c in cands
+            ]
+            problem = build_stream_problem(stream, inputs, trucks, relaxed, places, matrix, options)
+            run = run_solver(
+                problem.data,
+                seconds=budget[stream],
+                seed=options.seed,
+                initial=pyvrp.Solution(problem.data, []),
+            )
+            problem = replace(problem, candidates=tuple(cands))
+            notes.append(f"{stream}: must-collect bins exceed the fleet's capacity or shift")
+        stream_routes = solution_routes(problem, run.solution, created_at, run.runtime_s)
+        served = {s.bin_id for r in stream_routes for s in r.plan.stops}
+        lost = [c.bin.bin_id for c in cands if c.required and c.bin.bin_id not in served]
+        if lost:
+            missed.extend(lost)
+            notes.append(
+                f"WARNING {stream}: {len(lost)} must-collect bin(s) not planned "
+                f"({', '.join(lost[:10])}{', ...' if len(lost) > 10 else ''})"
+            )
+        routes.extend(stream_routes)
+    required = _required_lookup(per_stream)
+    taken = sum(1 for r in routes for s in r.plan.stops if not required.get(s.bin_id, True))
+    return DayPlan(
+        service_date=day,
+        routes=tuple(routes),
+        must_collect=must,
+        optional_offered=offered,
+        optional_taken=taken,
+        missed_must_collect=tuple(missed),
+        fill_source=inputs.fill_source,
+        distance_source=distances.name,
+        solve_seconds=round(_time.perf_counter() - started, 3),
+        notes=tuple(notes),
+    )
+
+
+def _required_lookup(
+    per_stream: dict[WasteStream, tuple[list[TruckInput], list[Candidate]]],
+) -> dict[str, bool]:
+    return {c.bin.bin_id: c.required for _, cands in per_stream.values() for c in cands}
+
+
+def _empty_routes(
+    stream: WasteStream, inputs: DayInputs, trucks: list[TruckInput], created_at: datetime
+) -> list[TruckRoute]:
+    return [
+        TruckRoute(
+            plan=RoutePlan(
+                plan_id=f"{inputs.service_date.isoformat()}:{t.truck_id}:{stream.value}:1",
+                service_date=inputs.service_date,
+                truck_id=t.truck_id,
+                waste_stream=stream,
+                created_at=created_at,
+                stops=(),
+                total_distance_km=0.0,
+                total_duration_s=0,
+                expected_load_l=0.0,
+                expected_load_kg=0.0,
+                solver=SolverInfo(
+                    name=_SOLVER_NAME, status=SolverStatus.OPTIMAL, objective=0.0, runtime_s=0.0
+                ),
+            ),
+            truck=t,
+            unload_after=(),
+            trip_loads=(),
+            site_id=t.site_id,
+            depot_id=t.depot_id,
+        )
+        for t in trucks
+    ]

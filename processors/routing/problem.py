@@ -1,0 +1,384 @@
+"""Which bins to collect on a service day, and the PyVRP problem for one stream (pure).
+
+The day's question is not "visit every bin" but "which bins must be emptied
+before the trucks come round again, and which others are worth taking while a
+truck passes by":
+
+* **must collect**: the bin is overflowing or urgent, or its predicted
+  threshold crossing (``collect_by`` from ``bin_state``, else a linear
+  extrapolation) falls before the start of the stream's *next* service window
+  (the next day a truck of its stream is on duty). These are required stops.
+* **optional** (prize-collecting): the bin would cross before the window after
+  that and is already at least ``optional_min_fill`` full at shift start. Its
+  prize, in metres of detour, grows with how full it will be by the next
+  window, so the solver takes it only when it is nearly on the way.
+
+Streams never mix: each stream is its own problem with only that stream's
+trucks. A truck leaves its depot at shift start, empties bins, unloads at its
+landfill whenever the next bin would overfill it (PyVRP reload depots, so any
+number of trips), unloads a last time at the end, and drives home; the whole
+shift, the drive home included, must fit ``shift_s``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyvrp
+
+from processors.routing.distances import IntMatrix, Matrix, Place
+from processors.routing.errors import InstanceError
+from schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+
+__all__ = [
+    "BANGKOK",
+    "BinInput",
+    "Candidate",
+    "DayInputs",
+    "PlanOptions",
+    "StreamProblem",
+    "TruckInput",
+    "build_stream_problem",
+    "local_to_utc",
+    "next_window_start",
+    "predicted_crossing",
+    "select_candidates",
+    "service_s",
+    "stream_places",
+    "trucks_on_duty",
+]
+
+BANGKOK: Final = ZoneInfo("Asia/Bangkok")
+URGENT: Final = frozenset({"overflowing", "urgent"})
+
+
+def service_s(volume_l: float) -> int:
+    """Time at one bin: a wheelie bin is tipped by hand, a larger one by the lift."""
+    return 60 if volume_l <= 240 else 120
+
+
+def local_to_utc(day: date, at: time) -> datetime:
+    """A Bangkok wall-clock time on ``day`` as an aware UTC datetime."""
+    return datetime.combine(day, at, tzinfo=BANGKOK).astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """Knobs of one planning run; defaults match how Kalasin runs its trucks."""
+
+    seconds: float = 8.0
+    """Solver wall time for the whole day, shared among streams by their size."""
+    seed: int = 1
+    shift_s: int = 10 * 3600
+    unload_s: int = 15 * 60
+    """Weighbridge, tipping and back on the road, per landfill visit."""
+    usable_capacity_share: float = 0.9
+    """Crews unload at 90 % full (room for bagged street waste and estimate error)."""
+    optional_min_fill: float = 0.5
+    """Never propose an optional bin below this fill at shift start: emptying
+    half-empty bins is what a fixed schedule wastes trips on."""
+    optional_prize_m: int = 2_000
+    """Detour (metres) worth taking for an optional bin that will be at its
+    threshold by the next window; scaled down for emptier bins."""
+    load_horizon_h: float = 3.0
+    """Loads are estimated at shift start plus this, a mid-shift guess."""
+    strict: bool = False
+    """True: a day whose must-collect bins cannot all fit is an error. False:
+    plan as many as fit and list the missed ones loudly."""
+
+
+@dataclass(frozen=True, slots=True)
+class BinInput:
+    """What the planner knows about one bin on the planning morning."""
+
+    bin_id: str
+    latitude: float
+    longitude: float
+    stream: WasteStream
+    volume_l: float
+    fill_level: float
+    rate_per_h: float
+    """Rise of the fill level, fraction per hour (0 when unknown)."""
+    threshold: float
+    as_of: datetime
+    collect_by: datetime | None = None
+    """From bin_state; None: extrapolate from fill_level and rate_per_h."""
+    urgency: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TruckInput:
+    """A truck as the planner sees it (from the ``trucks`` registry table)."""
+
+    truck_id: str
+    name: str
+    stream: WasteStream
+    capacity_l: float
+    capacity_kg: float
+    depot_id: str
+    site_id: str
+    shift_start: time
+    service_days: frozenset[int]
+    """Monday = 0."""
+    speed_kmh: float = 18.0
+
+
+@dataclass(frozen=True, slots=True)
+class DayInputs:
+    """Everything one day's plan is made from; built by the store or a test."""
+
+    service_date: date
+    bins: tuple[BinInput, ...]
+    trucks: tuple[TruckInput, ...]
+    depots: dict[str, Place]
+    sites: dict[str, Place]
+    fill_source: str = "bin_state"
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A bin selected for the day, with its expected load and prize."""
+
+    bin: BinInput
+    required: bool
+    load_l: float
+    load_kg: float
+    prize_m: int
+    crossing: datetime | None
+
+
+def trucks_on_duty(trucks: Sequence[TruckInput], day: date) -> list[TruckInput]:
+    """Trucks whose crew works on ``day`` (Bangkok weekday)."""
+    return [t for t in trucks if day.weekday() in t.service_days]
+
+
+def next_window_start(trucks: Sequence[TruckInput], day: date, stream: WasteStream) -> datetime:
+    """Shift start of the next day after ``day`` on which a truck of ``stream`` works.
+
+    With no such day in the coming week the stream is not served at all; the
+    window is then a week away, which makes everything due within a week a
+    must-collect today.
+    """
+    own = [t for t in trucks if t.stream == stream]
+    for ahead in range(1, 8):
+        d = day + timedelta(days=ahead)
+        working = [t for t in own if d.weekday() in t.service_days]
+        if working:
+            return local_to_utc(d, min(t.shift_start for t in working))
+    return local_to_utc(day + timedelta(days=7), time(0, 0))
+
+
+def predicted_crossing(b: BinInput) -> datetime | None:
+    """When ``b`` reaches its threshold: ``collect_by`` if known, else a straight line."""
+    if b.collect_by is not None:
+        return b.collect_by
+    if b.fill_level >= b.threshold:
+        return b.as_of
+    if b.rate_per_h <= 0:
+        return None
+    return b.as_of + timedelta(hours=(b.threshold - b.fill_level) / b.rate_per_h)
+
+
+def _fill_at(b: BinInput, at: datetime) -> float:
+    hours = max(0.0, (at - b.as_of).total_seconds() / 3600)
+    return min(1.0, max(0.0, b.fill_level + b.rate_per_h * hours))
+
+
+def select_candidates(
+    bins: Sequence[BinInput],
+    *,
+    shift_start: datetime,
+    next_window: datetime,
+    options: PlanOptions,
+) -> list[Candidate]:
+    """Must-collect and optional bins of one stream, with loads at mid-shift."""
+    after_next = next_window + (next_window - shift_start)
+    load_at = shift_start + timedelta(hours=options.load_horizon_h)
+    out: list[Candidate] = []
+    for b in bins:
+        crossing = predicted_crossing(b)
+        urgent = b.urgency in URGENT
+        required = urgent or (crossing is not None and crossing <= next_window)
+        if not required:
+            if crossing is None or crossing > after_next:
+                continue
+            if _fill_at(b, shift_start) < options.optional_min_fill:
+                continue
+        fill = max(_fill_at(b, load_at), b.threshold if urgent else 0.0)
+        litres = b.volume_l * fill
+        prize = 0
+        if not required:
+            share = min(1.0, _fill_at(b, next_window) / b.threshold)
+            prize = max(1, round(options.optional_prize_m * share))
+        out.append(
+            Candidate(
+                bin=b,
+                required=required,
+                load_l=round(litres, 1),
+                load_kg=round(litres * STREAM_DENSITY_KG_PER_L[b.stream], 1),
+                prize_m=prize,
+                crossing=crossing,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StreamProblem:
+    """One stream's PyVRP instance and the maps back to bins, trucks and places."""
+
+    stream: WasteStream
+    service_date: date
+    day_start: datetime
+    """UTC instant of local midnight: solver time 0."""
+    data: pyvrp.ProblemData
+    candidates: tuple[Candidate, ...]
+    """Client i of ``data`` is ``candidates[i]``."""
+    trucks: tuple[TruckInput, ...]
+    """Vehicle type i of ``data`` is ``trucks[i]``."""
+    places: tuple[Place, ...]
+    """Location i of ``data``; depots first, then landfill sites, then bins."""
+    distance_m: IntMatrix
+    durations_s: tuple[IntMatrix, ...]
+    """Per vehicle type (its profile)."""
+    home_leg: tuple[tuple[int, int], ...]
+    """Per vehicle type: (metres, seconds) from its landfill back to its depot."""
+    unload_s: int
+    service_s: tuple[int, ...] = field(default=())
+
+
+def _durations(matrix: Matrix, speed_kmh: float) -> IntMatrix:
+    if matrix.duration_s is not None:
+        return matrix.duration_s
+    seconds: IntMatrix = np.ceil(matrix.distance_m * (3.6 / speed_kmh)).astype(np.int64)
+    return seconds
+
+
+def build_stream_problem(
+    stream: WasteStream,
+    inputs: DayInputs,
+    trucks: Sequence[TruckInput],
+    candidates: Sequence[Candidate],
+    places: Sequence[Place],
+    matrix_for: Matrix,
+    options: PlanOptions,
+) -> StreamProblem:
+    """The PyVRP model: depots = home depots then landfills (reload points), one
+    vehicle type per truck (own capacity, speed profile, shift), one client per bin.
+
+    ``places`` must be :func:`stream_places` of the same trucks and candidates
+    and ``matrix_for`` the distance source's matrix over them (the planner does
+    that I/O between the two pure calls).
+    """
+    if not trucks:
+        raise InstanceError(f"no {stream} truck on duty on {inputs.service_date}")
+    dist = matrix_for.distance_m
+    if dist.shape != (len(places), len(places)):
+        raise InstanceError("the distance matrix does not match the places")
+    depot_ids = sorted({t.depot_id for t in trucks})
+    site_ids = sorted({t.site_id for t in trucks})
+    n_depots = len(depot_ids) + len(site_ids)
+    depot_idx = {d: i for i, d in enumerate(depot_ids)}
+    site_idx = {s: len(depot_ids) + i for i, s in enumerate(site_ids)}
+
+    speeds = sorted({t.speed_kmh for t in trucks}) if matrix_for.duration_s is None else [0.0]
+    profile_of = {s: i for i, s in enumerate(speeds)}
+    dur_by_profile = [_durations(matrix_for, s if s else 1.0) for s in speeds]
+
+    day_start = local_to_utc(inputs.service_date, time(0, 0))
+    vehicle_types: list[pyvrp.VehicleType] = []
+    per_truck_dur: list[IntMatrix] = []
+    home_leg: list[tuple[int, int]] = []
+    for t in trucks:
+        prof = profile_of[t.speed_kmh] if matrix_for.duration_s is None else 0
+        dur = dur_by_profile[prof]
+        per_truck_dur.append(dur)
+        back_m = int(dist[site_idx[t.site_id], depot_idx[t.depot_id]])
+        back_s = int(dur[site_idx[t.site_id], depot_idx[t.depot_id]])
+        home_leg.append((back_m, back_s))
+        start = t.shift_start.hour * 3600 + t.shift_start.minute * 60 + t.shift_start.second
+        usable = options.shift_s - back_s
+        if usable <= 0:
+            raise InstanceError(f"truck {t.truck_id}: the drive home alone exceeds the shift")
+        vehicle_types.append(
+            pyvrp.VehicleType(
+                num_available=1,
+                capacity=[
+                    math.floor(t.capacity_l * options.usable_capacity_share),
+                    math.floor(t.capacity_kg * options.usable_capacity_share),
+                ],
+                start_depot=depot_idx[t.depot_id],
+                end_depot=site_idx[t.site_id],
+                tw_early=start,
+                tw_late=start + usable,
+                start_late=start,
+                shift_duration=usable,
+                reload_depots=[site_idx[t.site_id]],
+                profile=prof,
+                name=t.truck_id,
+            )
+        )
+    depots = [pyvrp.Depot(location=i, name=d) for i, d in enumerate(depot_ids)] + [
+        pyvrp.Depot(location=len(depot_ids) + i, service_duration=options.unload_s, name=s)
+        for i, s in enumerate(site_ids)
+    ]
+    clients = []
+    services = []
+    for k, c in enumerate(candidates):
+        svc = service_s(c.bin.volume_l)
+        services.append(svc)
+        if all(c.load_l > vt.capacity[0] or c.load_kg > vt.capacity[1] for vt in vehicle_types):
+            raise InstanceError(f"bin {c.bin.bin_id} holds more than any truck takes")
+        clients.append(
+            pyvrp.Client(
+                location=n_depots + k,
+                pickup=[math.ceil(c.load_l), math.ceil(c.load_kg)],
+                service_duration=svc,
+                prize=c.prize_m,
+                required=c.required,
+                name=c.bin.bin_id,
+            )
+        )
+    data = pyvrp.ProblemData(
+        locations=[pyvrp.Location(p.longitude, p.latitude, name=p.place_id) for p in places],
+        clients=clients,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        distance_matrices=[dist] * len(dur_by_profile),  # type: ignore[list-item]
+        duration_matrices=dur_by_profile,  # type: ignore[arg-type]
+    )
+    return StreamProblem(
+        stream=stream,
+        service_date=inputs.service_date,
+        day_start=day_start,
+        data=data,
+        candidates=tuple(candidates),
+        trucks=tuple(trucks),
+        places=tuple(places),
+        distance_m=dist,
+        durations_s=tuple(per_truck_dur),
+        home_leg=tuple(home_leg),
+        unload_s=options.unload_s,
+        service_s=tuple(services),
+    )
+
+
+def stream_places(
+    inputs: DayInputs, trucks: Sequence[TruckInput], candidates: Sequence[Candidate]
+) -> list[Place]:
+    """Location order of a stream problem: home depots, landfill sites, bins."""
+    try:
+        depots = [inputs.depots[d] for d in sorted({t.depot_id for t in trucks})]
+        sites = [inputs.sites[s] for s in sorted({t.site_id for t in trucks})]
+    except KeyError as exc:
+        raise InstanceError(f"a truck refers to unknown depot or site {exc}") from exc
+    bins = [Place(c.bin.bin_id, c.bin.latitude, c.bin.longitude) for c in candidates]
+    return [*depots, *sites, *bins]

@@ -1,0 +1,495 @@
+"""The machinery every processor stage shares: consumer loop, state store, registry.
+
+Delivery semantics (every stage)
+--------------------------------
+* Each stage is a Kafka consumer group of its own (``<group_prefix><stage>``),
+  ``enable_auto_commit=False``, ``auto_offset_reset="earliest"``.
+* A batch is handled in this order: (1) the stage computes its outputs and new
+  per-device state from the records (pure functions, event time only);
+  (2) output messages (``waste.events.v1``, ``waste.alerts.v1``) are produced
+  with ``acks="all"`` and awaited; (3) the rows, the per-device state and any
+  webhook outbox rows are written in **one database transaction**; (4) only
+  then are the batch's offsets committed to Kafka.
+* A crash before (3) replays the batch and re-produces the same messages with
+  the same deterministic ids (at-least-once on Kafka; consumers upsert by id).
+  A crash between (3) and (4) replays records the state has already absorbed:
+  every stage skips a device's readings that are not newer than the newest
+  one in its stored state, so the replay changes nothing.  Rows mixing many
+  devices are recomputed from tables, never incremented from the stream.
+* State is loaded lazily from ``processor_state`` for each device seen, and
+  dropped when partitions are revoked, so after a restart or a rebalance the
+  new owner continues from exactly what the database holds.
+* When PostgreSQL is unreachable the batch's write is retried with back-off;
+  nothing is committed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, ClassVar
+
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.partitioner import murmur2
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from processors.errors import StoreError
+from processors.readings import BinInfo
+from wastewatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.AsyncConnection[Any]
+Record = Any  # aiokafka ConsumerRecord (untyped library)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message to produce: topic name without prefix, key, value."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(slots=True)
+class Step:
+    """What a batch produced: messages to publish, then one transaction to run."""
+
+    messages: list[Outgoing] = field(default_factory=list)
+    writes: list[Callable[[Conn], Awaitable[None]]] = field(default_factory=list)
+
+    async def write(self, conn: Conn) -> None:
+        for w in self.writes:
+            await w(conn)
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Kafka's default partition of a key (murmur2), as the bridge's producer picks it."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Registry:
+    """The bin registry by device id, re-read at most every ``refresh_s``."""
+
+    _SQL = """
+        select b.device_id, b.bin_id, coalesce(b.zone_id, ''), b.stream, b.volume_l,
+               b.collection_threshold, b.mounting_height_mm, b.usable_depth_mm,
+               s.density_kg_per_m3 / 1000.0
+        from bins b join waste_streams s on s.stream = b.stream
+        where b.device_id is not null and b.active
+    """
+
+    def __init__(self, refresh_s: float) -> None:
+        self._by_device: dict[str, BinInfo] = {}
+        self._loaded_at = 0.0
+        self._refresh_s = refresh_s
+        self._lock = asyncio.Lock()
+
+    async def load(self, conn: Conn) -> None:
+        async with conn.cursor() as cur:
+            await cur.execute(self._SQL)
+            rows = await cur.fetchall()
+        self._by_device = {
+            r[0]: BinInfo(r[1], r[0], r[2], r[3], float(r[4]), float(r[5]), r[6], r[7], float(r[8]))
+            for r in rows
+        }
+        self._loaded_at = time.monotonic()
+
+    async def lookup(self, conn: Conn, device_ids: Iterable[str]) -> dict[str, BinInfo]:
+        """Registry entries of these devices; unknown ones trigger a (rate-limited) reload."""
+        ids = set(device_ids)
+        async with self._lock:
+            stale = time.monotonic() - self._loaded_at > self._refresh_s
+            if not self._loaded_at or (stale and not ids <= self._by_device.keys()):
+                await self.load(conn)
+        return {d: self._by_device[d] for d in ids if d in self._by_device}
+
+    def get(self, device_id: str) -> BinInfo | None:
+        return self._by_device.get(device_id)
+
+
+class StateStore:
+    """Per-key JSON state of one stage, cached in memory, persisted with the outputs."""
+
+    def __init__(self, processor: str) -> None:
+        self.processor = processor
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.dirty: set[str] = set()
+
+    async def ensure(self, conn: Conn, keys: Iterable[str]) -> None:
+        missing = [k for k in set(keys) if k not in self.cache]
+        if not missing:
+            return
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "select key, state from processor_state where processor = %s and key = any(%s)",
+                [self.processor, missing],
+            )
+            for key, state in await cur.fetchall():
+                self.cache[key] = state
+
+    async def load_all(self, conn: Conn, prefix: str = "") -> None:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "select key, state from processor_state where processor = %s and key like %s",
+                [self.processor, prefix + "%"],
+            )
+            for key, state in await cur.fetchall():
+                self.cache.setdefault(key, state)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.cache.get(key)
+
+    def put(self, key: str, state: dict[str, Any]) -> None:
+        self.cache[key] = state
+        self.dirty.add(key)
+
+    def take_dirty(self) -> Callable[[Conn], Awaitable[None]]:
+        """A write of every changed key (bound now, so later batches cannot change it)."""
+        rows = [(self.processor, k, json.dumps(self.cache[k])) for k in sorted(self.dirty)]
+        self.dirty.clear()
+
+        async def write(conn: Conn) -> None:
+            if rows:
+                async with conn.cursor() as cur:
+                    await cur.executemany(
+                        "insert into processor_state (processor, key, state) "
+                        "values (%s, %s, %s::jsonb) on conflict (processor, key) do update "
+                        "set state = excluded.state, state_updated_at = now()",
+                        rows,
+                    )
+
+        return write
+
+    def clear(self) -> None:
+        self.cache.clear()
+        self.dirty.clear()
+
+
+class Stage:
+    """One processor: its input topics and how a batch becomes a :class:`Step`."""
+
+    name: ClassVar[str]
+    topics: ClassVar[tuple[str, ...]]
+
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.state = StateStore(self.name)
+        self.assigned: set[tuple[str, int]] = set()
+        self.undecodable = 0
+        self.caught_up = False
+        """Set by the runner before each batch: no assigned partition has a backlog beyond
+        one batch.  Watermarks advance only then, so a partition fetched late during a
+        catch-up cannot make its devices look silent."""
+
+    def count_bad(self) -> None:
+        """A record that is not a reading: skipped (the sink dead-letters real garbage)."""
+        self.undecodable += 1
+
+    async def compute(self, conn: Conn, records: list[Record]) -> Step:
+        """Outputs of a batch.  Reads from the database first, then mutates state without
+        awaiting the database, so that a retry after a connection error starts clean."""
+        raise NotImplementedError
+
+    async def on_assigned(self, conn: Conn, partitions: set[tuple[str, int]]) -> None:
+        """Partitions were assigned; the default loads state lazily later."""
+
+    def on_revoked(self) -> None:
+        """Partitions were taken away: whatever is cached may now change elsewhere."""
+        self.state.clear()
+
+
+class StageMetrics:
+    """Prometheus series of the processors (one registry, labelled by stage)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.consumed = Counter(
+            "ww_processor_consumed", "records consumed", ["processor", "topic"], registry=r
+        )
+        self.produced = Counter(
+            "ww_processor_produced", "messages produced", ["processor", "topic"], registry=r
+        )
+        self.outputs = Counter(
+            "ww_processor_outputs", "rows derived", ["processor", "kind"], registry=r
+        )
+        self.undecodable = Counter(
+            "ww_processor_undecodable", "records skipped as undecodable", ["processor"], registry=r
+        )
+        self.db_errors = Counter(
+            "ww_processor_db_errors", "failed database writes (retried)", ["processor"], registry=r
+        )
+        self.batch_seconds = Histogram(
+            "ww_processor_batch_seconds",
+            "compute + produce + write + commit time per batch",
+            ["processor"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
+        self.lag_seconds = Histogram(
+            "ww_processor_lag_seconds",
+            "bridge receive of a batch's oldest record to its offset commit",
+            ["processor"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=r,
+        )
+        self.event_time = Gauge(
+            "ww_processor_event_time_seconds",
+            "newest event time processed (epoch s)",
+            ["processor"],
+            registry=r,
+        )
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: StageRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self._runner.lock:
+            self._runner.stage.on_revoked()
+            self._runner.stage.assigned -= {(tp.topic, tp.partition) for tp in revoked}
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        parts = {(tp.topic, tp.partition) for tp in assigned}
+        async with self._runner.lock:
+            self._runner.stage.assigned |= parts
+            self._runner.pending_assign |= parts
+
+
+class StageRunner:
+    """Runs one stage: consume, compute, produce, write, commit; `start()`/`stop()`."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        settings: Settings,
+        producer: AIOKafkaProducer,
+        metrics: StageMetrics,
+    ) -> None:
+        self.stage = stage
+        self._settings = settings
+        self._producer = producer
+        self._metrics = metrics
+        cfg = settings.processors
+        prefix = settings.kafka.topic_prefix
+        self._prefix = prefix
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka.bootstrap,
+            group_id=cfg.group_prefix + stage.name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=cfg.batch_max,
+            fetch_max_wait_ms=cfg.batch_ms,
+            client_id=f"ww-proc-{stage.name}",
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=cfg.heartbeat_interval_ms,
+        )
+        self._dsn = settings.db.writer_dsn or settings.db.dsn
+        self._conn: Conn | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.lock = asyncio.Lock()
+        self.pending_assign: set[tuple[str, int]] = set()
+        self._next_offset: dict[Any, int] = {}
+        self.db_ok = False
+        self.records_done = 0
+        self.batches_done = 0
+        self.last_commit = 0.0
+        self.after_commit: Callable[[], None] | None = None
+        self.lag_samples: deque[float] = deque(maxlen=200_000)
+        """Per batch: seconds from the bridge receiving its oldest record to the commit."""
+
+    async def start(self) -> None:
+        topics = [self._prefix + t for t in self.stage.topics]
+        self._consumer.subscribe(topics, listener=_Listener(self))
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._run(), name=f"processor-{self.stage.name}")
+        self._task.add_done_callback(self._log_death)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(task, self._settings.processors.shutdown_timeout_s)
+            except TimeoutError:
+                log.warning("%s: the batch in hand did not finish; it will be replayed", self.name)
+            except Exception:  # already logged by _log_death
+                log.debug("%s: loop had failed", self.name, exc_info=True)
+        with contextlib.suppress(Exception):
+            await self._consumer.stop()
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+    async def wait(self) -> None:
+        task = self._task
+        if task is None:
+            return
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+    @property
+    def name(self) -> str:
+        return self.stage.name
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def _log_death(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("processor %s died", self.name, exc_info=task.exception())
+
+    async def _connection(self) -> Conn:
+        backoff = 0.2
+        while True:
+            conn = self._conn
+            if conn is not None and not conn.closed:
+                return conn
+            try:
+                # autocommit: reads between batches hold no transaction open, and
+                # `conn.transaction()` is a real BEGIN/COMMIT around each batch's writes.
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self._dsn, connect_timeout=self._settings.db.connect_timeout_s, autocommit=True
+                )
+                self.db_ok = True
+            except psycopg.OperationalError as exc:
+                self.db_ok = False
+                self._metrics.db_errors.labels(self.name).inc()
+                log.warning(
+                    "%s: database unavailable (%s); retry in %.1f s", self.name, exc, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.processors.retry_max_s)
+
+    async def _run(self) -> None:
+        cfg = self._settings.processors
+        while not self._stopping.is_set():
+            batch = await self._consumer.getmany(timeout_ms=cfg.batch_ms, max_records=cfg.batch_max)
+            async with self.lock:
+                if self.pending_assign:
+                    parts, self.pending_assign = self.pending_assign, set()
+                    await self._retrying(partial(self.stage.on_assigned, partitions=parts))
+                records = [r for part in batch.values() for r in part]
+                if not records:
+                    continue
+                await self._handle(batch, records)
+
+    async def _retrying(self, action: Callable[[Conn], Awaitable[Any]]) -> Any:
+        backoff = 0.2
+        while True:
+            conn = await self._connection()
+            try:
+                return await action(conn)
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                self.db_ok = False
+                self._metrics.db_errors.labels(self.name).inc()
+                log.warning("%s: database error (%s); retry in %.1f s", self.name, exc, backoff)
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                self._conn = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.processors.retry_max_s)
+
+    async def _handle(self, batch: dict[Any, list[Record]], records: list[Record]) -> None:
+        started = time.perf_counter()
+        for tp, recs in batch.items():
+            topic = tp.topic[len(self._prefix) :]
+            self._metrics.consumed.labels(self.name, topic).inc(len(recs))
+        for tp, recs in batch.items():
+            self._next_offset[tp] = recs[-1].offset + 1
+        self.stage.caught_up = await self._caught_up()
+        step: Step = await self._retrying(lambda c: self.stage.compute(c, records))
+        await self._publish(step.messages)
+
+        async def transaction(conn: Conn) -> None:
+            async with conn.transaction():
+                await step.write(conn)
+
+        try:
+            await self._retrying(transaction)
+        except psycopg.Error as exc:
+            raise StoreError(f"{self.name}: the database refused a batch: {exc}") from exc
+        self.db_ok = True
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            log.warning(
+                "%s: commit failed after a rebalance (%s); replay is harmless", self.name, exc
+            )
+        if self.after_commit is not None:
+            self.after_commit()
+        now = time.time()
+        self.last_commit = now
+        self.records_done += len(records)
+        self.batches_done += 1
+        oldest = min(r.timestamp for r in records) / 1000.0
+        self.lag_samples.append(now - oldest)
+        self._metrics.lag_seconds.labels(self.name).observe(now - oldest)
+        self._metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _caught_up(self) -> bool:
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                return False
+            pos = self._next_offset.get(tp)
+            if pos is None:
+                # Never fetched in this session: its devices are unknown until it is read.
+                if await self._consumer.position(tp) < high:
+                    return False
+            elif high - pos > self._settings.processors.batch_max:
+                return False
+        return True
+
+    async def _publish(self, messages: list[Outgoing]) -> None:
+        if not messages:
+            return
+        backoff = 0.2
+        while True:
+            try:
+                futures = [
+                    await self._producer.send(self._prefix + m.topic, m.value, key=m.key)
+                    for m in messages
+                ]
+                await asyncio.gather(*futures)
+                break
+            except KafkaError as exc:
+                log.warning("%s: produce failed (%r); retry in %.1f s", self.name, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._settings.processors.retry_max_s)
+        for m in messages:
+            self._metrics.produced.labels(self.name, m.topic).inc()
+
+
+def decode_readings(
+    records: list[Record], on_bad: Callable[[], None]
+) -> dict[str, list[tuple[Record, Any]]]:
+    """Readings grouped by device, each device's in log order (they share a partition)."""
+    from processors.readings import decode_reading
+
+    out: dict[str, list[tuple[Record, Any]]] = {}
+    for rec in records:
+        r = decode_reading(rec.value)
+        if r is None:
+            on_bad()
+            continue
+        out.setdefault(r.device_id, []).append((rec, r))
+    return out

@@ -1,0 +1,165 @@
+"""`wastewatch process`: run the selected processor stages in one process.
+
+Each stage keeps its own consumer group, database connection and loop
+(:class:`processors.runtime.StageRunner`); they share one Kafka producer, the
+bin registry, the webhook notifier and one /metrics + /healthz server
+(``WW_PROCESSORS_METRICS_PORT``).  Delivery semantics are those of
+:mod:`processors.runtime` and each stage module.  If any stage's loop dies the
+service ends with an error, so the supervisor restarts it; on SIGTERM each
+stage finishes its batch (produce, write, commit) and leaves its group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from processors.alert_stage import AlertStage
+from processors.collection_stage import CollectionStage
+from processors.errors import ConfigError, ProcessorError
+from processors.forecast_stage import ForecastStage
+from processors.landfill_stage import LandfillStage
+from processors.rollup_stage import RollupStage
+from processors.runtime import Registry, Stage, StageMetrics, StageRunner
+from processors.webhook import WebhookNotifier
+from wastewatch.observability import MetricsServer
+from wastewatch.service import run_until_signal
+from wastewatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STAGES: Final[dict[str, type[Stage]]] = {
+    "collections": CollectionStage,
+    "forecast": ForecastStage,
+    "alerts": AlertStage,
+    "landfill": LandfillStage,
+    "rollups": RollupStage,
+}
+
+
+def parse_only(text: str | None) -> list[str]:
+    """``collections,alerts`` -> those names, checked; None or empty -> all of them."""
+    if not text:
+        return list(STAGES)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown processor(s) {', '.join(unknown)}; known: {', '.join(STAGES)}")
+    return list(dict.fromkeys(names))
+
+
+class ProcessorService:
+    """The selected stages, started and stopped together; `async with` it."""
+
+    def __init__(self, settings: Settings, only: Sequence[str] | None = None) -> None:
+        self._settings = settings
+        names = list(only) if only else list(STAGES)
+        self.metrics = StageMetrics()
+        self.registry = Registry(settings.processors.registry_refresh_s)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka.bootstrap,
+            acks="all",
+            enable_idempotence=settings.kafka.enable_idempotence,
+            linger_ms=settings.kafka.linger_ms,
+            request_timeout_ms=settings.kafka.request_timeout_ms,
+            client_id="ww-processors",
+        )
+        self.webhook = WebhookNotifier(settings, self.metrics.registry)
+        self.runners = [
+            StageRunner(STAGES[n](settings, self.registry), settings, self._producer, self.metrics)
+            for n in names
+        ]
+        for runner in self.runners:
+            if runner.name == "alerts":
+                runner.after_commit = self.webhook.kick
+        cfg = settings.processors
+        self._http = MetricsServer(
+            self.metrics.registry, self.health, host=cfg.metrics_host, port=cfg.metrics_port
+        )
+        self._started = False
+
+    def runner(self, name: str) -> StageRunner:
+        return next(r for r in self.runners if r.name == name)
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()
+        except (KafkaError, OSError) as exc:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            raise ProcessorError(
+                f"cannot reach Kafka at {self._settings.kafka.bootstrap}: {exc!r}"
+            ) from exc
+        self._started = True
+        try:
+            # Concurrently: a consumer's start waits for its group join, which the
+            # broker may hold back for a rebalance delay; five in a row add up.
+            await asyncio.gather(*(r.start() for r in self.runners))
+            await self.webhook.start()
+            await self._http.start()
+        except Exception:
+            await self.stop()
+            raise
+        log.info("processors started: %s", ", ".join(r.name for r in self.runners))
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await asyncio.gather(*(r.stop() for r in self.runners), return_exceptions=True)
+        await self.webhook.stop()
+        with contextlib.suppress(Exception):
+            await self._producer.stop()
+        await self._http.stop()
+
+    async def wait(self) -> None:
+        """Return when any stage's loop ends; raise what ended it."""
+        waits = [asyncio.create_task(r.wait()) for r in self.runners]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+        for d in done:
+            if not d.cancelled() and d.exception() is not None:
+                raise d.exception()  # type: ignore[misc]
+
+    async def __aenter__(self) -> ProcessorService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def metrics_port(self) -> int:
+        return self._http.port
+
+    def health(self) -> dict[str, Any]:
+        stages: dict[str, Any] = {}
+        ok = True
+        for r in self.runners:
+            good = r.running and r.db_ok
+            ok = ok and r.running
+            stages[r.name] = {
+                "running": r.running,
+                "database": r.db_ok,
+                "records": r.records_done,
+                "seconds_since_commit": round(time.time() - r.last_commit, 1)
+                if r.last_commit
+                else None,
+                "ok": good,
+            }
+        return {"status": "ok" if ok else "degraded", "service": "processors", "stages": stages}
+
+
+async def serve(settings: Settings, only: Sequence[str] | None = None) -> None:
+    """Run until SIGTERM/SIGINT (finish batches, stop) or until a stage dies."""
+    await run_until_signal(ProcessorService(settings, only), name="processors")

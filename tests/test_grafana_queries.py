@@ -1,0 +1,544 @@
+"""Every panel's SQL against the real TimescaleDB, as Grafana's read-only role.
+
+Data: a short simulated replay of a Kalasin city of this module's own (every id
+prefixed, so nothing else in the session database is touched or counted) goes
+through the ingest path's own validation and row code (``ingest.validate``,
+``ingest.rows``, ``ingest.store.write_batch``: what the sink does, without
+Kafka) into ``readings``, ``device_status`` and ``landfill_deliveries``.  The
+processor tables (``bin_hourly``, ``collections``, ``bin_state``, ``alerts``,
+``zone_stream_daily``, ``landfill_daily``, ``landfill_projections``) and, once
+migration 0007 exists, the route plans are filled with representative rows
+derived from those readings and from the simulator's ground truth, so these
+tests do not depend on the processors' internals, only on the tables' columns.
+
+Each query is expanded like Grafana would (``grafana.macros``) for the replay's
+time range with every variable at "All", and again for one bin's zone, stream
+and bin; it must run, return exactly the columns the panel reads, and (for
+"All") return rows unless no rows is a normal answer for that panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from grafana.alerting import RULES
+from grafana.board import PanelQuery, Variable
+from grafana.dashboards import boards
+from grafana.dashboards.common import BIN, STREAM, ZONE
+from grafana.dashboards.landfill import SITE
+from grafana.macros import TimeRange, VariableValue, expand
+from ingest.rows import Reject, reading_row, status_row, ticket_row
+from ingest.store import prepare, write_batch
+from ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
+from simulators.calendar import load_calendar
+from simulators.citydata import DEFAULT_CITY_DIR, CityData, SimBin, load_city
+from simulators.engine import SimOptions, Simulation
+from simulators.faults import FaultRates
+from simulators.registry import import_city
+from simulators.truth import GroundTruth
+from tests.conftest import SessionDb
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+QUERIES: list[PanelQuery] = [q for b in boards() for q in b.queries]
+BINS = 40
+DAYS = 4
+
+
+@dataclass(frozen=True)
+class Dataset:
+    prefix: str
+    time_range: TimeRange
+    one_bin: str
+    one_zone: str
+    one_stream: str
+    routes: bool
+
+
+def _tagged(city: CityData, p: str) -> CityData:
+    """The Kalasin city with every id prefixed and only the first BINS sensored bins."""
+    bins = [b for b in city.bins if b.reg.device_id][:BINS]
+    return replace(
+        city,
+        zones=tuple(z.model_copy(update={"zone_id": p + z.zone_id}) for z in city.zones),
+        bins=tuple(
+            SimBin(
+                reg=b.reg.model_copy(
+                    update={
+                        "bin_id": p + b.reg.bin_id,
+                        "device_id": p + str(b.reg.device_id),
+                        "zone": p + b.reg.zone,
+                    }
+                ),
+                place=b.place,
+            )
+            for b in bins
+        ),
+        depots=tuple(d.model_copy(update={"depot_id": p + d.depot_id}) for d in city.depots),
+        sites=tuple(s.model_copy(update={"site_id": p + s.site_id}) for s in city.sites),
+        trucks=tuple(
+            t.model_copy(
+                update={
+                    "truck_id": p + t.truck_id,
+                    "depot_id": p + t.depot_id,
+                    "site_id": p + t.site_id,
+                    "zones": [p + z for z in t.zones],
+                }
+            )
+            for t in city.trucks
+        ),
+        densities=tuple(d.model_copy(update={"site_id": p + d.site_id}) for d in city.densities),
+        unmetered_kg_per_day={p + k: v for k, v in city.unmetered_kg_per_day.items()},
+    )
+
+
+async def _ingest(writer_dsn: str, sim: Simulation, end: int) -> None:
+    """The sink's row code and batch writer on the simulator's messages (no Kafka)."""
+    readings: list[Any] = []
+    statuses: list[Any] = []
+    tickets: list[Any] = []
+    t = sim.options.start
+    while t < end:
+        t = min(t + 3600, end)
+        for ts, topic, payload, _retained, _key in sim.advance(t):
+            verdict = classify(topic, payload, now_s=time.time(), max_future_s=300)
+            assert isinstance(verdict, Accepted), verdict
+            received = datetime.fromtimestamp(ts, UTC)
+            maker = {READINGS: reading_row, STATUS: status_row, LANDFILL: ticket_row}
+            row = maker[verdict.topic](verdict.value, received)
+            assert not isinstance(row, Reject), row
+            {READINGS: readings, STATUS: statuses, LANDFILL: tickets}[verdict.topic].append(row)
+    async with await psycopg.AsyncConnection.connect(writer_dsn) as conn:
+        await prepare(conn)
+        for i in range(0, max(len(readings), 1), 5000):
+            await write_batch(
+                conn,
+                readings[i : i + 5000],
+                statuses if i == 0 else [],
+                tickets if i == 0 else [],
+            )
+
+
+def _truth(folder: Path, name: str) -> list[dict[str, Any]]:
+    path = folder / f"{name}.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+
+
+_ALERT_KINDS = {
+    "fire": ("fire", "critical"),
+    "tip_over": ("tipped_over", "warning"),
+    "offline": ("offline", "warning"),
+    "battery": ("low_battery", "warning"),
+    "stuck": ("sensor_fault", "warning"),
+    "noisy": ("sensor_fault", "warning"),
+    "reboot": ("clock_unset", "info"),
+}
+
+
+def _derive(conn: psycopg.Connection[Any], p: str, truth: Path, end: datetime) -> None:
+    """Representative processor rows (the processors' own tests own their logic)."""
+    like = p + "%"
+    conn.execute(
+        """insert into bin_hourly (bucket, bin_id, zone_id, stream, readings, levels, fill_sum,
+             fill_min, fill_max, fill_last, last_reading_at, temp_max, battery_min, flags_any)
+           select time_bucket('1 hour', r.time), r.bin_id, b.zone_id, b.stream, count(*),
+             count(r.fill_level) filter (where r.flags & 70 = 0),
+             coalesce(sum(r.fill_level) filter (where r.flags & 70 = 0), 0),
+             min(r.fill_level), max(r.fill_level), last(r.fill_level, r.time), max(r.time),
+             max(r.temperature_c), min(r.battery_mv), bit_or(r.flags)
+           from readings r join bins b on b.bin_id = r.bin_id
+           where b.bin_id like %s group by 1, 2, 3, 4""",
+        [like],
+    )
+    bins = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "select bin_id, device_id, zone_id, stream, collection_threshold from bins "
+            "where bin_id like %s",
+            [like],
+        )
+    }
+    for c in _truth(truth, "collections"):
+        _dev, zone, stream, _thr = bins[c["bin"]]
+        conn.execute(
+            """insert into collections (time, event_id, bin_id, device_id, zone_id, stream,
+                 fill_before, fill_after, volume_l, mass_kg, method, confidence)
+               values (to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, 'level_drop', 0.9)""",
+            [
+                c["ts"],
+                f"{c['bin']}:{c['ts']}",
+                c["bin"],
+                c["device"],
+                zone,
+                stream,
+                min(max(c["fill_before"], 0.0), 1.0),
+                min(max(c["fill_after"], 0.0), 1.0),
+                c["litres"],
+                c["kg"],
+            ],
+        )
+    for bin_id, (device, zone, stream, thr) in bins.items():
+        rows = conn.execute(
+            "select time, fill_level from readings where bin_id = %s and fill_level is not null "
+            "order by time desc limit 8",
+            [bin_id],
+        ).fetchall()
+        if not rows:
+            continue
+        (t_last, fill), (t_old, fill_old) = rows[0], rows[-1]
+        hours = max((t_last - t_old).total_seconds() / 3600, 0.25)
+        rate = (fill - fill_old) / hours
+        at = t_last + timedelta(hours=(thr - fill) / rate) if rate > 0 and fill < thr else None
+        if fill >= 0.98:
+            urgency = "overflowing"
+        elif fill >= thr:
+            urgency = "urgent"
+        elif at is not None and at - t_last < timedelta(hours=24):
+            urgency = "soon"
+        else:
+            urgency = "fine"
+        band = timedelta(hours=2)
+        conn.execute(
+            """insert into bin_state (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,
+                 threshold, threshold_at, threshold_early, threshold_late, urgency, collect_by,
+                 last_reading_at, last_collection_at)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                 (select max(time) from collections where bin_id = %s))""",
+            [
+                bin_id,
+                device,
+                zone,
+                stream,
+                fill,
+                rate,
+                thr,
+                at,
+                at - band if at else None,
+                at + band if at else None,
+                urgency,
+                (at - band) if at else (t_last if urgency != "fine" else None),
+                t_last,
+                bin_id,
+            ],
+        )
+    device_bins = {v[0]: k for k, v in bins.items()}
+    opened: dict[tuple[str, str], dict[str, Any]] = {}
+    end_s = end.timestamp()
+    for f in _truth(truth, "faults"):
+        if f["kind"] not in _ALERT_KINDS:
+            continue
+        kind, severity = _ALERT_KINDS[f["kind"]]
+        is_open = f["end_ts"] is None or f["end_ts"] >= end_s
+        key = (f["device"], kind)
+        if is_open:
+            opened[key] = f  # the latest open one per device and kind wins
+            continue
+        conn.execute(
+            """insert into alerts (alert_id, kind, severity, state, bin_id, device_id, opened_at,
+                 resolved_at, message_en, message_th)
+               values (%s, %s, %s, 'resolved', %s, %s, to_timestamp(%s), to_timestamp(%s), %s, %s)
+               on conflict do nothing""",
+            [
+                f"{kind}:{f['device']}:{f['ts']}",
+                kind,
+                severity,
+                device_bins.get(f["device"]),
+                f["device"],
+                f["ts"],
+                f["end_ts"],
+                f"{kind} on {f['device']}",
+                f"{kind} ที่ {f['device']}",
+            ],
+        )
+    first_device = next(iter(device_bins))
+    opened.setdefault((first_device, "fire"), {"device": first_device, "ts": end_s - 600})
+    opened.setdefault((first_device, "offline"), {"device": first_device, "ts": end_s - 7200})
+    for (device, kind), f in opened.items():
+        severity = "critical" if kind == "fire" else "warning"
+        conn.execute(
+            """insert into alerts (alert_id, kind, severity, state, bin_id, device_id, opened_at,
+                 message_en, message_th)
+               values (%s, %s, %s, 'open', %s, %s, to_timestamp(%s), %s, %s)""",
+            [
+                f"{kind}:{device}:{f['ts']}",
+                kind,
+                severity,
+                device_bins.get(device),
+                device,
+                f["ts"],
+                f"{kind} on {device}",
+                f"{kind} ที่ {device}",
+            ],
+        )
+    site = conn.execute(
+        "select site_id from landfill_sites where site_id like %s", [like]
+    ).fetchone()
+    assert site is not None
+    conn.execute(
+        """insert into alerts (alert_id, kind, severity, state, site_id, opened_at, message_en,
+             message_th, details)
+           values (%s, 'landfill_capacity', 'warning', 'open', %s, %s, 'Landfill 90 %% full',
+             'หลุมฝังกลบเต็ม 90 %%', '{"fill_fraction": 0.9}')""",
+        [f"landfill_capacity:{site[0]}:0.9", site[0], end - timedelta(days=1)],
+    )
+    conn.execute(
+        """with h as (
+             select (bucket at time zone 'Asia/Bangkok')::date as day, zone_id, stream,
+               count(distinct bin_id) as bins, sum(readings) as readings,
+               (sum(fill_sum) / nullif(sum(levels), 0))::real as fill_avg, max(fill_max) as fill_max
+             from bin_hourly where bin_id like %s group by 1, 2, 3),
+           c as (
+             select (time at time zone 'Asia/Bangkok')::date as day, zone_id, stream,
+               count(*) as n, sum(volume_l) as v, sum(mass_kg) as m
+             from collections where bin_id like %s group by 1, 2, 3)
+           insert into zone_stream_daily (day, zone_id, stream, collections, volume_l, mass_kg,
+             bins_reporting, readings, fill_avg, fill_max)
+           select day, zone_id, stream, coalesce(c.n, 0), coalesce(c.v, 0), coalesce(c.m, 0),
+             coalesce(h.bins, 0), coalesce(h.readings, 0), h.fill_avg, h.fill_max
+           from h full join c using (day, zone_id, stream)""",
+        [like, like],
+    )
+    conn.execute(
+        """insert into landfill_daily (site_id, day, stream, tickets, delivered_kg, collections,
+             collected_kg_est, mass_kg, volume_m3, measured)
+           select d.site_id, (d.time at time zone 'Asia/Bangkok')::date, d.stream, count(*),
+             sum(d.net_kg), 0, 0, sum(d.net_kg),
+             sum(d.net_kg) / coalesce(min(ld.compacted_density_kg_m3),
+               min(s.compacted_density_kg_m3)), true
+           from landfill_deliveries d
+           join landfill_sites s on s.site_id = d.site_id
+           left join landfill_stream_densities ld on ld.site_id = d.site_id
+             and ld.stream = d.stream
+           where d.site_id like %s
+           group by 1, 2, 3""",
+        [like],
+    )
+    days = conn.execute(
+        "select d.day, d.stream, d.volume_m3::float8, s.capacity_m3, s.used_m3 "
+        "from landfill_daily d join landfill_sites s using (site_id) where site_id = %s "
+        "order by d.day",
+        [site[0]],
+    ).fetchall()
+    assert days, "the replay produced no weighbridge ticket"
+    capacity, used0 = days[0][3], days[0][4]
+    for as_of in sorted({d[0] for d in days}):
+        upto = [d for d in days if d[0] <= as_of]
+        span = (as_of - upto[0][0]).days + 1
+        by_stream: dict[str, float] = {}
+        for d in upto:
+            by_stream[d[1]] = by_stream.get(d[1], 0.0) + d[2] / span
+        rate = sum(by_stream.values())
+        used = min(used0 + sum(d[2] for d in upto), capacity)
+        remaining = capacity - used
+
+        def full(r: float, day: date = as_of, left: float = remaining) -> date | None:
+            return day + timedelta(days=int(left / r)) if r > 0 else None
+
+        conn.execute(
+            """insert into landfill_projections (site_id, as_of, used_m3, remaining_m3,
+                 fill_fraction, rate_m3_per_day, rate_low_m3_per_day, rate_high_m3_per_day,
+                 days_left, full_date, full_date_early, full_date_late, window_days,
+                 rate_by_stream)
+               values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            [
+                site[0],
+                as_of,
+                used,
+                remaining,
+                used / capacity,
+                rate,
+                rate * 0.8,
+                rate * 1.2,
+                remaining / rate if rate else None,
+                full(rate),
+                full(rate * 1.2),
+                full(rate * 0.8),
+                span,
+                json.dumps(by_stream),
+            ],
+        )
+
+
+def _routes(conn: psycopg.Connection[Any], p: str, end: datetime) -> bool:
+    """A plan per truck for the Bangkok day of the range end, when migration 0007 exists."""
+    row = conn.execute(
+        "select to_regclass('route_plans') is not null and to_regclass('route_stops') is not null"
+    ).fetchone()
+    if not row or not row[0]:
+        return False
+    day = (end + timedelta(hours=7)).date()
+    trucks = conn.execute(
+        "select truck_id, stream, zones from trucks where truck_id like %s", [p + "%"]
+    ).fetchall()
+    for truck_id, stream, zones in trucks:
+        plan_id = f"{day}:{truck_id}:{stream}:1"
+        conn.execute(
+            "insert into route_plans (plan_id, service_date, truck_id, waste_stream, created_at, "
+            "revision, total_distance_km, total_duration_s, expected_load_l, expected_load_kg, "
+            "solver_name, solver_status, solver_objective, solver_runtime_s) "
+            "values (%s, %s, %s, %s, %s, 1, 21.5, 14400, 4000, 900, 'test', 'heuristic', "
+            "21.5, 0.1)",
+            [plan_id, day, truck_id, stream, end - timedelta(hours=8)],
+        )
+        stops = conn.execute(
+            "select bin_id from bins where stream = %s and zone_id = any(%s) order by bin_id",
+            [stream, zones],
+        ).fetchall()
+        for i, (bin_id,) in enumerate(stops, start=1):
+            conn.execute(
+                "insert into route_stops (plan_id, sequence, bin_id, eta, expected_load_l, "
+                "expected_load_kg, distance_from_previous_km) "
+                "values (%s, %s, %s, %s, 200, 40, 0.8)",
+                [plan_id, i, bin_id, end - timedelta(hours=6) + timedelta(minutes=4 * i)],
+            )
+    return True
+
+
+@pytest.fixture(scope="module")
+def dataset(test_db: SessionDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
+    tag = uuid.uuid4().hex[:6]
+    p = f"g{tag}-"
+    city = _tagged(load_city([DEFAULT_CITY_DIR]), p)
+    import_city(test_db.dsn, city)
+    end = int(time.time()) // 3600 * 3600
+    start = end - DAYS * 86400
+    truth = tmp_path_factory.mktemp("truth")
+    sim = Simulation(
+        city,
+        load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
+        SimOptions(
+            seed=int(tag, 16) % 10_000,
+            start=start,
+            end=end,
+            city=f"g{tag}",
+            faults=FaultRates().scaled(30),
+        ),
+        truth=GroundTruth(truth),
+    )
+    asyncio.run(_ingest(test_db.writer_dsn, sim, end))
+    sim.finish()
+    end_dt = datetime.fromtimestamp(end, UTC)
+    with psycopg.connect(test_db.dsn) as conn:
+        _derive(conn, p, truth, end_dt)
+        routes = _routes(conn, p, end_dt)
+        one = conn.execute(
+            "select c.bin_id, c.zone_id, c.stream from collections c where c.bin_id like %s "
+            "group by 1, 2, 3 order by count(*) desc, 1 limit 1",
+            [p + "%"],
+        ).fetchone()
+    assert one is not None, "the replay produced no collection"
+    return Dataset(
+        prefix=p,
+        time_range=TimeRange(datetime.fromtimestamp(start, UTC), end_dt),
+        one_bin=one[0],
+        one_zone=one[1],
+        one_stream=one[2],
+        routes=routes,
+    )
+
+
+def _options(
+    conn: psycopg.Connection[Any], var: Variable, ds: Dataset, chosen: dict[str, Any]
+) -> list[str]:
+    sql = expand(var.sql, time_range=ds.time_range, variables=chosen)
+    cur = conn.execute(sql)
+    assert cur.description is not None
+    assert [c.name for c in cur.description] == ["__value", "__text"], var.name
+    return [str(r[0]) for r in cur.fetchall()]
+
+
+def _selections(conn: psycopg.Connection[Any], ds: Dataset) -> dict[str, dict[str, VariableValue]]:
+    """Variable values for "All" (every option, as Grafana sends them) and for one bin."""
+    every: dict[str, VariableValue] = {}
+    for var in (ZONE, STREAM, SITE):
+        every[var.name] = _options(conn, var, ds, every)
+    bins = _options(conn, BIN, ds, every)
+    assert ds.one_bin in bins
+    shares = {"divert_recyclable": "0.3", "divert_organic": "0.5"}
+    one: dict[str, VariableValue] = {
+        "zone": [ds.one_zone],
+        "stream": [ds.one_stream],
+        "site": [s for s in every["site"] if isinstance(s, str) and s.startswith(ds.prefix)],
+    }
+    assert ds.one_bin in _options(conn, BIN, ds, one)
+    return {
+        "all": {**every, "bin": ds.one_bin, **shares},
+        "one": {**one, "bin": ds.one_bin, **shares},
+    }
+
+
+@pytest.fixture(scope="module")
+def reader(test_db: SessionDb, dataset: Dataset) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(test_db.reader_dsn, autocommit=True) as conn:
+        conn.execute("set statement_timeout = '10s'")
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def selections(
+    reader: psycopg.Connection[Any], dataset: Dataset
+) -> dict[str, dict[str, VariableValue]]:
+    return _selections(reader, dataset)
+
+
+def test_reader_role_cannot_write(reader: psycopg.Connection[Any]) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        reader.execute("delete from alerts")
+
+
+@pytest.mark.parametrize("selection", ["all", "one"])
+@pytest.mark.parametrize("pq", QUERIES, ids=[q.name for q in QUERIES])
+def test_panel_query_runs_and_returns_its_columns(
+    pq: PanelQuery,
+    selection: str,
+    dataset: Dataset,
+    reader: psycopg.Connection[Any],
+    selections: dict[str, dict[str, VariableValue]],
+) -> None:
+    if "route_plans" in pq.query.sql and not dataset.routes:
+        pytest.skip("route_plans/route_stops do not exist yet (migration 0007)")
+    sql = expand(pq.query.sql, time_range=dataset.time_range, variables=selections[selection])
+    cur = reader.execute(sql)
+    assert cur.description is not None
+    assert tuple(c.name for c in cur.description) == pq.query.columns, pq.panel_title
+    rows = cur.fetchall()
+    if selection == "all" and not pq.query.may_be_empty:
+        assert rows, f"{pq.name} {pq.panel_title}: no rows"
+    if pq.query.fmt == "time_series":
+        assert all(r[0] is not None for r in rows), "time_series rows need a time"
+        assert [r[0] for r in rows] == sorted(r[0] for r in rows), "time must ascend"
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.uid for r in RULES])
+def test_alert_rule_query_returns_one_value(
+    rule: Any, reader: psycopg.Connection[Any], dataset: Dataset
+) -> None:
+    cur = reader.execute(rule.sql)
+    assert cur.description is not None
+    assert [c.name for c in cur.description] == ["value"]
+    assert len(cur.fetchall()) == 1
+
+
+def test_fire_alerts_come_first(
+    dataset: Dataset,
+    reader: psycopg.Connection[Any],
+    selections: dict[str, dict[str, VariableValue]],
+) -> None:
+    pq = next(q for q in QUERIES if "a.kind = 'fire' DESC" in q.query.sql)
+    sql = expand(pq.query.sql, time_range=dataset.time_range, variables=selections["all"])
+    kinds = [r[2] for r in reader.execute(sql).fetchall()]
+    assert kinds[0] == "fire"
+    assert kinds == sorted(kinds, key=lambda k: k != "fire")

@@ -1,0 +1,208 @@
+"""Route plans against the real TimescaleDB and Kafka-protocol broker.
+
+A database of this module's own (migrated from scratch, dropped afterwards),
+so the readings inserted here never meet other tests' counts. The Kalasin
+registry is imported with ``bins import``'s code; plans are made through the
+CLI handler, read back by the planner's reader *and* by the simulator's
+``DbPlanSource`` (the closed loop's consumer), and consumed from
+``waste.routes.v1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from processors.routing.problem import local_to_utc
+from processors.routing.store import FALLBACK_NOTE, latest_plans, load_day_inputs, read_plan
+from schema.migrate import ensure_login_roles, migrate
+from schema.routes import RoutePlan
+from simulators.citydata import load_city
+from simulators.registry import DbPlanSource, import_city
+from tests.conftest import SessionDb, StackEnv, _with_database
+from wastewatch.cli import OneLineParser
+from wastewatch.cli import routes as routes_cli
+from wastewatch.settings import KafkaSettings
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+CITY = Path(__file__).resolve().parents[1] / "simulators" / "data" / "kalasin"
+DAY = date(2026, 3, 4)  # a Wednesday: general, organic and hazardous trucks work
+
+
+@pytest.fixture(scope="module")
+def routes_db(stack_env: StackEnv) -> Iterator[SessionDb]:
+    name = f"ww_routes_{uuid.uuid4().hex[:10]}"
+    server = _with_database(stack_env.admin_dsn, "postgres")
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    db = SessionDb(
+        name=name,
+        dsn=_with_database(stack_env.admin_dsn, name),
+        writer_dsn=_with_database(stack_env.writer_dsn, name),
+        reader_dsn=_with_database(stack_env.reader_dsn, name),
+    )
+    migrate(db.dsn)
+    ensure_login_roles(db.dsn, writer_dsn=db.writer_dsn, reader_dsn=db.reader_dsn)
+    import_city(db.writer_dsn, load_city([CITY]))
+    _insert_readings(db.writer_dsn)
+    yield db
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def _insert_readings(dsn: str) -> None:
+    """Two readings per instrumented bin: 20 h and 1 h before the service day."""
+    rng = random.Random(7)
+    start = local_to_utc(DAY, __import__("datetime").time(0, 0))
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        bins = conn.execute(
+            "select bin_id, device_id from bins where device_id is not null order by bin_id"
+        ).fetchall()
+        rows = []
+        for bin_id, device in bins:
+            first = rng.uniform(0.0, 0.6)
+            last = min(1.0, first + rng.uniform(0.0, 0.5))
+            for seq, (at, fill) in enumerate(
+                ((start - timedelta(hours=20), first), (start - timedelta(hours=1), last))
+            ):
+                rows.append((at, device, 1, seq, bin_id, round(fill, 4), 1))
+        cur.executemany(
+            "insert into readings (time, device_id, boot_counter, seq, bin_id, fill_level,"
+            " payload_version) values (%s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+
+
+def _cli(argv: list[str]) -> int:
+    parser = OneLineParser(prog="wastewatch")
+    routes_cli.register(parser.add_subparsers(dest="command", required=True))
+    args: argparse.Namespace = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, routes_db: SessionDb, kafka_settings: KafkaSettings
+) -> SessionDb:
+    monkeypatch.setenv("WW_DB_DSN", routes_db.dsn)
+    monkeypatch.setenv("WW_DB_WRITER_DSN", routes_db.writer_dsn)
+    monkeypatch.setenv("WW_DB_READER_DSN", routes_db.reader_dsn)
+    monkeypatch.setenv("WW_KAFKA_BOOTSTRAP", kafka_settings.bootstrap)
+    monkeypatch.setenv("WW_KAFKA_TOPIC_PREFIX", kafka_settings.topic_prefix)
+    return routes_db
+
+
+async def _consume(kafka: KafkaSettings, want: int) -> list[RoutePlan]:
+    consumer = AIOKafkaConsumer(
+        kafka.topic_prefix + "waste.routes.v1",
+        bootstrap_servers=kafka.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    got: list[RoutePlan] = []
+    try:
+        async with asyncio.timeout(20):
+            while len(got) < want:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    got += [RoutePlan.model_validate_json(r.value or b"") for r in records]
+    finally:
+        await consumer.stop()
+    return got
+
+
+def test_plan_from_readings_stored_read_back_and_published(
+    env: SessionDb, kafka_settings: KafkaSettings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inputs = load_day_inputs(env.reader_dsn, DAY)
+    assert inputs.fill_source.startswith("readings")
+    assert inputs.notes == (FALLBACK_NOTE,)
+
+    assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "3", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["fill_source"] == "readings (linear extrapolation)"
+    assert FALLBACK_NOTE in summary["notes"]
+    assert summary["must_collect"] > 0
+    assert summary["missed_must_collect"] == []
+    assert summary["stored"] is True
+    plans_out = summary["plans"]
+    assert summary["published"] == len(plans_out) > 0
+    assert {p["truck_id"] for p in plans_out} == {
+        t.truck_id for t in inputs.trucks if DAY.weekday() in t.service_days
+    }
+
+    stored = latest_plans(env.reader_dsn, DAY)
+    assert [p.plan_id for p in stored] == sorted(p["plan_id"] for p in plans_out)
+    for p in stored:
+        assert read_plan(env.reader_dsn, p.plan_id) == p
+    by_truck = {p.truck_id: p for p in stored}
+
+    # The simulator's trucks read the same plans (closed loop).
+    sim = DbPlanSource(env.reader_dsn).plans_for(DAY)
+    assert sim is not None
+    for route in sim:
+        plan = by_truck[route.truck_id]
+        assert route.plan_id == plan.plan_id
+        assert route.stops == tuple((s.bin_id, int(s.eta.timestamp())) for s in plan.stops)
+
+    published = asyncio.run(_consume(kafka_settings, len(stored)))
+    assert {p.plan_id for p in published} >= {p.plan_id for p in stored}
+
+    # A re-plan is a new revision that supersedes the old one; the old stays stored.
+    assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1",
+                 "--no-publish", "--json"]) == 0  # fmt: skip
+    again = latest_plans(env.reader_dsn, DAY)
+    assert all(p.plan_id.endswith(":2") for p in again)
+    assert read_plan(env.reader_dsn, stored[0].plan_id) == stored[0]
+
+
+def test_plan_uses_bin_state_when_present(
+    env: SessionDb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(env.dsn) as conn:
+        if not conn.execute("select to_regclass('bin_state') is not null").fetchone()[0]:  # type: ignore[index]
+            pytest.skip("bin_state (migration 0006) is not there yet")
+        start = local_to_utc(DAY, __import__("datetime").time(0, 0))
+        conn.execute(
+            """insert into bin_state (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,
+              threshold, threshold_at, urgency, collect_by, last_reading_at)
+            select bin_id, device_id, zone_id, stream, 0.9, 0.01, collection_threshold,
+              %(t)s::timestamptz - interval '1 hour', 'overflowing',
+              %(t)s::timestamptz - interval '1 hour', %(t)s::timestamptz - interval '1 hour'
+            from bins where stream = 'organic' and device_id is not null
+            order by bin_id limit 12""",
+            {"t": start},
+        )
+    try:
+        geo = tmp_path / "day.geojson"
+        assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1", "--dry-run",
+                     "--geojson", str(geo), "--json"]) == 0  # fmt: skip
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["fill_source"] == "bin_state"
+        assert summary["must_collect"] == 12
+        organic = [p for p in summary["plans"] if p["waste_stream"] == "organic"]
+        assert sum(p["stops"] for p in organic) == 12
+        features = json.loads(geo.read_text(encoding="utf-8"))["features"]
+        assert sum(f["properties"]["kind"] == "stop" for f in features) == 12
+
+        assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1", "--dry-run",
+                     "--print", "kls-truck-05"]) == 0  # fmt: skip
+        sheet = capsys.readouterr().out
+        assert "ใบงานเก็บขยะ / Collection sheet — kls-truck-05" in sheet
+        assert "ขยะอินทรีย์ / Organic waste" in sheet
+    finally:
+        with psycopg.connect(env.dsn) as conn:
+            conn.execute("delete from bin_state")

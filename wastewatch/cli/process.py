@@ -1,0 +1,38 @@
+"""`wastewatch process [--only collections,forecast,alerts,landfill,rollups]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "process",
+        help="run the stream processors (collections, forecast, alerts, landfill, rollups)",
+        description="Runs the selected processors until SIGTERM/SIGINT, each a Kafka consumer "
+        "group of its own, on event time. Metrics and health on WW_PROCESSORS_METRICS_PORT. "
+        "See processors/README.md.",
+    )
+    p.add_argument(
+        "--only",
+        default=None,
+        metavar="NAMES",
+        help="comma-separated subset: collections,forecast,alerts,landfill,rollups (default all)",
+    )
+    p.set_defaults(handler=process)
+
+
+def process(args: argparse.Namespace) -> int:
+    from processors.errors import ProcessorError
+    from processors.service import parse_only, serve
+    from wastewatch.settings import load_settings
+
+    try:
+        only = parse_only(args.only)
+        asyncio.run(serve(load_settings(), only))
+    except ProcessorError as exc:
+        print(f"wastewatch process: {exc}", file=sys.stderr)
+        return 1
+    return 0
