@@ -52,20 +52,7 @@ def children(pid: int) -> list[int]:
 
 def tree_peak_rss_mb(root: int | None) -> float | None:
     """The largest ``VmHWM`` among ``root`` and its descendants (PostgreSQL's backends)."""
-    if root is None:
-        return None
-    best: float | None = None
-    todo, seen = [root], set()
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        rss = peak_rss_mb(pid)
-        if rss is not None and (best is None or rss > best):
-            best = rss
-        todo.extend(children(pid))
-    return best
+    return _tree_max(root, peak_rss_mb)
 
 
 def rss_mb(pid: int | None) -> float | None:
@@ -84,6 +71,11 @@ def rss_mb(pid: int | None) -> float | None:
 
 def tree_rss_mb(root: int | None) -> float | None:
     """The largest current ``VmRSS`` among ``root`` and its descendants."""
+    return _tree_max(root, rss_mb)
+
+
+def _tree_max(root: int | None, probe: Callable[[int | None], float | None]) -> float | None:
+    """The largest ``probe(pid)`` over ``root`` and all its descendants."""
     if root is None:
         return None
     best: float | None = None
@@ -93,9 +85,9 @@ def tree_rss_mb(root: int | None) -> float | None:
         if pid in seen:
             continue
         seen.add(pid)
-        rss = rss_mb(pid)
-        if rss is not None and (best is None or rss > best):
-            best = rss
+        value = probe(pid)
+        if value is not None and (best is None or value > best):
+            best = value
         todo.extend(children(pid))
     return best
 
