@@ -9,27 +9,16 @@ import json
 import time
 import uuid
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.bridge import Bridge
 from ingest.sink import Sink
 from schema.common import TelemetryFlag
+from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
 from wastewatch.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-def _send(port: int, topic: str, payloads: list[bytes]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    for body in payloads:
-        client.publish(topic, body, qos=1).wait_for_publish(10)
-    client.loop_stop()
-    client.disconnect()
 
 
 @pytest.mark.asyncio
@@ -39,16 +28,8 @@ async def test_clockless_readings_use_receive_time_and_are_not_duplicated(
     tag = uuid.uuid4().hex[:8]
     city = f"clk-{tag}"
     device = f"clk{tag}-00"
-    test_settings = settings.model_copy(
-        update={
-            "city": city,
-            "mqtt": settings.mqtt.model_copy(update={"client_id": f"b-{tag}"}),
-            "ingest": settings.ingest.model_copy(
-                update={"bridge_metrics_port": 0, "sink_metrics_port": 0, "sink_group": f"s{tag}"}
-            ),
-        }
-    )
-    port = int(settings.mqtt.url.rsplit(":", 1)[1])
+    test_settings = isolated_settings(settings, city, tag)
+    port = mqtt_port(settings)
     flags = int(TelemetryFlag.CLOCK_UNSET)
 
     def reading(seq: int) -> bytes:
@@ -68,10 +49,10 @@ async def test_clockless_readings_use_receive_time_and_are_not_duplicated(
     topic = f"ww/{city}/bins/{device}/telemetry"
     before = time.time()
     async with Bridge(test_settings), Sink(test_settings):
-        await asyncio.to_thread(_send, port, topic, [reading(0), reading(1)])
+        await asyncio.to_thread(publish_all, port, topic, [reading(0), reading(1)])
         await asyncio.sleep(1.5)
         # The same two readings again (a device re-sending after a lost PUBACK), plus one new.
-        await asyncio.to_thread(_send, port, topic, [reading(0), reading(1), reading(2)])
+        await asyncio.to_thread(publish_all, port, topic, [reading(0), reading(1), reading(2)])
         deadline = time.monotonic() + 30
         rows: list[tuple[int, float]] = []
         while time.monotonic() < deadline:

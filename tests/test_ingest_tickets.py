@@ -9,27 +9,16 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.bridge import Bridge
 from ingest.sink import Sink
 from schema.topics import landfill_ticket_topic
+from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
 from wastewatch.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-def _send(port: int, topic: str, payloads: list[bytes]) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"wb-{uuid.uuid4().hex[:8]}")
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    for body in payloads:
-        client.publish(topic, body, qos=1).wait_for_publish(10)
-    client.loop_stop()
-    client.disconnect()
 
 
 @pytest.mark.asyncio
@@ -37,16 +26,8 @@ async def test_tickets_are_stored_once(settings: Settings) -> None:
     tag = uuid.uuid4().hex[:8]
     city = f"wb-{tag}"
     site = f"site-{tag}"
-    test_settings = settings.model_copy(
-        update={
-            "city": city,
-            "mqtt": settings.mqtt.model_copy(update={"client_id": f"b-{tag}"}),
-            "ingest": settings.ingest.model_copy(
-                update={"bridge_metrics_port": 0, "sink_metrics_port": 0, "sink_group": f"s{tag}"}
-            ),
-        }
-    )
-    port = int(settings.mqtt.url.rsplit(":", 1)[1])
+    test_settings = isolated_settings(settings, city, tag)
+    port = mqtt_port(settings)
     weighed = datetime.now(tz=UTC).replace(microsecond=0) - timedelta(minutes=30)
 
     def ticket(n: int, net: float) -> bytes:
@@ -65,8 +46,8 @@ async def test_tickets_are_stored_once(settings: Settings) -> None:
 
     topic = landfill_ticket_topic(city, site)
     async with Bridge(test_settings), Sink(test_settings):
-        await asyncio.to_thread(_send, port, topic, [ticket(1, 4200.0), ticket(2, 3900.5)])
-        await asyncio.to_thread(_send, port, topic, [ticket(1, 4200.0)])  # sent again
+        await asyncio.to_thread(publish_all, port, topic, [ticket(1, 4200.0), ticket(2, 3900.5)])
+        await asyncio.to_thread(publish_all, port, topic, [ticket(1, 4200.0)])  # sent again
         deadline = time.monotonic() + 30
         rows: list[tuple[str, float, str]] = []
         while time.monotonic() < deadline:
