@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from bench.errors import BenchError
 from bench.payloads import device_id, payload
+from wastewatch.mqtt_url import MqttTarget
 
 if TYPE_CHECKING:
     from paho.mqtt.properties import Properties
@@ -65,30 +65,6 @@ _WORKER_IDLE_TIMEOUT_S: Final = 3600.0
 """A worker whose parent sends nothing for this long assumes the parent is gone."""
 
 _SPAWN: Final = multiprocessing.get_context("spawn")
-
-
-@dataclass(frozen=True, slots=True)
-class MqttTarget:
-    """Where the broker is, from a ``WW_MQTT_URL`` (``mqtt://[user:pass@]host:port``)."""
-
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-    @classmethod
-    def from_url(cls, url: str) -> MqttTarget:
-        parts = urlsplit(url)
-        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
-            raise BenchError(f"cannot use MQTT URL {url!r}: expected mqtt://host:port")
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if parts.scheme == "mqtts" else 1883),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=parts.scheme == "mqtts",
-        )
 
 
 def connect_client(

@@ -28,7 +28,6 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -38,6 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.errors import MqttConnectError
+from wastewatch.mqtt_url import MqttTarget, MqttUrlError
 
 log = logging.getLogger(__name__)
 _PUBACK = struct.Struct("!BBH")  # PUBACK, remaining length 2, packet id (reason 0 implied)
@@ -55,31 +55,6 @@ class Message:
     received_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    """Host, port, credentials and TLS choice parsed from an mqtt:// or mqtts:// URL."""
-
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    tls: bool
-
-    @classmethod
-    def parse(cls, url: str) -> BrokerAddress:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise MqttConnectError(url, "the URL scheme must be mqtt:// or mqtts://")
-        tls = parts.scheme in ("mqtts", "ssl")
-        return cls(
-            host=parts.hostname or "127.0.0.1",
-            port=parts.port or (8883 if tls else 1883),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=tls,
-        )
-
-
 class MqttSource:
     """Subscribe with QoS 1 and a persistent session; deliver to an asyncio queue."""
 
@@ -94,7 +69,10 @@ class MqttSource:
         keepalive_s: int = 30,
         ca_file: str | None = None,
     ) -> None:
-        self._address = BrokerAddress.parse(url)
+        try:
+            self._address = MqttTarget.from_url(url)
+        except MqttUrlError as exc:
+            raise MqttConnectError(url, str(exc)) from exc
         self._url = url
         self._subscriptions = subscriptions
         self._receive_maximum = receive_maximum

@@ -23,16 +23,15 @@ import socket
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from simulators.errors import PublishError
+from wastewatch.mqtt_url import MqttTarget
 
 if TYPE_CHECKING:
     from paho.mqtt.properties import Properties
@@ -56,30 +55,6 @@ _SPAWN: Final = multiprocessing.get_context("spawn")
 
 Outbox = list[tuple[str, bytes, bool]]
 """(topic, payload, retained) in publish order."""
-
-
-@dataclass(frozen=True, slots=True)
-class MqttTarget:
-    """Where the broker is, from ``mqtt://[user:password@]host:port`` (``mqtts://`` for TLS)."""
-
-    host: str
-    port: int
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-
-    @classmethod
-    def from_url(cls, url: str) -> MqttTarget:
-        parts = urlsplit(url)
-        if parts.scheme not in {"mqtt", "mqtts"} or not parts.hostname:
-            raise PublishError(f"cannot use MQTT URL {url!r}: expected mqtt://host:port")
-        return cls(
-            host=parts.hostname,
-            port=parts.port or (8883 if parts.scheme == "mqtts" else 1883),
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            tls=parts.scheme == "mqtts",
-        )
 
 
 def connect(

@@ -1,0 +1,39 @@
+"""The broker address in ``WW_MQTT_URL``, parsed once for the bridge, the simulator and the
+benchmarks alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+
+class MqttUrlError(ValueError):
+    """``WW_MQTT_URL`` is not ``mqtt://[user:password@]host:port`` (or ``mqtts://``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttTarget:
+    """Host, port, credentials and TLS choice of an MQTT broker."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def from_url(cls, url: str) -> MqttTarget:
+        parts = urlsplit(url)
+        if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname:
+            raise MqttUrlError(
+                f"cannot use MQTT URL {url!r}: expected mqtt://[user:password@]host:port "
+                "(mqtts:// for TLS); check WW_MQTT_URL"
+            )
+        tls = parts.scheme in {"mqtts", "ssl"}
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
