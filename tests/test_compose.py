@@ -37,7 +37,7 @@ WASTEWATCH_COMMANDS = {
     "migrate": ["db", "migrate"],
     "ingest-bridge": ["ingest", "bridge"],
     "ingest-sink": ["ingest", "sink"],
-    "processors": ["processors", "run"],
+    "processors": ["process"],
     "simulator": ["simulate", "live"],
 }
 ONE_SHOT = {"kafka-topics", "migrate"}
@@ -345,6 +345,16 @@ def test_wastewatch_services_share_one_image_and_run_their_subcommand() -> None:
         assert "entrypoint" not in services[name], f"{name} must use the image's wastewatch"
     for name in INFRASTRUCTURE:
         assert "build" not in services[name], f"{name} runs an upstream image"
+
+
+def test_every_wastewatch_command_parses_with_the_real_cli() -> None:
+    """A command the CLI does not know would only fail inside a container."""
+    from wastewatch.cli import build_parser
+
+    parser = build_parser()
+    for name, command in WASTEWATCH_COMMANDS.items():
+        args = parser.parse_args(command)
+        assert callable(args.handler), name
 
 
 def test_restart_policies() -> None:
