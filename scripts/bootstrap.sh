@@ -25,6 +25,15 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; assert sys.ve
     rm -rf .venv
     "$PYTHON" -m venv .venv
 fi
+# A Thai font for the monthly report's plots (matplotlib); without it they fall back
+# to English labels, so a non-root run only notes it.
+if command -v apt-get >/dev/null 2>&1 && ! dpkg -s fonts-tlwg-loma-ttf >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt_install fonts-tlwg-loma-ttf
+    else
+        echo "bootstrap: no Thai font (fonts-tlwg-loma-ttf); report plots will use English labels" >&2
+    fi
+fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
 echo "bootstrap: .venv ready ($(.venv/bin/python --version))"
