@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Where the local stack keeps its state and writes its env file.  Relative to
@@ -191,6 +191,21 @@ class ProcessorSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    """The planners' read-only HTTP API (`wastewatch api`); it reads through db.reader_dsn only."""
+
+    host: str = Field(default="127.0.0.1", description="address to listen on")
+    port: int = Field(default=18080, ge=1, le=65535, description="port to listen on")
+    token: SecretStr | None = Field(
+        default=None,
+        description="when set, every /v1 request needs `Authorization: Bearer <token>`",
+    )
+    pool_max_size: int = Field(default=4, ge=1, le=100, description="database connections")
+    statement_timeout_ms: int = Field(
+        default=10_000, ge=100, description="longest a query may run before it is cancelled, ms"
+    )
+
+
 class StackSettings(BaseModel):
     """The local development/test stack that `wastewatch services` manages."""
 
@@ -222,6 +237,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     processors: ProcessorSettings = ProcessorSettings()
     stack: StackSettings = StackSettings()
+    api: ApiSettings = ApiSettings()
 
 
 def load_settings(**overrides: object) -> Settings:
