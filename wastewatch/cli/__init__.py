@@ -14,12 +14,14 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from wastewatch.cli import (
+    api,
     bench,
     bins,
     dashboards,
     db,
     demo,
     eval,
+    history,
     ingest,
     kafka,
     landfill,
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         process,
         landfill,
         routes,
+        history,
+        api,
         dashboards,
         eval,
         bench,

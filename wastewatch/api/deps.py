@@ -1,0 +1,164 @@
+"""Parameters every endpoint shares, their checks, and the optional bearer token.
+
+A wrong parameter raises :class:`~wastewatch.planning.errors.BadParameterError`,
+which the app answers with 422 and one message naming the parameter.  Zone,
+stream, bin and site values are looked up in their registries (bound
+parameters) before a query runs, so an unknown or malicious value is a 422
+that says what is known, never a query with a pasted value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from wastewatch.api.db import Database
+from wastewatch.planning.errors import BadParameterError
+from wastewatch.planning.params import Period, check_known, resolve_period, split_values
+from wastewatch.planning.queries import Filters, Page, existing_query, registry_query
+
+__all__ = [
+    "MAX_LIMIT",
+    "Format",
+    "check_exist",
+    "database",
+    "id_filters",
+    "list_filters",
+    "paging",
+    "period_filter",
+    "require_token",
+]
+
+MAX_LIMIT: Final = 1000
+MAX_OFFSET: Final = 1_000_000
+
+Format = Annotated[
+    Literal["json", "csv"],
+    Query(description="`csv` for a CSV download (one header line, UTF-8)"),
+]
+Order = Annotated[Literal["desc", "asc"], Query(description="newest first (desc) or oldest")]
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="Needed only when the deployment sets WW_API_TOKEN: "
+    "`Authorization: Bearer <token>`.",
+)
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def require_token(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """With WW_API_TOKEN set, the request must carry it as a bearer token."""
+    token: str | None = request.app.state.token
+    if token is None:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not secrets.compare_digest(given.encode(), token.encode()):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong bearer token: send `Authorization: Bearer <token>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+async def check_exist(db: Database, kind: str, param: str, values: tuple[str, ...]) -> None:
+    """422 unless every value is in the registry of ``kind``."""
+    if not values:
+        return
+    found = set(await db.fetch_column(existing_query(kind, values)))
+    if len(found) < len(values):
+        known = await db.fetch_column(registry_query(kind))
+        check_known(param, values, known, what=kind)
+
+
+def paging(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"rows per page, at most {MAX_LIMIT}")
+    ] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="rows to skip")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+IdList = Annotated[
+    list[str] | None, Query(description="one or more ids: repeat the parameter or a,b,c")
+]
+
+
+async def id_filters(
+    db: Annotated[Database, Depends(database)],
+    zone: IdList = None,
+    stream: Annotated[
+        list[str] | None,
+        Query(description="general, recyclable, organic, hazardous (repeat or a,b)"),
+    ] = None,
+    bin_id: IdList = None,
+) -> Filters:
+    """zone, stream and bin_id, each checked against its registry."""
+    zones = split_values(zone, param="zone")
+    streams = split_values(stream, param="stream")
+    bins = split_values(bin_id, param="bin_id")
+    await check_exist(db, "zone", "zone", zones)
+    await check_exist(db, "stream", "stream", streams)
+    await check_exist(db, "bin", "bin_id", bins)
+    return Filters(zones=zones, streams=streams, bins=bins)
+
+
+def period_filter(
+    start: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            description="start, ISO 8601 (e.g. 2026-09-01 or 2026-09-01T08:00+07:00); a date "
+            "alone is Bangkok midnight, a time without offset is Bangkok time",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(
+            alias="to",
+            description="end (exclusive), ISO 8601; a date alone includes that whole day",
+        ),
+    ] = None,
+    month: Annotated[
+        str | None, Query(description="a Bangkok calendar month, YYYY-MM (instead of from/to)")
+    ] = None,
+    days: Annotated[
+        int | None, Query(ge=1, le=3660, description="the last N days up to now")
+    ] = None,
+) -> Period:
+    """from/to, or month, or days: at most one kind; none = no bound."""
+    return resolve_period(
+        start=start,
+        end=end,
+        month=month,
+        days=days,
+        now=datetime.now(UTC),
+        names=("from", "to", "month", "days"),
+    )
+
+
+def list_filters(
+    ids: Annotated[Filters, Depends(id_filters)],
+    period: Annotated[Period, Depends(period_filter)],
+) -> Filters:
+    """The id filters and the period together."""
+    return dataclasses.replace(ids, period=period)
+
+
+def checked_id(value: str, *, param: str) -> str:
+    """A path id: printable and of sane length, else 422."""
+    if not value or len(value) > 128 or not value.isprintable():
+        raise BadParameterError(param, "not an id")
+    return value

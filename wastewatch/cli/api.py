@@ -1,0 +1,62 @@
+"""`wastewatch api --port P [--host H]`: the planners' read-only HTTP API (uvicorn).
+
+Reads only through ``WW_DB_READER_DSN`` and refuses to start when that role can
+write; ``WW_API_TOKEN`` set = every /v1 request needs the bearer token.  Runs
+until SIGTERM/SIGINT; OpenAPI at ``/openapi.json``, interactive docs at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "api",
+        help="the planners' read-only HTTP API (FastAPI)",
+        description="Serves /v1/bins, /v1/bins/{id}, /v1/bins/{id}/readings, /v1/collections, "
+        "/v1/history, /v1/alerts, /v1/landfill, /v1/landfill/what-if, /v1/routes/{date}, "
+        "/v1/ngsi-ld/WasteContainer through the read-only database role. "
+        "OpenAPI: /openapi.json.",
+    )
+    p.add_argument("--host", default=None, help="address (default WW_API_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default WW_API_PORT, 18080)")
+    p.set_defaults(handler=run, api_parser=p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from wastewatch.api.app import create_app
+    from wastewatch.api.errors import ApiError
+    from wastewatch.settings import load_settings
+
+    parser: argparse.ArgumentParser = args.api_parser
+    settings = load_settings()
+    host = args.host or settings.api.host
+    port = settings.api.port if args.port is None else args.port
+    if not 1 <= port <= 65535:
+        parser.error(f"--port: {port} is not a port (1..65535)")
+    try:
+        app = create_app(settings)
+    except ApiError as exc:
+        print(f"wastewatch api: {exc}", file=sys.stderr)
+        return 1
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        lifespan="on",
+        log_config=None,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except ApiError as exc:
+        print(f"wastewatch api: {exc}", file=sys.stderr)
+        return 1
+    # uvicorn reports a failed start-up (port taken, lifespan error) by not starting.
+    return 0 if server.started else 1
