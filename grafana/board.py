@@ -75,6 +75,8 @@ class PanelQuery:
     panel_id: int
     panel_title: str
     query: Query
+    interval: str | None = None
+    """The panel's minimum interval (``$__interval`` is never finer), None = the datasource's."""
 
     @property
     def name(self) -> str:
@@ -226,7 +228,10 @@ class Board:
         panel.dataSource = DATASOURCE
         panel.targets = [_target(q) for q in queries]
         self.panels.append(panel)
-        self.queries.extend(PanelQuery(self.uid, panel.id, panel.title, q) for q in queries)
+        interval = getattr(panel, "interval", None)
+        self.queries.extend(
+            PanelQuery(self.uid, panel.id, panel.title, q, interval) for q in queries
+        )
         self._x += w
         self._row_h = max(self._row_h, h)
 

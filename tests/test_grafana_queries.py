@@ -38,6 +38,7 @@ from grafana.dashboards import boards
 from grafana.dashboards.common import BIN, STREAM, ZONE
 from grafana.dashboards.landfill import SITE
 from grafana.macros import TimeRange, VariableValue, expand
+from grafana.variables import opening_values, options
 from ingest.rows import Reject, reading_row, status_row, ticket_row
 from ingest.store import prepare, write_batch
 from ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
@@ -453,18 +454,12 @@ def dataset(test_db: SessionDb, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def _options(
     conn: psycopg.Connection[Any], var: Variable, ds: Dataset, chosen: dict[str, Any]
 ) -> list[str]:
-    sql = expand(var.sql, time_range=ds.time_range, variables=chosen)
-    cur = conn.execute(sql)
-    assert cur.description is not None
-    assert [c.name for c in cur.description] == ["__value", "__text"], var.name
-    return [str(r[0]) for r in cur.fetchall()]
+    return options(conn, var, ds.time_range, chosen)
 
 
 def _selections(conn: psycopg.Connection[Any], ds: Dataset) -> dict[str, dict[str, VariableValue]]:
     """Variable values for "All" (every option, as Grafana sends them) and for one bin."""
-    every: dict[str, VariableValue] = {}
-    for var in (ZONE, STREAM, SITE):
-        every[var.name] = _options(conn, var, ds, every)
+    every = opening_values(conn, (ZONE, STREAM, SITE), ds.time_range)
     bins = _options(conn, BIN, ds, every)
     assert ds.one_bin in bins
     shares = {"divert_recyclable": "0.3", "divert_organic": "0.5"}

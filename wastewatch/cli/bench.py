@@ -88,6 +88,58 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
     simulate.set_defaults(handler=run_simulate)
 
+    dashboards = actions.add_parser(
+        "dashboards",
+        help="every Grafana panel query timed on 90 days x 1000 bins (target <= 200 ms)",
+        description="Loads D days x B bins of readings (and the processor tables the boards "
+        "read) into a database of its own, once: a later run with the same parameters reuses "
+        "it. Then times every panel query of every board as the read-only role, with the "
+        "variables and macros expanded as Grafana does. See bench/README.md.",
+    )
+    dashboards.add_argument("--days", type=_positive_int, default=90, metavar="D")
+    dashboards.add_argument("--bins", type=_positive_int, default=1000, metavar="B")
+    dashboards.add_argument(
+        "--interval-min",
+        type=_positive_int,
+        default=15,
+        metavar="M",
+        help="minutes between a bin's readings (default 15; must divide a day)",
+    )
+    dashboards.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="timed runs per query after one warm-up run (default 5)",
+    )
+    keep = dashboards.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--keep-db",
+        dest="keep_db",
+        action="store_true",
+        default=True,
+        help="keep the loaded database for the next run (the default)",
+    )
+    keep.add_argument(
+        "--drop-db", dest="keep_db", action="store_false", help="drop the database at the end"
+    )
+    dashboards.add_argument(
+        "--reload", action="store_true", help="load again even if the database holds this load"
+    )
+    dashboards.add_argument(
+        "--database",
+        default=None,
+        metavar="NAME",
+        help="database name (default ww_bench_dash_<D>d_<B>b_<M>m)",
+    )
+    dashboards.add_argument(
+        "--explain",
+        action="store_true",
+        help="print EXPLAIN (ANALYZE, BUFFERS) of every query over the target to stderr",
+    )
+    dashboards.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
+    dashboards.set_defaults(handler=run_dashboards)
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -215,4 +267,36 @@ def run_simulate(args: argparse.Namespace) -> int:
     else:
         width = max(len(k) for k in result)
         print("\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in result.items()))
+    return 0
+
+
+def run_dashboards(args: argparse.Namespace) -> int:
+    from bench.dashboards import DashBenchOptions, run_dashboards_bench
+    from bench.errors import BenchError
+
+    opts = DashBenchOptions(
+        days=args.days,
+        bins=args.bins,
+        interval_min=args.interval_min,
+        repeat=args.repeat,
+        keep_db=args.keep_db,
+        reload=args.reload,
+        database=args.database,
+        explain=args.explain,
+    )
+    try:
+        result, table = run_dashboards_bench(opts, _progress)
+    except BenchError as exc:
+        print(f"wastewatch bench dashboards: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _progress(table)
+        print(json.dumps(result, separators=(",", ":"), ensure_ascii=False))
+    else:
+        print(table)
+        print(
+            f"slowest: {result['slowest_panel']} {result['slowest_ms']} ms (median of "
+            f"{result['repeat']}; target {result['target_ms']:.0f} ms), "
+            f"{result['rows']:,} readings"
+        )
     return 0
