@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -192,6 +193,50 @@ def test_forecast_learns_a_daily_pattern_and_predicts_the_crossing() -> None:
         f += _profile(local_hour(tt)) / 60 * (1 - 0.3 * f)
     assert abs(fc.threshold_at - tt) < 1.5 * 3600, (fc.threshold_at - tt) / 3600
     assert fc.early_at <= fc.threshold_at <= fc.late_at
+
+
+def _market(t: int) -> float:
+    """Fill per hour: a steady day plus a Saturday-evening market (16-23 h local)."""
+    base = _profile(local_hour(t))
+    if local_weekday(t) == 5 and 16 <= local_hour(t) < 23:
+        return base * 3.0
+    return base
+
+
+def _true_crossing(fill: float, t: int, rate: Callable[[int], float]) -> int:
+    while fill < 0.8:
+        t += 60
+        fill += rate(t) / 60 * (1 - 0.3 * fill)
+    return t
+
+
+def test_forecast_learns_a_few_busy_hours_of_one_weekday() -> None:
+    """A weekday factor alone spreads a Saturday market over the whole Saturday; the
+    hour-of-week correction puts it in its evening hours."""
+    model = FillForecaster(threshold=0.8)
+    rng = random.Random(7)
+    fill, t = 0.05, T0
+    while True:
+        fill = min(1.0, fill + _market(t) / 4 * (1 - 0.3 * fill))
+        if fill > 0.85:
+            fill = 0.02
+        r = Reading(DEV, 1, t, t, None, round(fill + rng.gauss(0, 0.004), 4), 30.0, 3900, 0)
+        model.update(r)
+        if t > T0 + 21 * 86_400 and local_weekday(t) == 5 and local_hour(t) == 14:
+            break
+        t += 900
+    # Saturday 14:00 after three weeks; from half full the crossing falls in the
+    # market hours, so the evening decides it.
+    model.collected(t, 0.55)
+    fc = model.forecast()
+    assert fc.threshold_at is not None
+    truth = _true_crossing(0.55, t, _market)
+    flat = _true_crossing(0.55, t, lambda x: _profile(local_hour(x)))
+    assert truth < flat - 3600  # the market makes a real difference
+    assert abs(fc.threshold_at - truth) < abs(fc.threshold_at - flat)
+    assert abs(fc.threshold_at - truth) < 1.5 * 3600, (fc.threshold_at - truth) / 3600
+    again = FillForecaster.from_dict(model.to_dict(), threshold=0.8)
+    assert again.forecast() == fc
 
 
 def test_forecast_urgency_and_reset_and_round_trip() -> None:
