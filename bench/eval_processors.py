@@ -48,8 +48,9 @@ from bench.ingest import (
 )
 from processors.landfill import DayVolume, SiteInfo, project
 from schema.common import TelemetryFlag
-from simulators.calendar import load_calendar
+from simulators.calendar import load_calendar, local_day_and_hour
 from simulators.citydata import DEFAULT_CITY_DIR, SimBin, load_city
+from simulators.dynamics import FillModel
 from simulators.engine import SimOptions, Simulation, select_bins
 from simulators.errors import SimulatorError
 from simulators.publish import MqttTarget
@@ -259,8 +260,9 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             )
             replay_s = time.monotonic() - t0
             progress(f"processors caught up {catch_up:.0f} s after the replay ended")
+            oracle = _Oracle({d.bin_id: d.fill for d in sim.devices})
             scored = _score(
-                dsns["WW_DB_READER_DSN"], truth_dir, registry.bins, start, end, progress
+                dsns["WW_DB_READER_DSN"], truth_dir, registry.bins, start, end, progress, oracle
             )
             if opts.keep_truth is not None:
                 (truth_dir / "eval_misses.json").write_text(json.dumps(_misses, indent=1))
@@ -314,8 +316,46 @@ def _ts(t: datetime) -> int:
     return int(t.timestamp())
 
 
+class _Oracle:
+    """The crossing a forecaster would predict if it knew the simulator's true mean inflow.
+
+    Same starting level and time as each stored forecast; the bin's true base rate,
+    calendar multipliers and compaction, the hourly burst noise replaced by its mean.
+    Its error is the floor any model of the mean rate can reach on this simulator:
+    the rest is the bursts themselves (log-normal, sigma 0.5 per hour).
+    """
+
+    def __init__(self, models: dict[str, FillModel]) -> None:
+        self.models = models
+
+    def crossing(self, bin_id: str, made: int, fill: float, th: float) -> int | None:
+        m = self.models.get(bin_id)
+        if m is None:
+            return None
+        k = m.compaction
+        a, f, t = 1.0 / k, fill, made
+        for _ in range(24 * 14):
+            nxt = (t // 3600 + 1) * 3600
+            day, hour = local_day_and_hour(t)
+            r = m.rate_lph * m.calendar.multipliers(day, m.place, m.zone)[hour]
+            if r > 0:
+                b = r * k / m.capacity_l
+                f1 = a - (a - f) * math.exp(-b * (nxt - t) / 3600)
+                if f1 >= th:
+                    return t + round(math.log((a - f) / (a - th)) / b * 3600)
+                f = f1
+            t = nxt
+        return None
+
+
 def _score(
-    dsn: str, truth: Path, bins: tuple[SimBin, ...], start: int, end: int, progress: Progress
+    dsn: str,
+    truth: Path,
+    bins: tuple[SimBin, ...],
+    start: int,
+    end: int,
+    progress: Progress,
+    oracle: _Oracle | None = None,
 ) -> dict[str, Any]:
     progress("scoring against the ground truth")
     thresholds = {b.reg.bin_id: b.reg.collection_threshold for b in bins}
@@ -360,7 +400,9 @@ def _score(
         )
     out: dict[str, Any] = {}
     out.update(_score_collections(true_collections, detected, end))
-    out.update(_score_forecast(crossings, true_collections, thresholds, forecasts, readings))
+    out.update(
+        _score_forecast(crossings, true_collections, thresholds, forecasts, readings, oracle)
+    )
     out.update(_score_alerts(faults, alerts, devices, device_bin, len(bins), start, end, manifest))
     if site_row is not None and proj is not None:
         site = SiteInfo(
@@ -423,9 +465,11 @@ def _score_forecast(
     thresholds: dict[str, float],
     forecasts: list[tuple[Any, ...]],
     readings: list[tuple[Any, ...]],
+    oracle: _Oracle | None = None,
 ) -> dict[str, Any]:
     """Errors of forecasts made 6..24 h before each true crossing of the bin's threshold,
-    within the same fill cycle (no collection in between), ours and the two-point line's."""
+    within the same fill cycle (no collection in between), ours and the two-point line's
+    (and, with ``oracle``, the true-mean-rate forecast's from the same levels)."""
     fc_by_bin: dict[str, list[tuple[int, float, int | None]]] = defaultdict(list)
     for b, t, fill, at in forecasts:
         fc_by_bin[b].append((_ts(t), float(fill), None if at is None else _ts(at)))
@@ -442,6 +486,7 @@ def _score_forecast(
         v.sort()
     ours: list[float] = []
     base: list[float] = []
+    floor: list[float] = []
     both: list[tuple[float, float]] = []
     pairs = 0
     for x in crossings:
@@ -465,6 +510,9 @@ def _score_forecast(
             e_base = _baseline_error(rd_by_bin.get(b), made, th, tc)
             if e_ours is not None:
                 ours.append(e_ours)
+            o_at = oracle.crossing(b, made, fill, th) if oracle is not None else None
+            if o_at is not None:
+                floor.append(abs(o_at - tc) / 3600)
             if e_base is not None:
                 base.append(e_base)
             if e_ours is not None and e_base is not None:
@@ -476,6 +524,7 @@ def _score_forecast(
     return {
         "forecast_mae_h": mae(ours),
         "baseline_mae_h": mae(base),
+        "oracle_mae_h": mae(floor),
         "forecast_pairs": pairs,
         "forecast_coverage": round(len(ours) / pairs, 4) if pairs else None,
         "baseline_coverage": round(len(base) / pairs, 4) if pairs else None,

@@ -160,6 +160,11 @@ class FillModel:
         self._noise = 1.0
 
     @property
+    def compaction(self) -> float:
+        """The stream's compaction coefficient k (for evaluations that need the truth)."""
+        return self._k
+
+    @property
     def mass_kg(self) -> float:
         return self.loose_l * self._density
 
