@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -50,13 +51,18 @@ async def scenarios(
     window_days: int,
     divert: Mapping[str, float] | None = None,
     sites: Sequence[str] = (),
+    until: date | None = None,
 ) -> list[Scenario]:
-    """Every site with data after its survey (or only ``sites``), baseline and diverted."""
+    """Every site with data after its survey (or only ``sites``), baseline and diverted.
+
+    ``until``: only the days up to and including it, i.e. the projection as it stood
+    then (a monthly report stays the same when it is made again later).
+    """
     out = []
     for info in (await load_sites(conn)).values():
         if sites and info.site_id not in sites:
             continue
-        days = await load_days(conn, info.site_id)
+        days = [d for d in await load_days(conn, info.site_id) if until is None or d.day <= until]
         base = project(info, days, window_days=window_days)
         if base is None:
             continue
