@@ -1,0 +1,861 @@
+"""`wastewatch eval routes`: closed-loop route plans against a fixed schedule, in simulation.
+
+The question of issue 7: on a month of simulated Kalasin, do trucks that
+follow the planner drive fewer kilometres than a fixed schedule without
+letting more bins overflow? One run, in process, no services:
+
+1. **Warm-up** (``warmup_days``, default 7): the simulator runs the city's own
+   fixed rounds (``trucks.csv``) while the real forecaster learns. Every
+   schedule below starts the evaluated window from this same state (same seed,
+   and bins fill the same whatever the trucks do until they empty them).
+2. **Closed loop** (``days``): at each local midnight the planner sees only
+   what the real system would: ``bin_state`` rows made by the real collection
+   detector and :class:`~processors.forecast.FillForecaster`, fed with the
+   simulated devices' own readings (payload bytes decoded as the processors
+   decode Kafka records, in the order the devices sent them: faults, buffered
+   re-sends and duplicates included), and the registry. :func:`plan_day`
+   (the settings of ``wastewatch routes plan``, solver time ``seconds``) makes
+   the day's plans; the simulated trucks follow them (ETAs, shift cut-off,
+   unloading when 90 % full by their *actual* load) and empty the bins.
+3. **Fixed schedules** ``k`` = 1..7: every bin every ``k`` service days of its
+   stream. Bins are split into ``k`` compact groups (sectors around the depot,
+   equal counts, per stream); each group's route is solved once with the
+   planner's own model and solver (same trucks, reloads, shift, solver time per
+   day) and then driven every cycle — a fixed round. Loads for that solve come
+   from the forecaster's learned mean rates at the start of the window.
+4. **Figures**, over the window only: km driven (haversine × 1.3, the planner's
+   distance model, over the *executed* paths: depot, bins in the order emptied,
+   every landfill visit the simulated truck made, home to the depot), overflow
+   bin-hours (time bins spent at true fill 1.0, exact from the fill model),
+   collections and the share of them made below 50 % true fill. The fixed
+   schedule compared against is the largest ``k`` whose overflow is no more than
+   the plan's (``k`` = 1 and ``fixed_overflow_within_plan`` false when none is).
+
+Bagged street waste (``unmetered_kg_per_day`` in ``trucks.csv``) is left out:
+neither schedule decides about it, and the simulator spreads it over a run's
+stops, so a truck left at home by a plan would make it vanish — a saving that
+is not one. The km here are those of collecting the sensored bins.
+
+The fixed runs leave the devices asleep (their fill, faults and the trucks are
+simulated exactly as with them: the truth does not depend on the sensors,
+``tests/test_eval_routes.py`` checks it), which makes seven of them cheap.
+
+PyVRP is stopped by wall-clock time, as in production, so two runs can differ
+slightly in the solver's answers and therefore in the figures.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+
+from bench.errors import BenchError
+from processors.collections import CollectionDetector
+from processors.forecast import FillForecaster, from_u
+from processors.readings import decode_reading
+from processors.routing.distances import (
+    DEFAULT_ROAD_FACTOR,
+    HaversineMatrix,
+    Place,
+    haversine_km,
+)
+from processors.routing.errors import RoutingError, SolverError
+from processors.routing.planner import plan_day, solution_routes
+from processors.routing.problem import (
+    BinInput,
+    Candidate,
+    DayInputs,
+    PlanOptions,
+    TruckInput,
+    build_stream_problem,
+    local_to_utc,
+    stream_places,
+)
+from processors.routing.solver import run_solver
+from schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+from simulators.calendar import Calendar, load_calendar
+from simulators.citydata import DEFAULT_CITY_DIR, CityData, load_city
+from simulators.devices import Emission
+from simulators.engine import _WAKE, SimOptions, Simulation
+from simulators.fleet import PlannedRoute
+from simulators.truth import GroundTruth
+
+__all__ = [
+    "BinVisit",
+    "EvalRoutesOptions",
+    "FeedState",
+    "ScheduleFigures",
+    "ScheduleRun",
+    "choose_k",
+    "executed_km",
+    "overflow_bin_hours",
+    "run_eval_routes",
+    "run_legs_km",
+    "sector_slots",
+    "service_day_index",
+]
+
+Progress = Callable[[str], None]
+DAY_S: Final = 86_400
+BANGKOK_S: Final = 7 * 3600
+BELOW: Final = 0.5
+"""A collection below this true fill is one a fixed schedule wastes a stop on."""
+GOAL_SAVING: Final = 0.30
+"""Issue 7's goal: at least 30 % fewer km than the fixed schedule, at no more overflow."""
+DEFAULT_START: Final = date(2026, 2, 9)
+"""First evaluated day (a Monday), so that a default run is reproducible."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRoutesOptions:
+    """One evaluation: the window, the city size, the solver time per planned day."""
+
+    days: int = 28
+    bins: int = 500
+    seed: int = 1
+    seconds: float = 3.0
+    """Solver wall time per planned day (``routes plan --seconds``), shared by streams."""
+    warmup_days: int = 7
+    start: date = DEFAULT_START
+    """First evaluated local day; the warm-up comes before it."""
+    ks: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+@dataclass(frozen=True, slots=True)
+class BinVisit:
+    """One stop of an executed run: a bin emptied or a landfill unload, in time order."""
+
+    ts: int
+    truck_id: str
+    latitude: float
+    longitude: float
+    ref: str
+    """Bin id, or the landfill site id of an unload."""
+    unload: bool = False
+
+
+def _leg_km(a: tuple[float, float], b: tuple[float, float], road_factor: float) -> float:
+    # The planner's distance model (HaversineMatrix): great circle x road factor.
+    return haversine_km(a[0], a[1], b[0], b[1]) * road_factor
+
+
+def run_legs_km(
+    home: tuple[float, float],
+    stops: Sequence[tuple[float, float]],
+    road_factor: float = DEFAULT_ROAD_FACTOR,
+) -> list[float]:
+    """Leg lengths of one run: home, every stop in order, home again (none for no stops)."""
+    if not stops:
+        return []
+    path = [home, *stops, home]
+    return [_leg_km(a, b, road_factor) for a, b in itertools.pairwise(path)]
+
+
+def local_date(ts: int) -> date:
+    """The Asia/Bangkok calendar day of an epoch second."""
+    return date(1970, 1, 1) + timedelta(days=(ts + BANGKOK_S) // DAY_S)
+
+
+def executed_km(
+    visits: Iterable[BinVisit],
+    homes: Mapping[str, tuple[float, float]],
+    road_factor: float = DEFAULT_ROAD_FACTOR,
+) -> tuple[float, int]:
+    """Kilometres of every run and the number of runs (truck-days).
+
+    A run is a truck's visits on one local day (shifts start after 04:00 and
+    last at most 10 h, so they never cross midnight): from its depot (``homes``)
+    through the visits in time order back to the depot.
+    """
+    runs: dict[tuple[str, date], list[BinVisit]] = defaultdict(list)
+    for v in visits:
+        runs[(v.truck_id, local_date(v.ts))].append(v)
+    km = 0.0
+    for (truck, _), vs in runs.items():
+        vs.sort(key=lambda v: v.ts)
+        km += sum(run_legs_km(homes[truck], [(v.latitude, v.longitude) for v in vs], road_factor))
+    return km, len(runs)
+
+
+def overflow_bin_hours(
+    at_start: Mapping[str, int],
+    at_end: Mapping[str, int],
+    collected: Iterable[tuple[str, int]],
+) -> float:
+    """Hours bins spent full within a window, from the fill model's counters.
+
+    Each bin's counter (``overflow_s``) counts seconds at fill 1.0 since its last
+    emptying; an emptying reports it (``collections.jsonl``) and resets it. So
+    the window's total is what the emptyings in the window reported, plus what
+    the counters hold at its end, minus what they already held at its start
+    (counted before the window, reported by the first emptying in it).
+    """
+    total = sum(s for _, s in collected) + sum(at_end.values()) - sum(at_start.values())
+    return total / 3600.0
+
+
+def choose_k(plan_overflow: float, fixed_overflow: Mapping[int, float]) -> tuple[int, bool]:
+    """The largest k whose overflow is no more than the plan's; (smallest k, False) if none."""
+    if not fixed_overflow:
+        raise ValueError("no fixed schedule was simulated")
+    within = [k for k, h in fixed_overflow.items() if h <= plan_overflow + 1e-9]
+    if within:
+        return max(within), True
+    return min(fixed_overflow), False
+
+
+def sector_slots(
+    points: Sequence[tuple[str, float, float]], centre: tuple[float, float], k: int
+) -> dict[str, int]:
+    """Split points into ``k`` groups of (nearly) equal size by bearing from ``centre``.
+
+    A fixed round covers a compact part of town each day: sectors around the
+    depot, cut so that each day has the same number of bins.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    coslat = math.cos(math.radians(centre[0]))
+
+    def bearing(p: tuple[str, float, float]) -> tuple[float, float, str]:
+        dy, dx = p[1] - centre[0], (p[2] - centre[1]) * coslat
+        return (math.atan2(dy, dx), dx * dx + dy * dy, p[0])
+
+    ordered = sorted(points, key=bearing)
+    n = len(ordered)
+    return {p[0]: i * k // n for i, p in enumerate(ordered)} if n else {}
+
+
+def service_day_index(day: date, first: date, weekdays: frozenset[int]) -> int | None:
+    """How many of the stream's service days lie in ``[first, day)``; None if ``day`` is not one."""
+    if day.weekday() not in weekdays or day < first:
+        return None
+    span = (day - first).days
+    full, rest = divmod(span, 7)
+    count = full * len(weekdays)
+    count += sum(1 for i in range(rest) if (first + timedelta(days=i)).weekday() in weekdays)
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFigures:
+    """What one schedule did over the window (the JSON keys)."""
+
+    km: float
+    overflow_bin_hours: float
+    collections: int
+    share_below_50pct: float
+    planned_stops: int
+    skipped_stops: int
+    """Planned stops the trucks did not reach before the end of their shift."""
+    truck_days: int
+    landfill_unloads: int
+    planned_km: float
+    """The plans' own distance (what the solver expected), for comparison with ``km``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "km": round(self.km, 1),
+            "overflow_bin_hours": round(self.overflow_bin_hours, 1),
+            "collections": self.collections,
+            "share_below_50pct": round(self.share_below_50pct, 4),
+            "planned_stops": self.planned_stops,
+            "skipped_stops": self.skipped_stops,
+            "truck_days": self.truck_days,
+            "landfill_unloads": self.landfill_unloads,
+            "planned_km": round(self.planned_km, 1),
+        }
+
+
+# --------------------------------------------------------------------------- the feed
+
+
+@dataclass(slots=True)
+class FeedState:
+    """The forecast processor's per-device state, kept in memory.
+
+    The same loop as :class:`processors.forecast_stage.ForecastStage` runs per
+    record: the collection detector first (a detected emptying restarts the
+    model's level), then the forecaster; ``bin_state`` is the model's forecast
+    as of its newest reading.
+    """
+
+    thresholds: Mapping[str, float]
+    """device id -> the bin's collection threshold (registry)."""
+    models: dict[str, FillForecaster] = field(default_factory=dict)
+    detectors: dict[str, CollectionDetector] = field(default_factory=dict)
+    readings: int = 0
+    detected: int = 0
+
+    def consume(self, emissions: Iterable[Emission], topics: Mapping[str, str]) -> None:
+        """Feed every telemetry message (``topics``: telemetry topic -> device id)."""
+        for _, topic, payload, _, _ in emissions:
+            device = topics.get(topic)
+            if device is None:
+                continue  # status, tickets
+            r = decode_reading(payload)
+            if r is None or r.device_id != device:
+                continue
+            self.readings += 1
+            model = self.models.get(device)
+            if model is None:
+                model = self.models[device] = FillForecaster(threshold=self.thresholds[device])
+                self.detectors[device] = CollectionDetector(device_id=device)
+            found = self.detectors[device].update(r)
+            if found is not None:
+                model.collected(found.ts, found.fill_after)
+                self.detected += 1
+            model.update(r)
+
+
+def bin_state_inputs(feed: FeedState, devices: Sequence[Any]) -> list[BinInput]:
+    """What ``store.load_day_inputs`` would read from ``bin_state`` and ``bins``."""
+    out: list[BinInput] = []
+    for dev in devices:
+        model = feed.models.get(dev.device_id)
+        if model is None or model.last_ts == 0:
+            continue  # no row in bin_state yet
+        f = model.forecast()
+        reg = dev.spec.reg
+        by = f.collect_by if f.collect_by is not None else f.threshold_at
+        out.append(
+            BinInput(
+                bin_id=reg.bin_id,
+                latitude=reg.latitude,
+                longitude=reg.longitude,
+                stream=reg.waste_stream,
+                volume_l=float(reg.volume_l),
+                fill_level=round(f.fill, 4),
+                rate_per_h=max(0.0, f.rate_per_h),
+                threshold=f.threshold,
+                as_of=_utc(f.as_of),
+                collect_by=None if by is None else _utc(by),
+                urgency=f.urgency,
+                name=reg.name or "",
+            )
+        )
+    return out
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+class _Capture(GroundTruth):
+    """Ground truth kept in memory: the collections and the landfill tickets."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.collections: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+
+    def event(self, name: str, obj: dict[str, Any]) -> None:
+        if name == "collections.jsonl":
+            self.collections.append(obj)
+        elif name == "deliveries.jsonl":
+            self.deliveries.append(obj)
+
+
+@dataclass(slots=True)
+class _DayPlans:
+    """Plan source of the simulated trucks: routes per day; None = the city's fixed rounds."""
+
+    by_day: dict[date, list[PlannedRoute]] = field(default_factory=dict)
+
+    def plans_for(self, service_date: date) -> Sequence[PlannedRoute] | None:
+        return self.by_day.get(service_date)
+
+
+@dataclass(slots=True)
+class ScheduleRun:
+    """One simulated schedule: its figures and the raw material they came from."""
+
+    name: str
+    figures: ScheduleFigures
+    visits: list[BinVisit]
+    """Bins emptied and landfill unloads in the window (what ``km`` is driven through)."""
+    collections: list[dict[str, Any]]
+    """``collections.jsonl`` lines of the window."""
+    planned: dict[date, list[PlannedRoute]]
+    homes: dict[str, tuple[float, float]]
+    overflow_at_start: dict[str, int]
+    overflow_at_end: dict[str, int]
+    streams: dict[str, WasteStream]
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _World:
+    """City, calendar and the window, shared by every schedule."""
+
+    opts: EvalRoutesOptions
+    city: CityData
+    calendar: Calendar
+    warm_start: int
+    window_start: int
+    window_end: int
+
+    @property
+    def first_day(self) -> date:
+        return self.opts.start
+
+    def days(self) -> list[date]:
+        return [self.opts.start + timedelta(days=i) for i in range(self.opts.days)]
+
+    def new_sim(self, plans: _DayPlans, truth: _Capture) -> Simulation:
+        return Simulation(
+            self.city,
+            self.calendar,
+            SimOptions(
+                seed=self.opts.seed,
+                start=self.warm_start,
+                end=self.window_end,
+                city="eval",
+                bins=self.opts.bins,
+            ),
+            plans=plans,
+            truth=truth,
+        )
+
+
+def _world(opts: EvalRoutesOptions, city: CityData | None = None) -> _World:
+    city = city or load_city([DEFAULT_CITY_DIR])
+    city.check_references()
+    calendar = load_calendar(DEFAULT_CITY_DIR / "calendar.json")
+    # Bagged street waste is not the planner's business (see the module docstring).
+    city = replace(city, unmetered_kg_per_day={})
+    window_start = int(local_to_utc(opts.start, datetime.min.time()).timestamp())
+    return _World(
+        opts=opts,
+        city=city,
+        calendar=calendar,
+        warm_start=window_start - opts.warmup_days * DAY_S,
+        window_start=window_start,
+        window_end=window_start + opts.days * DAY_S,
+    )
+
+
+def truck_inputs(sim: Simulation) -> tuple[TruckInput, ...]:
+    """The simulated trucks (clones included) as the planner's registry rows."""
+    return tuple(
+        TruckInput(
+            truck_id=truck_id,
+            name=truck.name,
+            stream=truck.waste_stream,
+            capacity_l=float(truck.capacity_l),
+            capacity_kg=float(truck.capacity_kg),
+            depot_id=truck.depot_id,
+            site_id=truck.site_id,
+            shift_start=truck.shift_start,
+            service_days=frozenset(d.number for d in truck.service_days),
+            speed_kmh=float(truck.speed_kmh),
+        )
+        for truck_id, (truck, _) in sorted(sim.trucks.items())
+    )
+
+
+def _places(city: CityData) -> tuple[dict[str, Place], dict[str, Place]]:
+    depots = {d.depot_id: Place(d.depot_id, d.latitude, d.longitude) for d in city.depots}
+    sites = {s.site_id: Place(s.site_id, s.latitude, s.longitude) for s in city.sites}
+    return depots, sites
+
+
+def _as_planned(route_plans: Iterable[Any]) -> list[PlannedRoute]:
+    return [
+        PlannedRoute(
+            truck_id=p.truck_id,
+            waste_stream=p.waste_stream,
+            stops=tuple((s.bin_id, int(s.eta.timestamp())) for s in p.stops),
+            plan_id=p.plan_id,
+        )
+        for p in route_plans
+        if p.stops
+    ]
+
+
+def _drop_device_wakes(sim: Simulation) -> None:
+    """Leave the sensors asleep: the true fill, faults and trucks are simulated all the same.
+
+    Reaches into the engine's event heap (the one place this module does): the
+    guard is the test that compares a run with and without the devices.
+    """
+    heap = sim._heap
+    heap[:] = [e for e in heap if e[1] != _WAKE]
+    heapq.heapify(heap)
+
+
+def _advance_days(
+    world: _World,
+    sim: Simulation,
+    before_day: Callable[[date, int], None],
+    on_emissions: Callable[[list[Emission]], None] | None = None,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Run warm-up and window; ``before_day(day, midnight)`` just before each evaluated day.
+
+    Returns each bin's overflow counter at the window's start and at its end.
+    """
+    at_start: dict[str, int] = {}
+    midnight = world.warm_start
+    while midnight < world.window_end:
+        midnight += DAY_S
+        out = sim.advance(midnight - 1)
+        if on_emissions is not None:
+            on_emissions(out)
+        if midnight == world.window_start:
+            at_start = _overflow_counters(sim, midnight)
+        if world.window_start <= midnight < world.window_end:
+            before_day(local_date(midnight), midnight)
+    sim.advance(world.window_end)
+    return at_start, _overflow_counters(sim, world.window_end)
+
+
+def _overflow_counters(sim: Simulation, t: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for dev in sim.devices:
+        dev.bring_to(t)
+        out[dev.bin_id] = dev.fill.overflow_s
+    return out
+
+
+def _schedule_run(
+    name: str,
+    world: _World,
+    sim: Simulation,
+    truth: _Capture,
+    counters: tuple[dict[str, int], dict[str, int]],
+    planned: dict[date, list[PlannedRoute]],
+    planned_km: float,
+    notes: list[str],
+) -> ScheduleRun:
+    """The window's figures of one simulated schedule, and what they were made from."""
+    lo, hi = world.window_start, world.window_end
+    cols = [c for c in truth.collections if lo <= c["ts"] < hi]
+    tickets = [d for d in truth.deliveries if lo <= d["ts"] < hi]
+    where = {d.bin_id: (d.spec.reg.latitude, d.spec.reg.longitude) for d in sim.devices}
+    sites = {s.site_id: (s.latitude, s.longitude) for s in world.city.sites}
+    depots = {d.depot_id: (d.latitude, d.longitude) for d in world.city.depots}
+    homes = {tid: depots[truck.depot_id] for tid, (truck, _) in sim.trucks.items()}
+    visits = [BinVisit(c["ts"], c["truck"], *where[c["bin"]], c["bin"]) for c in cols] + [
+        BinVisit(d["ts"], d["truck"], *sites[d["site"]], d["site"], unload=True) for d in tickets
+    ]
+    km, truck_days = executed_km(visits, homes)
+    stops = sum(len(r.stops) for routes in planned.values() for r in routes)
+    figures = ScheduleFigures(
+        km=km,
+        overflow_bin_hours=overflow_bin_hours(
+            counters[0], counters[1], ((c["bin"], int(c["overflow_s"])) for c in cols)
+        ),
+        collections=len(cols),
+        share_below_50pct=sum(1 for c in cols if c["fill_before"] < BELOW) / len(cols)
+        if cols
+        else 0.0,
+        planned_stops=stops,
+        skipped_stops=stops - len(cols),
+        truck_days=truck_days,
+        landfill_unloads=len(tickets),
+        planned_km=planned_km,
+    )
+    return ScheduleRun(
+        name=name,
+        figures=figures,
+        visits=visits,
+        collections=cols,
+        planned=planned,
+        homes=homes,
+        overflow_at_start=counters[0],
+        overflow_at_end=counters[1],
+        streams={d.bin_id: d.spec.reg.waste_stream for d in sim.devices},
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------- the schedules
+
+
+def run_closed_loop(
+    world: _World, progress: Progress
+) -> tuple[ScheduleRun, FeedState, dict[str, float]]:
+    """The planner's schedule; also returns the feed and each bin's learned mean rate
+    (u per hour) at the start of the window, for the fixed schedules' load estimates."""
+    opts = world.opts
+    plans = _DayPlans()
+    truth = _Capture()
+    sim = world.new_sim(plans, truth)
+    topics = {d.topic: d.device_id for d in sim.devices}
+    feed = FeedState(thresholds={d.device_id: d.spec.reg.collection_threshold for d in sim.devices})
+    trucks = truck_inputs(sim)
+    depots, sites = _places(world.city)
+    options = PlanOptions(seconds=opts.seconds, seed=opts.seed)
+    rates: dict[str, float] = {}
+    stats: dict[str, float] = defaultdict(float)
+    notes: list[str] = []
+    started = time.monotonic()
+
+    def before_day(day: date, midnight: int) -> None:
+        if not rates:
+            for d in sim.devices:
+                model = feed.models.get(d.device_id)
+                rates[d.bin_id] = model.mean_rate if model is not None and model.ready() else 0.0
+        inputs = DayInputs(
+            service_date=day,
+            bins=tuple(bin_state_inputs(feed, sim.devices)),
+            trucks=trucks,
+            depots=depots,
+            sites=sites,
+        )
+        plan = plan_day(inputs, options, created_at=_utc(midnight))
+        plans.by_day[day] = _as_planned(plan.plans)
+        km = sum(p.total_distance_km for p in plan.plans)
+        n = sum(len(p.stops) for p in plan.plans)
+        stats["planned_km"] += km
+        stats["must_collect"] += plan.must_collect
+        stats["optional_offered"] += plan.optional_offered
+        stats["optional_taken"] += plan.optional_taken
+        stats["missed_must_collect"] += len(plan.missed_must_collect)
+        notes.extend(f"{day}: {n}" for n in plan.notes if n.startswith("WARNING"))
+        i = (day - opts.start).days + 1
+        progress(
+            f"plan {i}/{opts.days} {day}: {n} stops ({plan.must_collect} must, "
+            f"{plan.optional_taken}/{plan.optional_offered} optional), planned {km:.1f} km, "
+            f"solver {plan.solve_seconds:.1f} s; {time.monotonic() - started:.0f} s"
+        )
+
+    counters = _advance_days(world, sim, before_day, lambda out: feed.consume(out, topics))
+    run = _schedule_run(
+        "plan", world, sim, truth, counters, plans.by_day, stats["planned_km"], notes
+    )
+    run.extra = {
+        "must_collect": int(stats["must_collect"]),
+        "optional_offered": int(stats["optional_offered"]),
+        "optional_taken": int(stats["optional_taken"]),
+        "missed_must_collect": int(stats["missed_must_collect"]),
+        "readings": feed.readings,
+    }
+    return run, feed, rates
+
+
+@dataclass(frozen=True, slots=True)
+class _Round:
+    """One truck's fixed round for one group of bins: stops with ETAs from local midnight."""
+
+    truck_id: str
+    stream: WasteStream
+    stops: tuple[tuple[str, int], ...]
+    planned_km: float
+
+
+def _expected_fill(rate_u_per_h: float, hours: float, threshold: float) -> float:
+    """Fill after ``hours`` from empty at the learned mean rate (threshold if unknown)."""
+    if rate_u_per_h <= 0:
+        return threshold
+    return min(1.0, from_u(rate_u_per_h * hours))
+
+
+def _solve_round(
+    world: _World,
+    trucks: Sequence[TruckInput],
+    duty: Sequence[TruckInput],
+    group: Sequence[BinInput],
+    loads_fill: Mapping[str, float],
+    day: date,
+    seconds: float,
+    notes: list[str],
+    label: str,
+) -> list[_Round]:
+    """Route one group of bins (all required) with the planner's model and solver."""
+    stream = duty[0].stream
+    depots, sites = _places(world.city)
+    inputs = DayInputs(service_date=day, bins=(), trucks=tuple(trucks), depots=depots, sites=sites)
+    density = STREAM_DENSITY_KG_PER_L[stream]
+    cands = [
+        Candidate(
+            bin=b,
+            required=True,
+            load_l=round(b.volume_l * loads_fill[b.bin_id], 1),
+            load_kg=round(b.volume_l * loads_fill[b.bin_id] * density, 1),
+            prize_m=0,
+            crossing=None,
+        )
+        for b in group
+    ]
+    places = stream_places(inputs, duty, cands)
+    matrix = HaversineMatrix().matrix(places)
+    options = PlanOptions(seconds=seconds, seed=world.opts.seed)
+    problem = build_stream_problem(stream, inputs, duty, cands, places, matrix, options)
+    try:
+        run = run_solver(problem.data, seconds=seconds, seed=world.opts.seed)
+    except SolverError:
+        # The round does not fit a shift: keep it (a fixed round visits every bin) and
+        # let the simulated trucks stop at the end of their shift, as crews would.
+        notes.append(f"{label}: the round does not fit one shift; trucks stop after 10 h")
+        options = replace(options, shift_s=24 * 3600 - 1)
+        problem = build_stream_problem(stream, inputs, duty, cands, places, matrix, options)
+        run = run_solver(problem.data, seconds=seconds, seed=world.opts.seed)
+    day_start = problem.day_start
+    out: list[_Round] = []
+    for r in solution_routes(problem, run.solution, day_start, run.runtime_s):
+        if r.plan.stops:
+            out.append(
+                _Round(
+                    truck_id=r.plan.truck_id,
+                    stream=stream,
+                    stops=tuple(
+                        (s.bin_id, int((s.eta - day_start).total_seconds())) for s in r.plan.stops
+                    ),
+                    planned_km=r.plan.total_distance_km,
+                )
+            )
+    return out
+
+
+def run_fixed(world: _World, k: int, rates: Mapping[str, float], progress: Progress) -> ScheduleRun:
+    """Every bin every ``k`` service days of its stream, on fixed rounds."""
+    opts = world.opts
+    plans = _DayPlans()
+    truth = _Capture()
+    sim = world.new_sim(plans, truth)
+    _drop_device_wakes(sim)
+    trucks = truck_inputs(sim)
+    depots, _ = _places(world.city)
+    registry = [
+        BinInput(
+            bin_id=d.bin_id,
+            latitude=d.spec.reg.latitude,
+            longitude=d.spec.reg.longitude,
+            stream=d.spec.reg.waste_stream,
+            volume_l=float(d.spec.reg.volume_l),
+            fill_level=0.0,
+            rate_per_h=0.0,
+            threshold=d.spec.reg.collection_threshold,
+            as_of=_utc(world.window_start),
+            name=d.spec.reg.name or "",
+        )
+        for d in sim.devices
+    ]
+    total = len(registry)
+    streams = sorted({b.stream for b in registry})
+    weekdays = {
+        s: frozenset(d for t in trucks if t.stream == s for d in t.service_days) for s in streams
+    }
+    slots: dict[WasteStream, dict[str, int]] = {}
+    loads: dict[str, float] = {}
+    budget: dict[WasteStream, float] = {}
+    for s in streams:
+        mine = [b for b in registry if b.stream == s]
+        home = next((t.depot_id for t in trucks if t.stream == s), None)
+        if home is None or not weekdays[s]:
+            continue
+        centre = (depots[home].latitude, depots[home].longitude)
+        slots[s] = sector_slots([(b.bin_id, b.latitude, b.longitude) for b in mine], centre, k)
+        gap_h = k * 24.0 * 7 / len(weekdays[s])
+        for b in mine:
+            loads[b.bin_id] = _expected_fill(rates.get(b.bin_id, 0.0), gap_h, b.threshold)
+        budget[s] = max(0.2, opts.seconds * len(mine) / total)
+    cache: dict[tuple[WasteStream, int, tuple[str, ...]], list[_Round]] = {}
+    notes: list[str] = []
+    planned_km = 0.0
+
+    def before_day(day: date, midnight: int) -> None:
+        nonlocal planned_km
+        routes: list[PlannedRoute] = []
+        for s, slot_of in slots.items():
+            index = service_day_index(day, opts.start, weekdays[s])
+            duty = [t for t in trucks if t.stream == s and day.weekday() in t.service_days]
+            if index is None or not duty:
+                continue
+            slot = index % k
+            key = (s, slot, tuple(t.truck_id for t in duty))
+            if key not in cache:
+                group = [b for b in registry if slot_of.get(b.bin_id) == slot]
+                label = f"fixed k={k} {s} group {slot + 1}/{k}"
+                cache[key] = (
+                    _solve_round(world, trucks, duty, group, loads, day, budget[s], notes, label)
+                    if group
+                    else []
+                )
+            for r in cache[key]:
+                planned_km += r.planned_km
+                routes.append(
+                    PlannedRoute(
+                        truck_id=r.truck_id,
+                        waste_stream=s,
+                        stops=tuple((b, midnight + off) for b, off in r.stops),
+                        plan_id=f"fixed-k{k}:{day}:{r.truck_id}",
+                    )
+                )
+        plans.by_day[day] = routes
+
+    started = time.monotonic()
+    counters = _advance_days(world, sim, before_day)
+    run = _schedule_run(f"fixed-k{k}", world, sim, truth, counters, plans.by_day, planned_km, notes)
+    figures = run.figures
+    progress(
+        f"fixed k={k}: {figures.km:.0f} km, {figures.overflow_bin_hours:.0f} overflow bin-hours, "
+        f"{figures.collections} collections ({100 * figures.share_below_50pct:.0f} % below half "
+        f"full), {figures.skipped_stops} stops skipped; {time.monotonic() - started:.0f} s"
+    )
+    return run
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+def run_eval_routes(
+    opts: EvalRoutesOptions, progress: Progress, city: CityData | None = None
+) -> tuple[dict[str, Any], dict[str, ScheduleRun]]:
+    """The closed loop and every fixed k; the JSON figures and the runs behind them."""
+    started = time.monotonic()
+    world = _world(opts, city)
+    try:
+        plan, _, rates = run_closed_loop(world, progress)
+        p = plan.figures
+        progress(
+            f"plan: {p.km:.0f} km, {p.overflow_bin_hours:.0f} overflow bin-hours, "
+            f"{p.collections} collections ({100 * p.share_below_50pct:.0f} % below half full)"
+        )
+        fixed = {k: run_fixed(world, k, rates, progress) for k in opts.ks}
+    except RoutingError as exc:
+        raise BenchError(f"route planning failed: {exc}") from exc
+    k, within = choose_k(
+        p.overflow_bin_hours, {k: r.figures.overflow_bin_hours for k, r in fixed.items()}
+    )
+    f = fixed[k].figures
+    saving = 1.0 - p.km / f.km if f.km > 0 else 0.0
+    result: dict[str, Any] = {
+        "days": opts.days,
+        "bins": opts.bins,
+        "seed": opts.seed,
+        "seconds": opts.seconds,
+        "start": opts.start.isoformat(),
+        "warmup_days": opts.warmup_days,
+        "plan": {**p.to_json(), **plan.extra},
+        "fixed": {"k": k, **f.to_json()},
+        "fixed_overflow_within_plan": within,
+        "fixed_by_k": {
+            str(kk): {
+                key: r.figures.to_json()[key]
+                for key in ("km", "overflow_bin_hours", "collections", "share_below_50pct")
+            }
+            for kk, r in fixed.items()
+        },
+        "km_saving": round(saving, 4),
+        "goal_met": saving >= GOAL_SAVING and p.overflow_bin_hours <= f.overflow_bin_hours,
+        "notes": [*plan.notes[:20], *(n for r in fixed.values() for n in r.notes)],
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    if not within:
+        result["notes"].append(f"every fixed k overflows more than the plan; compared with k={k}")
+    return result, {"plan": plan, **{r.name: r for r in fixed.values()}}

@@ -1,0 +1,297 @@
+"""`wastewatch eval routes`: the closed loop's invariants and the figures' arithmetic.
+
+Pure, no services: the simulator, the real forecaster and the real planner run
+in process on a small town (40 bins, a day of warm-up, two evaluated days, a
+fraction of a second of solver time). What is checked is that the figures are
+made honestly — every emptying was a planned stop, km is the sum of the legs
+the trucks drove, overflow is the time bins spent full within the window, the
+fixed schedule compared against follows the stated rule — not how good the
+planner is (that is the 28-day benchmark's job).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import date
+from typing import Any
+
+import pytest
+
+from bench.eval_routes import (
+    BinVisit,
+    EvalRoutesOptions,
+    ScheduleRun,
+    _advance_days,
+    _Capture,
+    _DayPlans,
+    _drop_device_wakes,
+    _world,
+    choose_k,
+    executed_km,
+    local_date,
+    overflow_bin_hours,
+    run_eval_routes,
+    sector_slots,
+    service_day_index,
+)
+from schema.common import WasteStream
+from simulators.calendar import load_calendar
+from simulators.citydata import DEFAULT_CITY_DIR
+from simulators.dynamics import FillModel
+from simulators.fleet import ROAD_FACTOR, haversine_km
+
+pytestmark = pytest.mark.timeout(120)
+
+WW = [sys.executable, "-m", "wastewatch"]
+SMALL = EvalRoutesOptions(days=2, bins=40, seconds=0.3, warmup_days=1, ks=(1, 2))
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[dict[str, Any], dict[str, ScheduleRun]]:
+    return run_eval_routes(SMALL, lambda _line: None)
+
+
+# --- the closed loop ------------------------------------------------------------------
+
+
+def test_every_emptying_is_a_planned_stop_and_empties_the_bin(
+    small: tuple[dict[str, Any], dict[str, ScheduleRun]],
+) -> None:
+    _, runs = small
+    assert set(runs) == {"plan", "fixed-k1", "fixed-k2"}
+    for name, run in runs.items():
+        planned = {
+            (day, r.truck_id, b)
+            for day, routes in run.planned.items()
+            for r in routes
+            for b, _ in r.stops
+        }
+        assert run.collections, name
+        seen: set[tuple[date, str]] = set()
+        for c in run.collections:
+            day = local_date(c["ts"])
+            assert (day, c["truck"], c["bin"]) in planned, (name, c)
+            assert c["source"].startswith("plan:"), c  # the trucks followed our routes
+            assert c["fill_after"] <= 0.03 + 1e-9, c
+            assert c["fill_after"] <= c["fill_before"], c
+            assert (day, c["bin"]) not in seen, f"{name}: {c['bin']} emptied twice on {day}"
+            seen.add((day, c["bin"]))
+        f = run.figures
+        assert f.collections == len(run.collections)
+        assert f.planned_stops - f.skipped_stops == f.collections
+        below = sum(1 for c in run.collections if c["fill_before"] < 0.5)
+        assert f.share_below_50pct == pytest.approx(below / len(run.collections))
+    # The plan ran on the forecaster's bin state, made from the devices' readings.
+    assert small[0]["plan"]["readings"] > 40 * 24
+
+
+def test_km_is_the_sum_of_the_legs_the_trucks_drove(
+    small: tuple[dict[str, Any], dict[str, ScheduleRun]],
+) -> None:
+    _, runs = small
+    for name, run in runs.items():
+        by_run: dict[tuple[str, date], list[BinVisit]] = defaultdict(list)
+        for v in run.visits:
+            by_run[(v.truck_id, local_date(v.ts))].append(v)
+        legs: list[float] = []
+        for (truck, _), visits in by_run.items():
+            visits.sort(key=lambda v: v.ts)
+            assert visits[-1].unload, f"{name}: {truck} ended its shift without unloading"
+            home = run.homes[truck]
+            path = [home, *((v.latitude, v.longitude) for v in visits), home]
+            legs += [haversine_km(*a, *b) * ROAD_FACTOR for a, b in itertools.pairwise(path)]
+        f = run.figures
+        assert f.km > 0
+        assert f.km == pytest.approx(sum(legs), rel=1e-9)
+        assert f.truck_days == len(by_run)
+        assert f.landfill_unloads == sum(1 for v in run.visits if v.unload)
+        assert sorted(v.ref for v in run.visits if not v.unload) == sorted(
+            c["bin"] for c in run.collections
+        )
+        # The planner's distance model describes what the trucks then drove.
+        assert f.km == pytest.approx(f.planned_km, rel=0.25), name
+
+
+def test_result_follows_the_k_rule(small: tuple[dict[str, Any], dict[str, ScheduleRun]]) -> None:
+    result, runs = small
+    plan = runs["plan"].figures.overflow_bin_hours
+    by_k = {k: runs[f"fixed-k{k}"].figures.overflow_bin_hours for k in (1, 2)}
+    k, within = choose_k(plan, by_k)
+    assert result["fixed"]["k"] == k
+    assert result["fixed_overflow_within_plan"] is within
+    fixed_km = runs[f"fixed-k{k}"].figures.km
+    assert result["km_saving"] == pytest.approx(1 - runs["plan"].figures.km / fixed_km, abs=1e-4)
+    assert result["goal_met"] == (
+        result["km_saving"] >= 0.30 and plan <= runs[f"fixed-k{k}"].figures.overflow_bin_hours
+    )
+    assert set(result["fixed_by_k"]) == {"1", "2"}
+
+
+def test_sleeping_devices_change_nothing_the_trucks_see() -> None:
+    """The fixed schedules run without sensors: the truth must not depend on them."""
+    world = _world(EvalRoutesOptions(days=1, bins=30, warmup_days=1))
+    outcomes = []
+    for asleep in (False, True):
+        truth = _Capture()
+        sim = world.new_sim(_DayPlans(), truth)  # the city's own rounds
+        if asleep:
+            _drop_device_wakes(sim)
+        counters = _advance_days(world, sim, lambda _day, _midnight: None)
+        outcomes.append((truth.collections, truth.deliveries, counters))
+        assert (sim.counts["messages"] > len(truth.deliveries)) is not asleep
+    assert outcomes[0][0], "no collection happened: nothing was compared"
+    assert outcomes[0] == outcomes[1]
+
+
+# --- the arithmetic -------------------------------------------------------------------
+
+
+def test_overflow_counts_only_the_window() -> None:
+    # a: full 30 min before the window, emptied after 2.5 h in all; full again its last hour.
+    assert overflow_bin_hours({"a": 1800, "b": 0}, {"a": 3600, "b": 0}, [("a", 9000)]) == (
+        pytest.approx(3.0)
+    )
+    assert overflow_bin_hours({"a": 0}, {"a": 0}, []) == 0.0
+
+
+def test_overflow_agrees_with_the_fill_model() -> None:
+    """Counters taken as the evaluation takes them give the time spent at fill 1.0."""
+    model = FillModel(
+        capacity_l=240,
+        stream=WasteStream.GENERAL,
+        place="market",
+        zone="kls-z01",
+        calendar=load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
+        rng=random.Random(7),
+        start=0,
+        initial_fill=0.9,
+        rate_factor=4.0,
+        thresholds=(1.0,),
+    )
+    t0, t1, t2 = 6 * 3600, 30 * 3600, 60 * 3600
+    model.advance(t0)
+    assert model.fill == 1.0, "the crafted bin should be full before the window"
+    first_full = model.crossings[0][0]
+    at_start = model.overflow_s
+    model.advance(t1)
+    got = model.empty(residual_fill=0.0)
+    model.advance(t2)
+    assert len(model.crossings) == 2, "full again before the end"
+    second_full = model.crossings[1][0]
+    expected_s = (t1 - t0) + (t2 - second_full)
+    assert at_start == t0 - first_full
+    hours = overflow_bin_hours({"x": at_start}, {"x": model.overflow_s}, [("x", got.overflow_s)])
+    assert hours == pytest.approx(expected_s / 3600)
+
+
+def test_k_is_the_largest_within_the_plans_overflow() -> None:
+    assert choose_k(60.0, {1: 10.0, 2: 50.0, 3: 200.0}) == (2, True)
+    assert choose_k(50.0, {1: 10.0, 2: 50.0, 3: 200.0}) == (2, True)  # equal is no more
+    assert choose_k(50.0, {1: 10.0, 2: 80.0, 3: 40.0}) == (3, True)  # not assumed monotone
+    assert choose_k(5.0, {1: 10.0, 2: 50.0}) == (1, False)  # none: k=1, and said so
+    with pytest.raises(ValueError, match="no fixed schedule"):
+        choose_k(1.0, {})
+
+
+def test_sector_slots_are_balanced_and_compact() -> None:
+    centre = (16.0, 103.0)
+    pts = [(f"b{i}", 16.0 + 0.01 * (i % 5 - 2), 103.0 + 0.01 * (i // 5 - 2)) for i in range(25)]
+    pts = [p for p in pts if (p[1], p[2]) != centre]
+    for k in (1, 2, 3, 7):
+        slots = sector_slots(pts, centre, k)
+        sizes = [sum(1 for s in slots.values() if s == j) for j in range(k)]
+        assert set(slots) == {p[0] for p in pts}
+        assert max(sizes) - min(sizes) <= 1, (k, sizes)
+    north_south = [("n", 16.01, 103.0), ("s", 15.99, 103.0), ("n2", 16.02, 103.001)]
+    two = sector_slots([*north_south, ("s2", 15.98, 102.999)], centre, 2)
+    assert two["n"] == two["n2"] != two["s"] == two["s2"]
+    with pytest.raises(ValueError, match="at least 1"):
+        sector_slots(pts, centre, 0)
+
+
+def test_service_days_are_counted_per_stream() -> None:
+    mon_thu = frozenset({0, 3})
+    first = date(2026, 2, 9)  # a Monday
+    assert service_day_index(date(2026, 2, 9), first, mon_thu) == 0
+    assert service_day_index(date(2026, 2, 10), first, mon_thu) is None
+    assert service_day_index(date(2026, 2, 12), first, mon_thu) == 1
+    assert service_day_index(date(2026, 2, 16), first, mon_thu) == 2
+    assert service_day_index(date(2026, 3, 5), first, mon_thu) == 7
+    daily = frozenset(range(7))
+    assert service_day_index(date(2026, 2, 20), first, daily) == 11
+    assert service_day_index(date(2026, 2, 8), first, daily) is None
+
+
+def test_executed_km_goes_home_after_each_days_run() -> None:
+    home = (16.0, 103.0)
+    a, b = (16.01, 103.0), (16.0, 103.01)
+    day1, day2 = 1_770_570_000, 1_770_570_000 + 86_400  # 2026-02-09 ~00:00 +07, next day
+    visits = [
+        BinVisit(day1 + 7200, "t1", *a, "bin-a"),
+        BinVisit(day1 + 3600, "t1", *b, "bin-b"),  # out of order: sorted by time
+        BinVisit(day2 + 3600, "t1", *a, "bin-a"),
+    ]
+    km, runs = executed_km(visits, {"t1": home}, road_factor=1.0)
+    leg = haversine_km(*home, *a)
+    expected = haversine_km(*home, *b) + haversine_km(*b, *a) + leg + 2 * leg
+    assert runs == 2
+    assert km == pytest.approx(expected)
+
+
+# --- the command ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--days", "0"], "--days"),
+        (["--bins", "0"], "--bins"),
+        (["--seconds", "0"], "--seconds"),
+        (["--warmup-days", "0"], "--warmup-days"),
+        (["--start", "2026-02-30"], "--start"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = subprocess.run(
+        [*WW, "eval", "routes", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert says in lines[0]
+    assert done.stdout == ""
+
+
+def test_command_prints_the_figures_as_its_last_line() -> None:
+    done = subprocess.run(
+        [
+            *WW,
+            "eval",
+            "routes",
+            *("--days", "1", "--bins", "20", "--seconds", "0.2", "--warmup-days", "1"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (out["days"], out["bins"], out["seed"]) == (1, 20, 1)
+    for side in ("plan", "fixed"):
+        assert {"km", "overflow_bin_hours", "collections", "share_below_50pct"} <= set(out[side])
+    assert 1 <= out["fixed"]["k"] <= 7
+    assert set(out["fixed_by_k"]) == {str(k) for k in range(1, 8)}
+    assert isinstance(out["goal_met"], bool)
+    assert out["elapsed_s"] > 0
+    assert "plan 1/1" in done.stderr  # progress goes to stderr
