@@ -1,0 +1,265 @@
+"""A short simulated Kalasin replay through the real processors, for the planners' tests.
+
+Shared by ``test_history_cli.py``, ``test_api.py`` and ``test_report.py`` and built once
+per test process (the first module that asks builds it, the others reuse it):
+
+1. the Kalasin city data with every id prefixed (zones, bins, devices, depot, trucks,
+   landfill site), its first ``BINS`` sensored bins, imported into the session database;
+2. the simulator (seeded, deterministic) for ``DAYS`` days from ``START``: every message
+   goes through the bridge's validation (``ingest.validate.classify``) and the sink's row
+   code and batch writer (``ingest.rows``, ``ingest.store.write_batch``) into
+   ``readings`` and ``landfill_deliveries``, and onto Kafka topics of its own with the
+   bridge's key (device id) and headers;
+3. the real processors (``ProcessorService``: collections, forecast, alerts, landfill,
+   rollups) consume those topics until idle, filling ``collections``, ``bin_state``,
+   ``alerts``, ``zone_stream_daily``, ``landfill_daily``, ``landfill_projections``...;
+4. the real route planner (``plan_day`` + ``save_day``) plans the day after the replay.
+
+MQTT is left out (the ingest tests own it): what the processors and the API see is the
+same. The window is a fixed past month, after the shipped landfill survey date, so no
+other test's data (they use "now" or their own databases) falls into it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+
+from ingest.bridge import RECEIVED_AT_HEADER
+from ingest.rows import Reject, reading_row, status_row, ticket_row
+from ingest.store import prepare, write_batch
+from ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
+from processors.service import ProcessorService
+from simulators.calendar import load_calendar
+from simulators.citydata import DEFAULT_CITY_DIR, CityData, SimBin, load_city
+from simulators.engine import SimOptions, Simulation
+from simulators.faults import FaultRates
+from simulators.registry import import_city
+from tests.conftest import SessionDb
+from wastewatch.kafka_topics import create_topics, delete_prefixed_topics
+from wastewatch.settings import DbSettings, KafkaSettings, Settings
+
+BINS = 24
+DAYS = 16
+START = int(datetime(2026, 8, 31, 17, tzinfo=UTC).timestamp())  # 2026-09-01 00:00 Bangkok
+MONTH = "2026-09"
+PREFIX = "pl-"
+
+
+@dataclass(frozen=True)
+class PlanningData:
+    """What the replay left in the session database, for the tests to check against."""
+
+    prefix: str
+    zones: tuple[str, ...]
+    bins: tuple[str, ...]
+    site: str
+    start: datetime
+    end: datetime
+    month: str
+    route_date: date
+    trucks: tuple[str, ...]
+    reader_dsn: str
+    writer_dsn: str
+    admin_dsn: str
+    build_s: float
+
+
+def _tagged(city: CityData, p: str) -> CityData:
+    """The city with every id prefixed, keeping only the first BINS sensored bins."""
+    bins = [b for b in city.bins if b.reg.device_id][:BINS]
+    return replace(
+        city,
+        zones=tuple(z.model_copy(update={"zone_id": p + z.zone_id}) for z in city.zones),
+        bins=tuple(
+            SimBin(
+                reg=b.reg.model_copy(
+                    update={
+                        "bin_id": p + b.reg.bin_id,
+                        "device_id": p + str(b.reg.device_id),
+                        "zone": p + b.reg.zone,
+                    }
+                ),
+                place=b.place,
+            )
+            for b in bins
+        ),
+        depots=tuple(d.model_copy(update={"depot_id": p + d.depot_id}) for d in city.depots),
+        sites=tuple(s.model_copy(update={"site_id": p + s.site_id}) for s in city.sites),
+        trucks=tuple(
+            t.model_copy(
+                update={
+                    "truck_id": p + t.truck_id,
+                    "depot_id": p + t.depot_id,
+                    "site_id": p + t.site_id,
+                    "zones": [p + z for z in t.zones],
+                }
+            )
+            for t in city.trucks
+        ),
+        densities=tuple(d.model_copy(update={"site_id": p + d.site_id}) for d in city.densities),
+        unmetered_kg_per_day={p + k: v for k, v in city.unmetered_kg_per_day.items()},
+    )
+
+
+Record = tuple[str, bytes, bytes, int]  # topic, key, value, received_at_ms
+
+
+async def _ingest(
+    writer_dsn: str, kafka: KafkaSettings, sim: Simulation, end: int
+) -> tuple[int, int]:
+    """The sink's rows into the database and the bridge's records onto Kafka."""
+    readings: list[Any] = []
+    statuses: list[Any] = []
+    tickets: list[Any] = []
+    records: list[Record] = []
+    t = sim.options.start
+    while t < end:
+        t = min(t + 6 * 3600, end)
+        for ts, topic, payload, _retained, _key in sim.advance(t):
+            verdict = classify(topic, payload, now_s=ts, max_future_s=300)
+            assert isinstance(verdict, Accepted), verdict
+            received = datetime.fromtimestamp(ts, UTC)
+            maker = {READINGS: reading_row, STATUS: status_row, LANDFILL: ticket_row}
+            row = maker[verdict.topic](verdict.value, received)
+            assert not isinstance(row, Reject), row
+            {READINGS: readings, STATUS: statuses, LANDFILL: tickets}[verdict.topic].append(row)
+            if verdict.topic in (READINGS, LANDFILL):
+                records.append(
+                    (verdict.topic, verdict.device_id.encode(), verdict.value, ts * 1000)
+                )
+    async with await psycopg.AsyncConnection.connect(writer_dsn) as conn:
+        await prepare(conn)
+        for i in range(0, max(len(readings), 1), 5000):
+            await write_batch(
+                conn,
+                readings[i : i + 5000],
+                statuses if i == 0 else [],
+                tickets if i == 0 else [],
+            )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5, max_batch_size=262_144
+    )
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                kafka.topic_prefix + topic,
+                value,
+                key=key,
+                headers=[(RECEIVED_AT_HEADER, str(ms).encode())],
+            )
+            for topic, key, value, ms in records
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(readings), len(tickets)
+
+
+async def _process(settings: Settings, readings: int) -> None:
+    """Run every processor until it has consumed the replay and gone quiet."""
+    async with ProcessorService(settings) as svc:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.3)
+            done = all(
+                r.records_done >= readings
+                for r in svc.runners
+                if "waste.readings.v1" in r.stage.topics
+            )
+            quiet = all(time.time() - r.last_commit > 1.5 for r in svc.runners if r.last_commit)
+            if done and quiet:
+                return
+        raise AssertionError(
+            f"processors did not finish: {[(r.name, r.records_done) for r in svc.runners]}"
+        )
+
+
+def _plan_routes(writer_dsn: str, day: date, prefix: str) -> None:
+    """The real planner for this city's trucks and bins only (the database is shared)."""
+    from processors.routing.planner import plan_day
+    from processors.routing.problem import PlanOptions
+    from processors.routing.store import load_day_inputs, save_day
+
+    inputs = load_day_inputs(writer_dsn, day)
+    inputs = replace(
+        inputs,
+        trucks=tuple(t for t in inputs.trucks if t.truck_id.startswith(prefix)),
+        bins=tuple(b for b in inputs.bins if b.bin_id.startswith(prefix)),
+    )
+    save_day(writer_dsn, plan_day(inputs, PlanOptions(seconds=2.0, seed=1)))
+
+
+_LOCK = threading.Lock()
+_BUILT: dict[str, PlanningData] = {}
+
+
+def planning_data(test_db: SessionDb, kafka_bootstrap: str) -> PlanningData:
+    """The replay in ``test_db``, built on the first call of this process."""
+    with _LOCK:
+        if test_db.name not in _BUILT:
+            _BUILT[test_db.name] = _build(test_db, kafka_bootstrap)
+        return _BUILT[test_db.name]
+
+
+def _build(test_db: SessionDb, kafka_bootstrap: str) -> PlanningData:
+    t0 = time.monotonic()
+    tag = uuid.uuid4().hex[:6]  # Kafka topics and groups: the broker outlives the session
+    p = PREFIX  # ids: fixed, so the simulator (its draws are named by bin id) is deterministic
+    city = _tagged(load_city([DEFAULT_CITY_DIR]), p)
+    import_city(test_db.dsn, city)
+    end = START + DAYS * 86_400
+    sim = Simulation(
+        city,
+        load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
+        SimOptions(seed=7, start=START, end=end, city=f"h{tag}", faults=FaultRates().scaled(20)),
+    )
+    kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=f"h{tag}.")
+    asyncio.run(create_topics(kafka))
+    try:
+        readings, _tickets = asyncio.run(_ingest(test_db.writer_dsn, kafka, sim, end))
+        sim.finish()
+        base = Settings(
+            kafka=kafka,
+            db=DbSettings(
+                dsn=test_db.dsn, writer_dsn=test_db.writer_dsn, reader_dsn=test_db.reader_dsn
+            ),
+            city=f"h{tag}",
+        )
+        settings = base.model_copy(
+            update={
+                "processors": base.processors.model_copy(
+                    update={"metrics_port": 0, "group_prefix": f"h{tag}-", "batch_ms": 50}
+                )
+            }
+        )
+        asyncio.run(_process(settings, readings))
+    finally:
+        asyncio.run(delete_prefixed_topics(kafka))
+    end_dt = datetime.fromtimestamp(end, UTC)
+    route_date = (datetime.fromtimestamp(end + 7 * 3600, UTC)).date()
+    _plan_routes(test_db.writer_dsn, route_date, p)
+    return PlanningData(
+        prefix=p,
+        zones=tuple(z.zone_id for z in city.zones),
+        bins=tuple(b.reg.bin_id for b in city.bins),
+        site=city.sites[0].site_id,
+        start=datetime.fromtimestamp(START, UTC),
+        end=end_dt,
+        month=MONTH,
+        route_date=route_date,
+        trucks=tuple(t.truck_id for t in city.trucks),
+        reader_dsn=test_db.reader_dsn,
+        writer_dsn=test_db.writer_dsn,
+        admin_dsn=test_db.dsn,
+        build_s=time.monotonic() - t0,
+    )
