@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -127,6 +128,7 @@ def cli(
     data: PlanningData, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Any:
     """Run `wastewatch history ...` in-process; only the reader DSN leads anywhere."""
+    keep_logging(monkeypatch)
     monkeypatch.setenv("WW_DB_READER_DSN", data.reader_dsn)
     monkeypatch.setenv("WW_DB_WRITER_DSN", BOGUS_DSN)
     monkeypatch.setenv("WW_DB_DSN", BOGUS_DSN)
@@ -141,6 +143,13 @@ def cli(
         return code, out, err
 
     return run
+
+
+def keep_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main()` points the root logger at this test's captured stderr; undo that after."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "setLevel", lambda _level: None)
 
 
 def _json(cli: Any, *args: str) -> dict[str, Any]:

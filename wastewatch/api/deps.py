@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 MAX_LIMIT: Final = 1000
+#: Registries too long to list in a message: where to look them up instead.
+LOOK_UP: Final = {"bin": "/v1/bins", "truck": "/v1/routes/{date}"}
 MAX_OFFSET: Final = 1_000_000
 
 Format = Annotated[
@@ -78,6 +80,8 @@ async def check_exist(db: Database, kind: str, param: str, values: tuple[str, ..
         return
     found = set(await db.fetch_column(existing_query(kind, values)))
     if len(found) < len(values):
+        if kind in LOOK_UP:
+            check_known(param, values, found, what=kind, hint=f"see {LOOK_UP[kind]}")
         known = await db.fetch_column(registry_query(kind))
         check_known(param, values, known, what=kind)
 

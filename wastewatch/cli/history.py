@@ -105,9 +105,12 @@ def run(args: argparse.Namespace) -> int:
                     continue
                 found = {r[0] for r in conn.execute(*_q(existing_query(kind, values)))}
                 if len(found) < len(values):
-                    known = [r[0] for r in conn.execute(*_q(registry_query(kind)))]
+                    hint = "see `wastewatch bins list`" if kind == "bin" else None
+                    known = (
+                        found if hint else {r[0] for r in conn.execute(*_q(registry_query(kind)))}
+                    )
                     try:
-                        check_known(param, values, known, what=kind)
+                        check_known(param, values, known, what=kind, hint=hint)
                     except BadParameterError as exc:
                         parser.error(str(exc))
             rows = conn.execute(*_q(query)).fetchall()

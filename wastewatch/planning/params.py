@@ -164,19 +164,27 @@ def split_values(values: Iterable[str] | None, *, param: str) -> tuple[str, ...]
     return tuple(out)
 
 
-def check_known(param: str, values: Iterable[str], known: Collection[str], *, what: str) -> None:
-    """Every value must be one of ``known``; the message lists what is known (or some)."""
+def check_known(
+    param: str,
+    values: Iterable[str],
+    known: Collection[str],
+    *,
+    what: str,
+    hint: str | None = None,
+) -> None:
+    """Every value must be one of ``known``; the message lists what is known (or some),
+    or, with ``hint``, says where to look instead (bins: hundreds, listing a few helps none).
+    """
     unknown = [v for v in values if v not in known]
     if not unknown:
         return
+    plural = "s" if len(unknown) > 1 else ""
+    named = ", ".join(repr(u) for u in unknown[:5])
+    if hint is not None:
+        raise BadParameterError(param, f"unknown {what}{plural} {named}; {hint}")
     listed = sorted(known)
     shown = ", ".join(listed[:12]) + (f", … ({len(listed)} in all)" if len(listed) > 12 else "")
-    plural = "s" if len(unknown) > 1 else ""
-    raise BadParameterError(
-        param,
-        f"unknown {what}{plural} {', '.join(repr(u) for u in unknown[:5])}; "
-        f"known: {shown or 'none yet'}",
-    )
+    raise BadParameterError(param, f"unknown {what}{plural} {named}; known: {shown or 'none yet'}")
 
 
 def check_choice(param: str, value: str, choices: Collection[str]) -> str:
