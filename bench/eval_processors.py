@@ -23,6 +23,7 @@ import contextlib
 import json
 import math
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import defaultdict
@@ -178,8 +179,15 @@ def _paced_leg(
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"eval-pace-{city}")
     client.max_inflight_messages_set(2000)
     client.max_queued_messages_set(0)
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
     client.connect(target.host, target.port)
     client.loop_start()
+    if not connected.wait(10):
+        client.loop_stop()
+        raise BenchError(f"paced leg: no MQTT connection to {target.host}:{target.port}")
     infos = []
     start = time.monotonic()
     n = 0
@@ -199,10 +207,12 @@ def _paced_leg(
         time.sleep(0.002)
     wall = time.monotonic() - start
     for info in infos:
-        info.wait_for_publish(60)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS:
+            with contextlib.suppress(ValueError, RuntimeError):
+                info.wait_for_publish(60)
     client.loop_stop()
     client.disconnect()
-    return sum(1 for i in infos if i.is_published()), n / wall
+    return sum(1 for i in infos if i.rc == mqtt.MQTT_ERR_SUCCESS and i.is_published()), n / wall
 
 
 def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:

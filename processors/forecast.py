@@ -34,6 +34,7 @@ The model, and why:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -258,12 +259,34 @@ class FillForecaster:
     def ready(self) -> bool:
         return self.samples >= self.params.min_samples and self.mean_rate > 0
 
-    def _crossing(self, start: int, u0: float, target: float, scale: float) -> int | None:
+    def _hour_rates(self, start: int) -> Callable[[int], float]:
+        """``rate(i)``: the rate in the i-th clock hour from ``start``'s, computed once.
+
+        A forecast integrates up to 14 days hour by hour, three times (estimate and
+        band); most crossings come within a day, so the hours are looked up lazily and
+        shared by the three integrations (the same values as :meth:`rate_at`).
+        """
+        base = start - start % HOUR_S
+        rates: list[float] = []
+        rate_at = self.rate_at
+
+        def rate(i: int) -> float:
+            while len(rates) <= i:
+                rates.append(rate_at(base + len(rates) * HOUR_S))
+            return rates[i]
+
+        return rate
+
+    def _crossing(
+        self, start: int, u0: float, target: float, scale: float, rate_of: Callable[[int], float]
+    ) -> int | None:
         t, u = start, u0
         end = start + self.params.horizon_s
+        i = 0
         while t < end:
             nxt = min((t // HOUR_S + 1) * HOUR_S, end)
-            rate = self.rate_at(t) * scale
+            rate = rate_of(i) * scale
+            i += 1
             gain = rate * (nxt - t) / HOUR_S
             if u + gain >= target:
                 return t + math.ceil((target - u) / rate * HOUR_S) if rate > 0 else nxt
@@ -283,12 +306,13 @@ class FillForecaster:
             at = early = late = now
         elif self.ready():
             u0, target = to_u(fill), to_u(self.threshold)
-            at = self._crossing(now, u0, target, 1.0)
+            week = self._hour_rates(now)
+            at = self._crossing(now, u0, target, 1.0, week)
             if at is not None:
                 hours = max((at - now) / HOUR_S, 1.0)
                 e = min(math.sqrt(self.rel_err**2 + p.burstiness**2 / hours), 0.8)
-                early = self._crossing(now, u0, target, 1.0 + e)
-                late = self._crossing(now, u0, target, 1.0 - e)
+                early = self._crossing(now, u0, target, 1.0 + e, week)
+                late = self._crossing(now, u0, target, 1.0 - e, week)
         urgency = urgency_of(fill, self.overfull, self.threshold, at, now, p)
         return Forecast(
             as_of=now,

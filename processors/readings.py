@@ -1,7 +1,7 @@
 """Decoding of Kafka records into the small, typed values the detectors work on.
 
 Records on ``waste.readings.v1`` were validated strictly by the bridge, so the
-processors decode them with ``json.loads`` into a slotted dataclass instead of
+processors decode them with ``orjson.loads`` into a slotted dataclass instead of
 the pydantic model: five consumer groups read every reading, and this is their
 hot path.  A record that does not decode is skipped and counted, never fatal
 (the sink has already dead-lettered anything truly broken).
@@ -9,10 +9,11 @@ hot path.  A record that does not decode is skipped and counted, never fatal
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
+
+import orjson
 
 from schema.common import TelemetryFlag
 
@@ -31,12 +32,18 @@ LEVEL_INVALID: Final = int(
 """Flags under which the fill value says nothing about the content."""
 
 ALARM_FLAGS: Final = int(TelemetryFlag.FIRE | TelemetryFlag.TILTED)
+_CLOCK_UNSET: Final = int(TelemetryFlag.CLOCK_UNSET)
+"""Plain ints, not the enum: ``int & IntFlag`` goes through enum code on the hot path."""
 """Events that change the content without a collection (burnt, spilt)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One device reading, as the detectors need it (event time in epoch seconds)."""
+class Reading(NamedTuple):
+    """One device reading, as the detectors need it (event time in epoch seconds).
+
+    A named tuple rather than a frozen dataclass: immutable all the same, and built
+    several times faster (a frozen dataclass sets each field through
+    ``object.__setattr__``), which matters at thousands of readings a second.
+    """
 
     device_id: str
     boot: int
@@ -53,7 +60,7 @@ class Reading:
     @property
     def has_time(self) -> bool:
         """False for clockless readings: they cannot be placed on the event-time axis."""
-        return self.ts > 0 and not self.flags & TelemetryFlag.CLOCK_UNSET
+        return self.ts > 0 and not self.flags & _CLOCK_UNSET
 
     @property
     def level(self) -> float | None:
@@ -94,7 +101,7 @@ def decode_reading(value: bytes | None) -> Reading | None:
     if not value:
         return None
     try:
-        raw = json.loads(value)
+        raw = orjson.loads(value)
         return Reading(
             device_id=str(raw["id"]),
             boot=int(raw["boot"]),
@@ -107,7 +114,7 @@ def decode_reading(value: bytes | None) -> Reading | None:
             flags=int(raw.get("fl", 0)),
             dropped=int(raw.get("drop", 0)),
         )
-    except (ValueError, KeyError, TypeError):
+    except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
         return None
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import itertools
 import logging
 import time
 from collections import deque
@@ -36,11 +36,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
 
+import orjson
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from psycopg.types.json import set_json_loads
 
 from processors.errors import StoreError
 from processors.readings import BinInfo
@@ -156,7 +158,8 @@ class StateStore:
 
     def take_dirty(self) -> Callable[[Conn], Awaitable[None]]:
         """A write of every changed key (bound now, so later batches cannot change it)."""
-        rows = [(self.processor, k, json.dumps(self.cache[k])) for k in sorted(self.dirty)]
+        cache = self.cache
+        rows = [(self.processor, k, orjson.dumps(cache[k]).decode()) for k in sorted(self.dirty)]
         self.dirty.clear()
 
         async def write(conn: Conn) -> None:
@@ -365,9 +368,12 @@ class StageRunner:
             try:
                 # autocommit: reads between batches hold no transaction open, and
                 # `conn.transaction()` is a real BEGIN/COMMIT around each batch's writes.
-                self._conn = await psycopg.AsyncConnection.connect(
+                conn = await psycopg.AsyncConnection.connect(
                     self._dsn, connect_timeout=self._settings.db.connect_timeout_s, autocommit=True
                 )
+                # Per-device state is jsonb read on every first sight of a device.
+                set_json_loads(orjson.loads, conn)
+                self._conn = conn
                 self.db_ok = True
             except psycopg.OperationalError as exc:
                 self.db_ok = False
@@ -479,15 +485,33 @@ class StageRunner:
             self._metrics.produced.labels(self.name, m.topic).inc()
 
 
+_DECODED: dict[tuple[str, int, int], tuple[bytes, Any]] = {}
+"""Readings already decoded in this process, by (topic, partition, offset): the stages
+in one process read the same records within moments of each other.  A hit must also
+carry the same bytes, so a topic deleted and created again cannot serve stale values."""
+_DECODED_MAX = 50_000
+
+
 def decode_readings(
     records: list[Record], on_bad: Callable[[], None]
 ) -> dict[str, list[tuple[Record, Any]]]:
     """Readings grouped by device, each device's in log order (they share a partition)."""
     from processors.readings import decode_reading
 
+    cache = _DECODED
     out: dict[str, list[tuple[Record, Any]]] = {}
     for rec in records:
-        r = decode_reading(rec.value)
+        key = (rec.topic, rec.partition, rec.offset)
+        hit = cache.get(key)
+        value = rec.value
+        if hit is not None and hit[0] == value:
+            r = hit[1]
+        else:
+            r = decode_reading(value)
+            if len(cache) >= _DECODED_MAX:
+                for old in list(itertools.islice(cache, _DECODED_MAX // 4)):
+                    del cache[old]  # oldest first: dicts keep insertion order
+            cache[key] = (value, r)
         if r is None:
             on_bad()
             continue
