@@ -60,6 +60,11 @@ PeriodDep = Annotated[Period, Depends(period_filter)]
 PageDep = Annotated[q.Page, Depends(paging)]
 LD_JSON: Final = "application/ld+json"
 _KIND: Final = re.compile(r"^[a-z_]{1,40}$")
+_UNSAFE_FILENAME: Final = re.compile(r"[^A-Za-z0-9._-]")
+#: OpenAPI: lists also answer `format=csv`.
+CSV: Final[dict[int | str, dict[str, Any]]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
 
 DESCRIPTION = """\
 Read-only access to wastewatch's data for planners and the city's Open Data platform
@@ -88,10 +93,11 @@ def _page_of(rows: list[tuple[Any, ...]], page: q.Page) -> tuple[list[tuple[Any,
 
 
 def _csv(columns: Sequence[str], rows: Sequence[Sequence[Any]], name: str) -> Response:
+    safe = _UNSAFE_FILENAME.sub("_", name)
     return Response(
         csv_text(columns, rows),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{safe}.csv"'},
     )
 
 
@@ -123,7 +129,7 @@ def _listing(
     )
 
 
-@router.get("/zones", response_model=list[models.Zone], summary="Collection zones")
+@router.get("/zones", response_model=list[models.Zone], summary="Collection zones", responses=CSV)
 async def zones(db: DB, format: Format = "json") -> Response:
     query = q.zones_query()
     rows = await db.fetch(query)
@@ -132,7 +138,7 @@ async def zones(db: DB, format: Format = "json") -> Response:
     return JSONResponse(records(query.columns, rows))
 
 
-@router.get("/streams", response_model=list[models.Stream], summary="Waste streams")
+@router.get("/streams", response_model=list[models.Stream], summary="Waste streams", responses=CSV)
 async def streams(db: DB, format: Format = "json") -> Response:
     query = q.streams_query()
     rows = await db.fetch(query)
@@ -145,6 +151,7 @@ async def streams(db: DB, format: Format = "json") -> Response:
     "/bins",
     response_model=models.Listing[models.Bin],
     summary="Bins with their current state",
+    responses=CSV,
     description="The bin registry with each bin's latest fill, fill rate, urgency and "
     "predicted collection deadline (the processors' `bin_state`) and open alert kinds.",
 )
@@ -205,7 +212,7 @@ def _with_flag_names(item: dict[str, Any]) -> dict[str, Any]:
     "/bins/{bin_id}/readings",
     response_model=models.Listing[models.Reading],
     summary="A bin's sensor readings",
-    responses={404: {"description": "no such bin"}},
+    responses={**CSV, 404: {"description": "no such bin"}},
 )
 async def bin_readings(
     db: DB,
@@ -228,6 +235,7 @@ async def bin_readings(
     "/collections",
     response_model=models.Listing[models.Collection],
     summary="Detected bin emptyings",
+    responses=CSV,
 )
 async def collections(
     db: DB, f: Filters, page: PageDep, order: Order = "desc", format: Format = "json"
@@ -240,6 +248,7 @@ async def collections(
     "/history",
     response_model=models.Listing[models.HistoryRow],
     summary="Collections and fill per day, week or month",
+    responses=CSV,
     description="What `wastewatch history` prints: per Asia/Bangkok period and group, the "
     "collections (count, litres, estimated kg, average fill when collected) and the fill "
     "statistics (average, highest, bin-hours at or above 0.98).",
@@ -262,7 +271,7 @@ async def history(
     return _listing(query, await db.fetch(query), page, format, f"history-{per}")
 
 
-@router.get("/alerts", response_model=models.Listing[models.Alert], summary="Alerts")
+@router.get("/alerts", response_model=models.Listing[models.Alert], summary="Alerts", responses=CSV)
 async def alerts(
     db: DB,
     f: Filters,
@@ -302,6 +311,7 @@ async def alerts(
     "/landfill",
     response_model=models.LandfillSites,
     summary="Landfill sites: remaining airspace and projected full date",
+    responses=CSV,
 )
 async def landfill(db: DB, site: IdList = None, format: Format = "json") -> Response:
     sites = split_values(site, param="site")
@@ -350,6 +360,7 @@ async def landfill_what_if(
     "/routes/{service_date}",
     response_model=models.Routes,
     summary="The route plans in force for a service day",
+    responses=CSV,
     description="Per truck, the latest plan for that Asia/Bangkok day, with its stops in "
     "visiting order. `format=csv` gives one row per stop.",
 )
