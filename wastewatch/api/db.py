@@ -45,10 +45,44 @@ SERVED_TABLES: Final = (
 )
 
 
+async def check_read_only(conn: Conn) -> str:
+    """The connection's role, after checking it cannot change any table the API serves."""
+    try:
+        row = await (await conn.execute("select current_user")).fetchone()
+        role = str(row[0]) if row else "?"
+        cur = await conn.execute(
+            # a table that does not exist (yet) gives NULL here, not an error
+            "select t from unnest(%s::text[]) t "
+            "where has_table_privilege(to_regclass(t), 'INSERT, UPDATE, DELETE, TRUNCATE')",
+            [list(SERVED_TABLES)],
+        )
+        writable = [r[0] for r in await cur.fetchall()]
+    except psycopg.Error as exc:
+        raise ApiConfigError(f"cannot check the database role: {exc}") from exc
+    if writable:
+        raise ApiConfigError(
+            f"the role {role!r} of WW_DB_READER_DSN can change {', '.join(writable)}; "
+            "the API needs the read-only role (ww_reader)"
+        )
+    return role
+
+
+async def preflight(dsn: str) -> str:
+    """One direct connection: the database answers and the role is read-only (fast fail)."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ApiConfigError(f"cannot connect with WW_DB_READER_DSN: {first}") from exc
+    async with conn:
+        return await check_read_only(conn)
+
+
 class Database:
     """A pool of read-only connections; ``start()`` / ``stop()`` or ``async with``."""
 
     def __init__(self, dsn: str, *, max_size: int = 4, statement_timeout_ms: int = 10_000) -> None:
+        self.dsn = dsn
         self._timeout = str(statement_timeout_ms)
         self.pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             dsn,
@@ -78,23 +112,10 @@ class Database:
             ) from exc
         try:
             async with self.pool.connection() as conn:
-                row = await (await conn.execute("select current_user")).fetchone()
-                self.role = str(row[0]) if row else None
-                cur = await conn.execute(
-                    "select t from unnest(%s::text[]) t where to_regclass(t) is not null "
-                    "and has_table_privilege(t, 'INSERT, UPDATE, DELETE, TRUNCATE')",
-                    [list(SERVED_TABLES)],
-                )
-                writable = [r[0] for r in await cur.fetchall()]
-        except psycopg.Error as exc:
+                self.role = await check_read_only(conn)
+        except BaseException:
             await self.pool.close()
-            raise ApiConfigError(f"cannot check the database role: {exc}") from exc
-        if writable:
-            await self.pool.close()
-            raise ApiConfigError(
-                f"the role {self.role!r} of WW_DB_READER_DSN can change "
-                f"{', '.join(writable)}; the API needs the read-only role (ww_reader)"
-            )
+            raise
         log.info("API database pool open as role %s", self.role)
 
     async def stop(self) -> None:

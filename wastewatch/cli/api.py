@@ -8,6 +8,7 @@ until SIGTERM/SIGINT; OpenAPI at ``/openapi.json``, interactive docs at ``/docs`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 
@@ -29,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from wastewatch.api.app import create_app
+    from wastewatch.api.db import preflight
     from wastewatch.api.errors import ApiError
     from wastewatch.settings import load_settings
 
@@ -40,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         parser.error(f"--port: {port} is not a port (1..65535)")
     try:
         app = create_app(settings)
+        # the same checks the app's start-up makes, here so a failure is one line, not
+        # uvicorn's traceback: the database answers, and the role is read-only
+        asyncio.run(preflight(app.state.db.dsn))
     except ApiError as exc:
         print(f"wastewatch api: {exc}", file=sys.stderr)
         return 1
