@@ -53,15 +53,18 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from bench.errors import BenchError
 from grafana.board import Board, PanelQuery
@@ -141,6 +144,8 @@ class Timing:
     pq: PanelQuery
     range_label: str
     runs_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    """The server backend's own CPU time per run (Linux schedstat), when it is local."""
     rows: int = 0
 
     @property
@@ -154,6 +159,10 @@ class Timing:
     @property
     def max_ms(self) -> float:
         return max(self.runs_ms)
+
+    @property
+    def cpu_median_ms(self) -> float | None:
+        return statistics.median(self.cpu_ms) if self.cpu_ms else None
 
 
 # --------------------------------------------------------------------------- database
@@ -978,12 +987,41 @@ def time_ranges(board: Board, end: datetime) -> list[tuple[str, TimeRange]]:
     return [(label, TimeRange(end - parse_interval(label), end)) for label in unique]
 
 
+def _backend_cpu(conn: Conn) -> Callable[[], int | None]:
+    """A reader of the connection's backend CPU time in ns, or of None when the server
+    is not a PostgreSQL process on this host (``/proc/<pid>/schedstat``).
+
+    On a shared machine the wall time of a query includes waiting for a CPU; the
+    backend's own CPU time does not, so both are reported.
+    """
+    row = conn.execute("select pg_backend_pid()").fetchone()
+    host = conninfo_to_dict(conn.info.dsn).get("host", "")
+    proc = Path(f"/proc/{row[0] if row else 0}")
+    try:
+        local = host in {"127.0.0.1", "localhost", "::1", ""} and "postgres" in (
+            proc / "comm"
+        ).read_text("ascii")
+    except OSError:
+        local = False
+
+    def read() -> int | None:
+        if not local:
+            return None
+        try:
+            return int((proc / "schedstat").read_text("ascii").split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    return read
+
+
 def _time_all(
     reader_dsn: str, end: datetime, opts: DashBenchOptions, progress: Progress
 ) -> list[Timing]:
     out: list[Timing] = []
     with _connect(reader_dsn) as conn:
         conn.execute("set statement_timeout = '60s'")
+        cpu = _backend_cpu(conn)
         for board in boards():
             for label, tr in time_ranges(board, end):
                 try:
@@ -1000,11 +1038,14 @@ def _time_all(
                             interval=pq.interval or "1h",
                         )
                         for run in range(opts.repeat + 1):
-                            t0 = time.perf_counter()
+                            c0, t0 = cpu(), time.perf_counter()
                             rows = conn.execute(sql.encode()).fetchall()
                             ms = (time.perf_counter() - t0) * 1000
+                            c1 = cpu()
                             if run:  # the first run only warms the cache
                                 timing.runs_ms.append(ms)
+                                if c0 is not None and c1 is not None:
+                                    timing.cpu_ms.append((c1 - c0) / 1e6)
                             timing.rows = len(rows)
                     except (psycopg.Error, DashboardError) as exc:
                         raise BenchError(f"{timing.key} ({pq.panel_title}) failed: {exc}") from exc
@@ -1022,11 +1063,12 @@ def _time_all(
 
 
 def _table(timings: Sequence[Timing]) -> str:
-    lines = [f"{'panel query @ range':<26} {'median':>8} {'max':>8} {'rows':>6}  title"]
+    lines = [f"{'panel query @ range':<26} {'median':>8} {'max':>8} {'cpu':>8} {'rows':>6}  title"]
     for t in timings:
         flag = "  << over target" if t.median_ms > TARGET_MS else ""
+        cpu = "-" if t.cpu_median_ms is None else f"{t.cpu_median_ms:.1f}ms"
         lines.append(
-            f"{t.key:<26} {t.median_ms:>6.1f}ms {t.max_ms:>6.1f}ms {t.rows:>6}  "
+            f"{t.key:<26} {t.median_ms:>6.1f}ms {t.max_ms:>6.1f}ms {cpu:>8} {t.rows:>6}  "
             f"{t.pq.panel_title}{flag}"
         )
     return "\n".join(lines)
@@ -1050,8 +1092,11 @@ def run_dashboards_bench(opts: DashBenchOptions, progress: Progress) -> tuple[di
     )
     with _database(env, opts, progress) as (dsns, loaded):
         progress(f"timing every panel query ({opts.repeat} runs each after one warm-up)")
+        load_before = os.getloadavg()[0]
         timings = _time_all(dsns["WW_DB_READER_DSN"], loaded.end, opts, progress)
+        load_after = os.getloadavg()[0]
     slowest = max(timings, key=lambda t: t.median_ms)
+    cpus = [t.cpu_median_ms for t in timings if t.cpu_median_ms is not None]
     panels = {(t.pq.board_uid, t.pq.panel_id) for t in timings}
     result: dict[str, Any] = {
         "rows": loaded.readings,
@@ -1062,7 +1107,10 @@ def run_dashboards_bench(opts: DashBenchOptions, progress: Progress) -> tuple[di
         "slowest_panel": f"{slowest.key} {slowest.pq.panel_title}",
         "slowest_max_ms": round(max(t.max_ms for t in timings), 1),
         "over_target": sorted(t.key for t in timings if t.median_ms > TARGET_MS),
+        "slowest_cpu_ms": round(max(cpus), 1) if cpus else None,
         "target_ms": TARGET_MS,
+        "load_avg": [round(load_before, 2), round(load_after, 2)],
+        "cpus": os.cpu_count(),
         "repeat": opts.repeat,
         "data_end": loaded.end.isoformat(),
         "database": opts.db_name,
@@ -1073,6 +1121,7 @@ def run_dashboards_bench(opts: DashBenchOptions, progress: Progress) -> tuple[di
                 "title": t.pq.panel_title,
                 "median_ms": round(t.median_ms, 1),
                 "max_ms": round(t.max_ms, 1),
+                "cpu_ms": None if t.cpu_median_ms is None else round(t.cpu_median_ms, 1),
                 "rows": t.rows,
             }
             for t in timings

@@ -92,6 +92,9 @@ class Variable:
     sql: str
     multi: bool = True
     include_all: bool = True
+    all_value: str | None = None
+    """Grafana's "custom all value": sent for "All" as written (not quoted) instead of
+    every option; None sends every option."""
 
     def to_grafanalib(self) -> Any:
         template = g.Template(
@@ -101,6 +104,7 @@ class Variable:
             dataSource=DATASOURCE,
             multi=self.multi,
             includeAll=self.include_all,
+            allValue=self.all_value,
             refresh=g.REFRESH_ON_TIME_RANGE_CHANGE,
             sort=g.SORT_DISABLED,
         )

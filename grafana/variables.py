@@ -3,11 +3,12 @@
 Grafana fills an SQL variable by running its query (``__value``/``__text``
 columns) for the picked time range, with the variables before it already
 interpolated.  When a board opens with nothing saved in the URL it selects
-"All" for an include-all variable (sent to the SQL as every option, quoted:
-``'a','b'``), the first option for any other query variable, and the default of
-a custom variable.  ``tests/test_grafana_queries.py`` and ``bench dashboards``
-both run the panels with these values, so what they time and check is what an
-operator's first look at the board sends.
+"All" for an include-all variable (sent to the SQL as its custom all value, as
+written, when it has one, else as every option, quoted: ``'a','b'``), the first
+option for any other query variable, and the default of a custom variable.
+``tests/test_grafana_queries.py`` and ``bench dashboards`` both run the panels
+with these values, so what they time and check is what an operator's first look
+at the board sends.
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ def opening_values(
             continue
         if isinstance(var, CustomVariable):
             values[var.name] = var.default
+            continue
+        if var.include_all and var.all_value is not None:
+            values[var.name] = var.all_value  # inserted as written, like Grafana does
             continue
         found = options(conn, var, time_range, values)
         if var.include_all:

@@ -13,15 +13,17 @@ import json
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
 from bench.dashboards import time_ranges
-from grafana.dashboards import boards
-from tests.conftest import StackEnv
+from grafana.dashboards import boards, fleet
+from grafana.dashboards.fleet import FAULT_FLAGS
+from schema.migrate import SQL_DIR
+from tests.conftest import SessionDb, StackEnv
 
 BINS = 2
 DAYS = 1
@@ -96,3 +98,49 @@ def test_tiny_run_times_every_panel_and_reuses_its_load(stack_env: StackEnv) -> 
     assert second["reused"] is True
     assert second["load_s"] == 0
     assert second["data_end"] == first["data_end"]
+
+
+def test_fault_hours_predicate_matches_the_partial_index() -> None:
+    """The fleet fault table and the partial index of 0008 must use the same literal,
+    or the planner cannot prove the index applies and scans every hour again."""
+    sql = (SQL_DIR / "0008_dashboard_speed.sql").read_text("utf-8")
+    assert FAULT_FLAGS == 102
+    assert f"WHERE flags_any & {FAULT_FLAGS} <> 0;" in sql
+    faults = next(q for q in fleet.build().queries if "sensor_fault_h" in q.query.sql)
+    assert f"h.flags_any & {FAULT_FLAGS} <> 0" in faults.query.sql
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(30)
+def test_battery_daily_follows_the_rollup_merge(test_db: SessionDb) -> None:
+    """bin_battery_daily (0008) holds the least battery_min per bin and UTC day, through
+    inserts and through the rollup processor's upsert (processors/rollup_stage.py)."""
+    upsert = """insert into bin_hourly as h (bucket, bin_id, zone_id, stream, readings, levels,
+          fill_sum, last_reading_at, battery_min)
+        values (%s, %s, 'z', 'general', 1, 1, 0.5, %s, %s)
+        on conflict (bin_id, bucket) do update set readings = h.readings + excluded.readings,
+          battery_min = least(h.battery_min, excluded.battery_min)"""
+    bin_id = f"batt-{uuid.uuid4().hex[:8]}"
+    day = datetime(2026, 3, 1, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    with psycopg.connect(test_db.writer_dsn, autocommit=True) as conn:
+        for t, mv in [
+            (day + 3 * hour, 3900),
+            (day + 5 * hour, 3880),
+            (day + 3 * hour, 3870),  # merged into the 03:00 row: lower
+            (day + 6 * hour, 3950),  # higher: the day keeps 3870
+            (day + 6 * hour, None),  # no battery in this batch: least() keeps 3950
+            (day + 25 * hour, 3860),  # the next UTC day
+        ]:
+            conn.execute(upsert, [t, bin_id, t, mv])
+        got = conn.execute(
+            "select day, battery_min from bin_battery_daily where bin_id = %s order by day",
+            [bin_id],
+        ).fetchall()
+        hourly_min = conn.execute(
+            "select time_bucket('1 day', bucket), min(battery_min) from bin_hourly "
+            "where bin_id = %s group by 1 order by 1",
+            [bin_id],
+        ).fetchall()
+    assert got == [(day, 3870), (day + timedelta(days=1), 3860)]
+    assert got == hourly_min

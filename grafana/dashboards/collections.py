@@ -20,6 +20,7 @@ from grafana.dashboards.common import (
     STREAM,
     STREAMS,
     ZONE,
+    in_var,
     override,
     stream_colour_overrides,
 )
@@ -31,8 +32,8 @@ TOO_EARLY_MARGIN = 0.3
 TOO_LATE_FILL = 0.98
 """... and too late when it was at the top already (the overflow alert's level)."""
 
-_C_FILTER = "c.zone_id IN ($zone) AND c.stream IN ($stream)"
-_D_FILTER = "d.zone_id IN ($zone) AND d.stream IN ($stream)"
+_C_FILTER = f"{in_var('c.zone_id', 'zone')} AND {in_var('c.stream', 'stream')}"
+_D_FILTER = f"{in_var('d.zone_id', 'zone')} AND {in_var('d.stream', 'stream')}"
 
 _TOTALS_SQL = f"""SELECT count(*) AS collections,
   sum(c.volume_l) / 1000 AS volume_m3,
@@ -78,11 +79,14 @@ ORDER BY z.zone_id"""
 
 _HISTOGRAM_SQL = f"""SELECT to_char(band.lo * 10, 'FM990') || '–'
     || to_char(band.lo * 10 + 10, 'FM990') || '%' AS fill_band,
-  count(c.fill_before) AS collections
+  coalesce(h.n, 0) AS collections
 FROM generate_series(0, 9) AS band (lo)
-LEFT JOIN collections c ON least(floor(c.fill_before * 10), 9) = band.lo
-  AND $__timeFilter(c.time) AND {_C_FILTER}
-GROUP BY band.lo
+LEFT JOIN (
+  SELECT least(floor(c.fill_before * 10), 9)::int AS lo, count(*) AS n
+  FROM collections c
+  WHERE $__timeFilter(c.time) AND {_C_FILTER}
+  GROUP BY 1
+) h ON h.lo = band.lo
 ORDER BY band.lo"""
 
 _TIMING_SQL = f"""SELECT z.name_th || ' / ' || z.name_en AS zone, c.stream,

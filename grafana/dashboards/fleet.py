@@ -4,8 +4,16 @@ Last seen, battery, RSSI and firmware per device; offline devices and sensor
 faults.  "Now" is the end of the picked time range, so a replayed fleet reads
 the same as a live one.  The latest reading per device comes from ``readings``
 (index ``readings_bin_time``, limited to the last 3 days before the range end
-so only a few chunks are touched); battery drain from the hourly rollup
-``bin_hourly``; state and firmware from ``device_status``.
+so only a few chunks are touched); battery drain from ``bin_battery_daily``
+(the daily minimum per bin, merged from the hourly rollup by a trigger,
+migration 0008: 10 rows per device instead of 240 hours); state and firmware
+from ``device_status``.
+
+Speed (``wastewatch bench dashboards``, 1,000 bins): the time series and the
+fault table filter ``bin_hourly`` on its own ``zone_id``/``stream`` (the bin's
+zone and stream when the hour was rolled up) instead of joining ``bins`` for
+every hour; the fault table reads only the hours with a fault flag (a partial
+index of 0008).
 """
 
 from __future__ import annotations
@@ -21,14 +29,28 @@ from grafana.dashboards.common import (
     STREAM,
     STREAM_MAPPINGS,
     ZONE,
+    in_var,
     override,
 )
+from schema.common import TelemetryFlag
 
 UID = "ww-fleet"
 DEAD_BATTERY_MV = 3300
 """The voltage at which a node stops (processors.alerts.AlertParams.dead_battery_mv)."""
 
 _NOW = "$__timeTo()::timestamptz"
+
+FAULT_FLAGS = int(
+    TelemetryFlag.SENSOR_FAULT
+    | TelemetryFlag.NO_ECHO
+    | TelemetryFlag.TILTED
+    | TelemetryFlag.CLOCK_UNSET
+)
+"""Flags that make an hour a fault hour (102).  Written as one literal in the SQL so
+the planner can match the partial index ``bin_hourly_fault_hours`` (migration 0008),
+whose predicate is ``flags_any & 102 <> 0``."""
+_H_FILTER = f"{in_var('h.zone_id', 'zone')} AND {in_var('h.stream', 'stream')}"
+"""The zone and stream variables applied to ``bin_hourly h`` (no join to ``bins``)."""
 
 # Flags of schema.common.TelemetryFlag shown as fault words.
 _FAULTS = (
@@ -56,12 +78,9 @@ LEFT JOIN LATERAL (
   ORDER BY r.time DESC LIMIT 1
 ) r ON true
 LEFT JOIN LATERAL (
-  SELECT regr_slope(d.mv, d.day_n) AS slope FROM (
-    SELECT floor(extract(epoch FROM h.bucket) / 86400) AS day_n, min(h.battery_min) AS mv
-    FROM bin_hourly h
-    WHERE h.bin_id = b.bin_id AND h.bucket <= {_NOW} AND h.bucket > {_NOW} - interval '10 days'
-    GROUP BY 1
-  ) d
+  SELECT regr_slope(d.battery_min, extract(epoch FROM d.day) / 86400) AS slope
+  FROM bin_battery_daily d
+  WHERE d.bin_id = b.bin_id AND d.day <= {_NOW} AND d.day > {_NOW} - interval '10 days'
 ) bd ON true
 WHERE b.device_id IS NOT NULL AND {BIN_FILTER}
 ORDER BY r.time NULLS FIRST, b.device_id"""
@@ -112,19 +131,22 @@ WHERE b.device_id IS NOT NULL AND (ds.state = 'offline' OR a.alert_id IS NOT NUL
   AND {BIN_FILTER}
 ORDER BY offline_since"""
 
-_FAULTS_SQL = f"""SELECT h.bin_id, b.device_id,
-  count(*) FILTER (WHERE h.flags_any & 64 <> 0) AS sensor_fault_h,
-  count(*) FILTER (WHERE h.flags_any & 2 <> 0) AS no_echo_h,
-  count(*) FILTER (WHERE h.flags_any & 4 <> 0) AS tilted_h,
-  count(*) FILTER (WHERE h.flags_any & 32 <> 0) AS clock_unset_h,
-  sum(h.readings - h.levels) AS untrusted_readings,
-  max(h.bucket) FILTER (WHERE h.flags_any & (64 | 2 | 4 | 32) <> 0) AS last_fault
-FROM bin_hourly h
-JOIN bins b ON b.bin_id = h.bin_id
-WHERE $__timeFilter(h.bucket) AND {BIN_FILTER}
-GROUP BY h.bin_id, b.device_id
-HAVING count(*) FILTER (WHERE h.flags_any & (64 | 2 | 4 | 32) <> 0) > 0
-ORDER BY sensor_fault_h DESC, no_echo_h DESC, tilted_h DESC, h.bin_id
+_FAULTS_SQL = f"""SELECT f.bin_id, b.device_id, f.sensor_fault_h, f.no_echo_h, f.tilted_h,
+  f.clock_unset_h, f.untrusted_readings, f.last_fault
+FROM (
+  SELECT h.bin_id,
+    count(*) FILTER (WHERE h.flags_any & 64 <> 0) AS sensor_fault_h,
+    count(*) FILTER (WHERE h.flags_any & 2 <> 0) AS no_echo_h,
+    count(*) FILTER (WHERE h.flags_any & 4 <> 0) AS tilted_h,
+    count(*) FILTER (WHERE h.flags_any & 32 <> 0) AS clock_unset_h,
+    sum(h.readings - h.levels) AS untrusted_readings,
+    max(h.bucket) AS last_fault
+  FROM bin_hourly h
+  WHERE $__timeFilter(h.bucket) AND h.flags_any & {FAULT_FLAGS} <> 0 AND {_H_FILTER}
+  GROUP BY h.bin_id
+) f
+JOIN bins b ON b.bin_id = f.bin_id
+ORDER BY f.sensor_fault_h DESC, f.no_echo_h DESC, f.tilted_h DESC, f.bin_id
 LIMIT 200"""
 
 _FIRMWARE_SQL = f"""SELECT coalesce(ds.firmware_version, 'unknown') AS firmware_version,
@@ -139,17 +161,15 @@ _BATTERY_SQL = f"""SELECT $__timeGroupAlias(h.bucket, $__interval),
   min(h.battery_min) AS battery_min_mv,
   percentile_cont(0.5) WITHIN GROUP (ORDER BY h.battery_min) AS battery_median_mv
 FROM bin_hourly h
-JOIN bins b ON b.bin_id = h.bin_id
-WHERE $__timeFilter(h.bucket) AND {BIN_FILTER}
+WHERE $__timeFilter(h.bucket) AND {_H_FILTER}
 GROUP BY 1
 ORDER BY 1"""
 
 _REPORTING_SQL = f"""SELECT $__timeGroupAlias(h.bucket, $__interval),
-  count(DISTINCT h.bin_id) AS bins_reporting,
+  count(*) * 3600000.0 / $__interval_ms AS bins_reporting,
   sum(h.readings) AS readings
 FROM bin_hourly h
-JOIN bins b ON b.bin_id = h.bin_id
-WHERE $__timeFilter(h.bucket) AND {BIN_FILTER}
+WHERE $__timeFilter(h.bucket) AND {_H_FILTER}
 GROUP BY 1
 ORDER BY 1"""
 
@@ -281,7 +301,8 @@ def build() -> Board:
     board.add(
         g.Table(
             title=title("เซ็นเซอร์ผิดปกติ", "Sensor faults"),
-            description="Hours in the range with a fault flag (bin_hourly.flags_any)",
+            description="Hours in the range with a fault flag (bin_hourly.flags_any); "
+            "untrusted readings = readings without a trusted fill level in those hours",
             overrides=[override("untrusted_readings", unit="none")],
         ),
         w=12,
@@ -329,7 +350,9 @@ def build() -> Board:
     board.add(
         g.TimeSeries(
             title=title("การรายงานข้อมูล", "Reporting"),
-            description="Bins with at least one reading and readings stored per interval",
+            description="Bins with at least one reading in the hour (bin_hourly has one row "
+            "per bin and hour; the hourly average when a point spans several hours) and "
+            "readings stored per interval",
             interval="1h",
             overrides=[
                 {

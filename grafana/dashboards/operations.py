@@ -22,6 +22,7 @@ from grafana.dashboards.common import (
     STREAMS,
     URGENCY_MAPPINGS,
     ZONE,
+    in_var,
     override,
     stream_colour_overrides,
 )
@@ -32,11 +33,11 @@ UID = "ww-operations"
 # told apart in greyscale and switched off one by one in the layer list.
 _SHAPES = ("circle", "square", "triangle", "star")
 
-_MAP_SQL = """SELECT b.bin_id, b.latitude, b.longitude, b.stream, b.zone_id,
+_MAP_SQL = f"""SELECT b.bin_id, b.latitude, b.longitude, b.stream, b.zone_id,
   s.fill_level, s.urgency, s.collect_by, s.last_reading_at
 FROM bins b
 LEFT JOIN bin_state s ON s.bin_id = b.bin_id
-WHERE b.active AND b.stream = '{stream}' AND b.zone_id IN ($zone) AND b.stream IN ($stream)
+WHERE b.active AND b.stream = '{{stream}}' AND {BIN_FILTER}
 ORDER BY b.bin_id"""
 _MAP_COLUMNS = (
     "bin_id",
@@ -64,14 +65,14 @@ WHERE s.urgency <> 'fine' AND {BIN_FILTER}
 ORDER BY {_URGENCY_ORDER}, s.collect_by NULLS LAST, s.fill_level DESC
 LIMIT 500"""
 
-_ALERTS_SQL = """SELECT a.opened_at, a.severity, a.kind,
+_ALERTS_SQL = f"""SELECT a.opened_at, a.severity, a.kind,
   coalesce(a.bin_id, b.bin_id, a.device_id, a.site_id) AS subject,
   z.name_th || ' / ' || z.name_en AS zone, a.message_th, a.message_en
 FROM alerts a
 LEFT JOIN bins b ON b.bin_id = a.bin_id OR (a.bin_id IS NULL AND b.device_id = a.device_id)
 LEFT JOIN zones z ON z.zone_id = b.zone_id
 WHERE a.state = 'open'
-  AND (b.bin_id IS NULL OR (b.zone_id IN ($zone) AND b.stream IN ($stream)))
+  AND (b.bin_id IS NULL OR ({BIN_FILTER}))
 ORDER BY a.kind = 'fire' DESC,
   CASE a.severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END,
   a.opened_at DESC
@@ -79,7 +80,10 @@ LIMIT 500"""
 
 # "Today" is the Bangkok day at the end of the picked range: now, live; the
 # replayed day when an operator looks back.  A stop is done once its bin has a
-# collection that day.
+# collection that day.  The day's bounds are written from the range end (a
+# constant), not from p.service_date (equal, since plans are of that day), so
+# TimescaleDB excludes the other collections chunks when planning instead of at
+# every stop (bench dashboards: 40 -> 10 ms).
 _TODAY = "($__timeTo()::timestamptz AT TIME ZONE 'Asia/Bangkok')::date"
 _ROUTES_SQL = f"""WITH plans AS (
   SELECT DISTINCT ON (p.truck_id) p.plan_id, p.truck_id, p.waste_stream, p.service_date,
@@ -100,11 +104,11 @@ LEFT JOIN trucks t ON t.truck_id = p.truck_id
 LEFT JOIN LATERAL (
   SELECT c.bin_id FROM collections c
   WHERE c.bin_id = s.bin_id
-    AND c.time >= (p.service_date::timestamp AT TIME ZONE 'Asia/Bangkok')
-    AND c.time < ((p.service_date + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')
+    AND c.time >= ({_TODAY}::timestamp AT TIME ZONE 'Asia/Bangkok')
+    AND c.time < (({_TODAY} + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')
   LIMIT 1
 ) c ON true
-WHERE p.waste_stream IN ($stream)
+WHERE {in_var("p.waste_stream", "stream")}
 GROUP BY p.truck_id, t.name, p.waste_stream, p.total_distance_km, p.expected_load_kg,
   p.solver_status
 ORDER BY p.truck_id"""
@@ -117,7 +121,8 @@ _FILL_TREND_SELECT = ",\n  ".join(
 _FILL_TREND_SQL = f"""SELECT $__timeGroupAlias(h.bucket, $__interval),
   {_FILL_TREND_SELECT}
 FROM bin_hourly h
-WHERE $__timeFilter(h.bucket) AND h.zone_id IN ($zone) AND h.stream IN ($stream)
+WHERE $__timeFilter(h.bucket) AND {in_var("h.zone_id", "zone")}
+  AND {in_var("h.stream", "stream")}
 GROUP BY 1
 ORDER BY 1"""
 
