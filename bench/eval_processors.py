@@ -89,20 +89,25 @@ class EvalOptions:
     rate: float = 3000.0
     lag_seconds: float = 20.0
     keep_truth: Path | None = None
+    processes: tuple[str, ...] = ("collections,alerts,landfill", "forecast,rollups")
+    """Processor stages per OS process (``wastewatch process --only``): one Python
+    process runs on one core, so the stages are spread as a deployment would."""
 
 
 # --------------------------------------------------------------------------- running
 
 
-def _metrics(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
+def _metrics(ports: list[int]) -> dict[str, float]:
+    """Every processor process's metrics in one dict (the stages' labels do not overlap)."""
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            with contextlib.suppress(ValueError):
-                out[name] = float(value)
+    for port in ports:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                with contextlib.suppress(ValueError):
+                    out[name] = out.get(name, 0.0) + float(value)
     return out
 
 
@@ -111,7 +116,7 @@ def _consumed(m: dict[str, float], stage: str, topic: str) -> float:
 
 
 def _wait_caught_up(
-    port: int, dsn: str, want_readings: int, services: list[_Service], progress: Progress
+    port: list[int], dsn: str, want_readings: int, services: list[_Service], progress: Progress
 ) -> float:
     """Wait until the sink stored every reading and each stage stopped moving; seconds."""
     started = time.monotonic()
@@ -230,7 +235,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
     chosen = [b for b, _ in select_bins(city, opts.bins)]
     registry = replace(city, bins=tuple(chosen))
     logs = settings.state_dir.resolve() / "logs" / "bench"
-    proc_port = _free_port()
+    proc_ports = [_free_port() for _ in opts.processes]
     _create_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix)
     services: list[_Service] = []
     truth_dir = opts.keep_truth or Path(tempfile.mkdtemp(prefix="ww-eval-truth-"))
@@ -238,15 +243,14 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
         with _bench_database(env, run, progress) as dsns:
             import_city(dsns["WW_DB_DSN"], registry)
             service_env = _service_env(env, dsns, run, settings)
-            service_env.update(
-                {
-                    "WW_PROCESSORS_METRICS_PORT": str(proc_port),
-                    "WW_PROCESSORS_GROUP_PREFIX": f"eval-{run.run_id}-",
-                }
-            )
-            for module in ("ingest.sink", "ingest.bridge", "processors"):
+            service_env["WW_PROCESSORS_GROUP_PREFIX"] = f"eval-{run.run_id}-"
+            for module in ("ingest.sink", "ingest.bridge"):
                 name = module.rsplit(".", 1)[-1]
                 services.append(_Service(module, service_env, logs / f"{run.run_id}-{name}.log"))
+            for i, (only, port) in enumerate(zip(opts.processes, proc_ports, strict=True)):
+                penv = {**service_env, "WW_PROCESSORS_METRICS_PORT": str(port)}
+                log_file = logs / f"{run.run_id}-processors-{i}.log"
+                services.append(_Service("processors", penv, log_file, ("--only", only)))
             time.sleep(8.0)  # subscriptions and consumer groups in place before publishing
             for s in services:
                 s.check()
@@ -266,7 +270,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             )
             progress(f"replay published in {time.monotonic() - t0:.0f} s; waiting for processors")
             catch_up = _wait_caught_up(
-                proc_port, dsns["WW_DB_DSN"], int(result["readings_published"]), services, progress
+                proc_ports, dsns["WW_DB_DSN"], int(result["readings_published"]), services, progress
             )
             replay_s = time.monotonic() - t0
             progress(f"processors caught up {catch_up:.0f} s after the replay ended")
@@ -277,11 +281,11 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             if opts.keep_truth is not None:
                 (truth_dir / "eval_misses.json").write_text(json.dumps(_misses, indent=1))
             progress(f"paced leg: {opts.rate:.0f} readings/s for {opts.lag_seconds:.0f} s")
-            before = _metrics(proc_port)
+            before = _metrics(proc_ports)
             devices = [b.reg.device_id for b in chosen if b.reg.device_id]
             acked, achieved = _paced_leg(target, run.city, devices, opts.rate, opts.lag_seconds)
             time.sleep(5.0)
-            after = _metrics(proc_port)
+            after = _metrics(proc_ports)
             stages = ("collections", "forecast", "alerts", "rollups")
             lag = {
                 st: _quantile(0.99, _histogram(before, st), _histogram(after, st)) for st in stages
@@ -295,6 +299,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
                 },
                 "lag_offered_per_s": round(achieved, 1),
                 "lag_readings": acked,
+                "processor_processes": list(opts.processes),
                 "days": opts.days,
                 "bins": opts.bins,
                 "seed": opts.seed,

@@ -398,7 +398,9 @@ def _await(
 class _Service:
     """A bridge or sink subprocess started by the bench, with its log file."""
 
-    def __init__(self, module: str, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, module: str, env: dict[str, str], log: Path, args: tuple[str, ...] = ()
+    ) -> None:
         if importlib.util.find_spec(module) is None:
             raise BenchError(f"{module} does not exist yet: cannot run the end-to-end leg")
         self.module = module
@@ -406,7 +408,7 @@ class _Service:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", module],
+                [sys.executable, "-m", module, *args],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=fh,

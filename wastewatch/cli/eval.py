@@ -44,6 +44,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     e.add_argument("--lag-seconds", type=float, default=20.0, metavar="S")
     e.add_argument(
+        "--processes",
+        default="collections,alerts,landfill;forecast,rollups",
+        metavar="GROUPS",
+        help="processor stages per OS process, ';' between processes (default "
+        "'collections,alerts,landfill;forecast,rollups'; 'all' for one process)",
+    )
+    e.add_argument(
         "--keep-truth",
         type=Path,
         default=None,
@@ -91,6 +98,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.set_defaults(handler=run_routes, eval_parser=r)
 
 
+def _process_groups(parser: argparse.ArgumentParser, text: str) -> tuple[str, ...]:
+    """``a,b;c`` -> ("a,b", "c"), each stage known and run exactly once."""
+    from processors.errors import ConfigError
+    from processors.service import STAGES, parse_only
+
+    if text.strip() == "all":
+        return (",".join(STAGES),)
+    groups: list[str] = []
+    seen: list[str] = []
+    for part in text.split(";"):
+        try:
+            names = parse_only(part)
+        except ConfigError as exc:
+            parser.error(f"--processes: {exc}")
+        groups.append(",".join(names))
+        seen += names
+    if sorted(seen) != sorted(STAGES):
+        parser.error(f"--processes must name each of {', '.join(STAGES)} exactly once")
+    return tuple(groups)
+
+
 def run_processors(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.eval_parser
     if not 0 < args.days <= 400 or not 1 <= args.bins <= 100_000:
@@ -106,6 +134,7 @@ def run_processors(args: argparse.Namespace) -> int:
         rate=args.rate,
         lag_seconds=args.lag_seconds,
         keep_truth=args.keep_truth,
+        processes=_process_groups(parser, args.processes),
     )
     try:
         result = run_eval(opts, lambda line: print(line, file=sys.stderr, flush=True))
