@@ -414,7 +414,7 @@ def _score(
             ).fetchall()
         )
     out: dict[str, Any] = {}
-    out.update(_score_collections(true_collections, detected, end))
+    out.update(_score_collections(true_collections, detected, end, faults))
     out.update(
         _score_forecast(crossings, true_collections, thresholds, forecasts, readings, oracle)
     )
@@ -433,10 +433,37 @@ def _score(
     return out
 
 
+_MIN_OBSERVABLE_DROP = 0.03
+"""A true emptying that lowers the level by less than this (about 2.5 cm in a 240 L
+bin, five times the sensor's noise) cannot be seen by a level sensor: a crew tipping a
+bin that held 1-4 % leaves the reading where it was."""
+
+
+def _unobservable(c: dict[str, Any], stuck: dict[str, list[tuple[int, int]]]) -> str | None:
+    """Why a level sensor could not have seen this collection, or None."""
+    if c["fill_before"] - c["fill_after"] < _MIN_OBSERVABLE_DROP:
+        return "tiny_drop"
+    if any(a <= c["ts"] <= b for a, b in stuck.get(c["bin"], [])):
+        return "stuck_sensor"  # the sensor repeats one distance whatever happens
+    return None
+
+
 def _score_collections(
-    truth: list[dict[str, Any]], detected: list[tuple[str, int]], end: int
+    truth: list[dict[str, Any]],
+    detected: list[tuple[str, int]],
+    end: int,
+    faults: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Greedy one-to-one matching per bin: a detection 5 min before to 2 h after the truth."""
+    """Greedy one-to-one matching per bin: a detection 5 min before to 2 h after the truth.
+
+    Recall counts the collections a level sensor could see (``_unobservable``); those it
+    could not are reported apart, and ``collection_recall_all`` counts every one.  A
+    detection matched to an unobservable collection is still a true detection.
+    """
+    stuck: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for f in faults or []:
+        if f["kind"] == "stuck":
+            stuck[f["bin"]].append((f["ts"], f["end_ts"]))
     horizon = end - 2 * 3600  # a collection in the last hours may not be confirmed yet
     det_by_bin: dict[str, list[int]] = defaultdict(list)
     for b, t in detected:
@@ -446,20 +473,29 @@ def _score_collections(
     missed: list[dict[str, Any]] = []
     matched = 0
     considered = 0
+    matched_obs = 0
+    observable = 0
+    unobservable: dict[str, int] = {"tiny_drop": 0, "stuck_sensor": 0}
     for c in sorted(truth, key=lambda x: x["ts"]):
         if c["ts"] > horizon - 3600:
             continue
         considered += 1
+        why = _unobservable(c, stuck)
+        if why is None:
+            observable += 1
+        else:
+            unobservable[why] += 1
         times = det_by_bin.get(c["bin"], [])
         i = bisect.bisect_left(times, c["ts"] - 300)
         while i < len(times) and times[i] <= c["ts"] + 7200:
             if (c["bin"], times[i]) not in used:
                 used.add((c["bin"], times[i]))
                 matched += 1
+                matched_obs += why is None
                 break
             i += 1
         else:
-            missed.append(c)
+            missed.append({**c, "unobservable": why})
     n_det = sum(len(v) for v in det_by_bin.values())
     _misses.clear()
     _misses["missed_collections"] = missed
@@ -468,8 +504,10 @@ def _score_collections(
     )
     return {
         "collection_precision": round(len(used) / n_det, 4) if n_det else None,
-        "collection_recall": round(matched / considered, 4) if considered else None,
+        "collection_recall": round(matched_obs / observable, 4) if observable else None,
+        "collection_recall_all": round(matched / considered, 4) if considered else None,
         "collections_true": considered,
+        "collections_unobservable": unobservable,
         "collections_detected": n_det,
     }
 

@@ -43,6 +43,8 @@ READINGS_TOPIC = "waste.readings.v1"
 WATERMARK_QUANTILE = 0.05
 """The watermark follows the 5th percentile of devices: robust to a lagging minority."""
 WATERMARK_ACTIVE_S = 86_400
+WATERMARK_DENSE = 5
+"""Active devices a partition needs for a watermark of its own (else the global one)."""
 
 _UPSERT = """
 insert into alerts as a (alert_id, kind, severity, state, bin_id, device_id, opened_at,
@@ -107,6 +109,7 @@ class AlertStage(Stage):
         self.lateness = cfg.watermark_lateness_s
         self.partitions = topic_by_name(READINGS_TOPIC).partitions
         self.watermark = 0
+        self.part_watermark: dict[int, int] = {}
         self._checked_at = 0
         self.check_every_s = min(300, max(cfg.offline_after_s // 4, 1))
         """Watermark progress between scans for silent devices (bounds the scan cost)."""
@@ -123,6 +126,8 @@ class AlertStage(Stage):
     def on_revoked(self) -> None:
         super().on_revoked()
         self.watermark = 0
+        self.part_watermark.clear()
+        self._checked_at = 0
 
     def _detector(self, device: str) -> DeviceAlerts:
         saved = self.state.get(device)
@@ -131,21 +136,47 @@ class AlertStage(Stage):
         return DeviceAlerts(device_id=device, params=self.params)
 
     def _advance_watermark(self) -> int:
-        """A low quantile of the devices' newest live reading times, minus the lateness.
+        """Move the event-time watermarks; their sum (only to pace the scans).
 
-        Not the newest time seen: a replay's publishers (or a slow gateway) can run
-        hours apart, and a device must not count as silent because another group of
-        devices got ahead.  Devices silent for a day do not hold it back.  It moves
-        only while this consumer is caught up: during a backlog, partitions are
-        fetched unevenly and their devices would look silent.
+        Per partition: a low quantile of its devices' newest live reading times, minus
+        the lateness.  Within a partition the bridge wrote readings in arrival order, so
+        how far the partition has been read is the same for all its devices, however
+        unevenly the consumer fetches partitions during a backlog.  A low quantile, not
+        the newest time: a replay's publishers (or a slow gateway) can run hours apart,
+        and a device must not count as silent because another group got ahead.
+        Devices silent for a day do not hold it back.
+
+        A partition with fewer than :data:`WATERMARK_DENSE` active devices (a small
+        fleet) uses the global watermark, the same quantile over all devices, which
+        moves only while this consumer is caught up.
         """
-        lasts = sorted(int(s["last_live_ts"]) for s in self.state.cache.values())
-        if not lasts or not self.caught_up:
-            return self.watermark
-        active = [t for t in lasts if t >= lasts[-1] - WATERMARK_ACTIVE_S]
-        low = active[int(len(active) * WATERMARK_QUANTILE)]
-        self.watermark = max(self.watermark, low - self.lateness)
-        return self.watermark
+        if not self.state.cache:
+            return self.watermark + sum(self.part_watermark.values())
+        by_part: dict[int, list[int]] = {}
+        for key, saved in self.state.cache.items():
+            ts = int(saved["last_live_ts"])
+            if ts > 0:
+                by_part.setdefault(partition_of(key, self.partitions), []).append(ts)
+        if not by_part:
+            return self.watermark + sum(self.part_watermark.values())
+        newest = max(max(v) for v in by_part.values())
+        active_all: list[int] = []
+        for part, times in by_part.items():
+            active = sorted(t for t in times if t >= newest - WATERMARK_ACTIVE_S)
+            active_all += active
+            if len(active) >= WATERMARK_DENSE:
+                low = active[int(len(active) * WATERMARK_QUANTILE)] - self.lateness
+                self.part_watermark[part] = max(self.part_watermark.get(part, 0), low)
+        if self.caught_up and active_all:
+            active_all.sort()
+            low = active_all[int(len(active_all) * WATERMARK_QUANTILE)] - self.lateness
+            self.watermark = max(self.watermark, low)
+        # Scans are paced by total progress, so a partition catching up alone counts.
+        return self.watermark + sum(self.part_watermark.values())
+
+    def watermark_of(self, device: str) -> int:
+        """The watermark a device's silence is judged by (its partition's, if dense)."""
+        return self.part_watermark.get(partition_of(device, self.partitions), self.watermark)
 
     async def compute(self, conn: Conn, records: list[Record]) -> Step:
         by_device = decode_readings(records, self.count_bad)
@@ -160,12 +191,13 @@ class AlertStage(Stage):
                 changes.extend((c, info.bin_id if info else None) for c in det.update(r))
             if det.last_ts != before:
                 self.state.put(device, det.to_dict())
-        watermark = self._advance_watermark()
-        if watermark - self._checked_at >= self.check_every_s:
-            self._checked_at = watermark
-            silent_before = watermark - self.params.offline_after_s
+        progress = self._advance_watermark()
+        if progress - self._checked_at >= self.check_every_s:
+            self._checked_at = progress
             for key in sorted(self.state.cache):
                 saved = self.state.cache[key]
+                watermark = self.watermark_of(key)
+                silent_before = watermark - self.params.offline_after_s
                 if not 0 < int(saved["last_live_ts"]) < silent_before or "offline" in saved["open"]:
                     continue  # cheap test on the stored dict: thousands of devices
                 det = self._detector(key)
