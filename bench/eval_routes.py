@@ -57,6 +57,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from bench.errors import BenchError
+from processors.alerts import DeviceAlerts
 from processors.collections import CollectionDetector
 from processors.forecast import FillForecaster, from_u
 from processors.readings import decode_reading
@@ -79,6 +80,7 @@ from processors.routing.problem import (
     stream_places,
 )
 from processors.routing.solver import run_solver
+from schema.alerts import AlertKind
 from schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
 from simulators.calendar import Calendar, load_calendar
 from simulators.citydata import DEFAULT_CITY_DIR, CityData, load_city
@@ -89,6 +91,7 @@ from simulators.truth import GroundTruth
 
 __all__ = [
     "BinVisit",
+    "Driven",
     "EvalRoutesOptions",
     "FeedState",
     "ScheduleFigures",
@@ -107,6 +110,8 @@ DAY_S: Final = 86_400
 BANGKOK_S: Final = 7 * 3600
 BELOW: Final = 0.5
 """A collection below this true fill is one a fixed schedule wastes a stop on."""
+UNTRUSTED: Final = frozenset({AlertKind.SENSOR_FAULT.value, AlertKind.TIPPED_OVER.value})
+"""Open alerts under which the store tells the planner a bin's level is unknown."""
 GOAL_SAVING: Final = 0.30
 """Issue 7's goal: at least 30 % fewer km than the fixed schedule, at no more overflow."""
 DEFAULT_START: Final = date(2026, 2, 9)
@@ -166,25 +171,40 @@ def local_date(ts: int) -> date:
     return date(1970, 1, 1) + timedelta(days=(ts + BANGKOK_S) // DAY_S)
 
 
+@dataclass(frozen=True, slots=True)
+class Driven:
+    """Kilometres driven by a schedule's runs."""
+
+    km: float
+    haul_km: float
+    """The part on legs to or from the landfill: fixed by the tonnage, not by the schedule."""
+    runs: int
+    """Truck-days with at least one visit."""
+
+
 def executed_km(
     visits: Iterable[BinVisit],
     homes: Mapping[str, tuple[float, float]],
     road_factor: float = DEFAULT_ROAD_FACTOR,
-) -> tuple[float, int]:
-    """Kilometres of every run and the number of runs (truck-days).
+) -> Driven:
+    """Kilometres of every run: from its depot through the visits in time order, home.
 
     A run is a truck's visits on one local day (shifts start after 04:00 and
-    last at most 10 h, so they never cross midnight): from its depot (``homes``)
-    through the visits in time order back to the depot.
+    last at most 10 h, so they never cross midnight); ``homes`` = each truck's depot.
     """
     runs: dict[tuple[str, date], list[BinVisit]] = defaultdict(list)
     for v in visits:
         runs[(v.truck_id, local_date(v.ts))].append(v)
-    km = 0.0
+    km = haul = 0.0
     for (truck, _), vs in runs.items():
         vs.sort(key=lambda v: v.ts)
-        km += sum(run_legs_km(homes[truck], [(v.latitude, v.longitude) for v in vs], road_factor))
-    return km, len(runs)
+        legs = run_legs_km(homes[truck], [(v.latitude, v.longitude) for v in vs], road_factor)
+        km += sum(legs)
+        # Leg i ends at visit i (the last leg at home) and starts at visit i - 1.
+        ends = [v.unload for v in vs] + [False]
+        starts = [False] + [v.unload for v in vs]
+        haul += sum(leg for leg, a, b in zip(legs, starts, ends, strict=True) if a or b)
+    return Driven(km=km, haul_km=haul, runs=len(runs))
 
 
 def overflow_bin_hours(
@@ -251,6 +271,9 @@ class ScheduleFigures:
     """What one schedule did over the window (the JSON keys)."""
 
     km: float
+    haul_km: float
+    """Of ``km``, driven to or from the landfill (the same tonnage goes there whatever
+    the schedule, so this part hardly changes)."""
     overflow_bin_hours: float
     collections: int
     share_below_50pct: float
@@ -265,6 +288,7 @@ class ScheduleFigures:
     def to_json(self) -> dict[str, Any]:
         return {
             "km": round(self.km, 1),
+            "haul_km": round(self.haul_km, 1),
             "overflow_bin_hours": round(self.overflow_bin_hours, 1),
             "collections": self.collections,
             "share_below_50pct": round(self.share_below_50pct, 4),
@@ -281,20 +305,29 @@ class ScheduleFigures:
 
 @dataclass(slots=True)
 class FeedState:
-    """The forecast processor's per-device state, kept in memory.
+    """The forecast and alert processors' per-device state, kept in memory.
 
     The same loop as :class:`processors.forecast_stage.ForecastStage` runs per
     record: the collection detector first (a detected emptying restarts the
     model's level), then the forecaster; ``bin_state`` is the model's forecast
-    as of its newest reading.
+    as of its newest reading. :class:`processors.alerts.DeviceAlerts` sees the
+    same readings, for the open ``sensor_fault`` / ``tipped_over`` alerts the
+    planner reads (offline alerts need the stage's fleet watermark; the planner
+    instead treats a bin whose newest reading is stale as silent).
     """
 
     thresholds: Mapping[str, float]
     """device id -> the bin's collection threshold (registry)."""
     models: dict[str, FillForecaster] = field(default_factory=dict)
     detectors: dict[str, CollectionDetector] = field(default_factory=dict)
+    alerts: dict[str, DeviceAlerts] = field(default_factory=dict)
     readings: int = 0
     detected: int = 0
+
+    def sensor_ok(self, device: str) -> bool:
+        """No open alert that makes the device's level untrustworthy."""
+        det = self.alerts.get(device)
+        return det is None or not (UNTRUSTED & det.open.keys())
 
     def consume(self, emissions: Iterable[Emission], topics: Mapping[str, str]) -> None:
         """Feed every telemetry message (``topics``: telemetry topic -> device id)."""
@@ -310,6 +343,8 @@ class FeedState:
             if model is None:
                 model = self.models[device] = FillForecaster(threshold=self.thresholds[device])
                 self.detectors[device] = CollectionDetector(device_id=device)
+                self.alerts[device] = DeviceAlerts(device_id=device)
+            self.alerts[device].update(r)
             found = self.detectors[device].update(r)
             if found is not None:
                 model.collected(found.ts, found.fill_after)
@@ -341,6 +376,7 @@ def bin_state_inputs(feed: FeedState, devices: Sequence[Any]) -> list[BinInput]:
                 collect_by=None if by is None else _utc(by),
                 urgency=f.urgency,
                 name=reg.name or "",
+                sensor_ok=feed.sensor_ok(dev.device_id),
             )
         )
     return out
@@ -551,10 +587,11 @@ def _schedule_run(
     visits = [BinVisit(c["ts"], c["truck"], *where[c["bin"]], c["bin"]) for c in cols] + [
         BinVisit(d["ts"], d["truck"], *sites[d["site"]], d["site"], unload=True) for d in tickets
     ]
-    km, truck_days = executed_km(visits, homes)
+    driven = executed_km(visits, homes)
     stops = sum(len(r.stops) for routes in planned.values() for r in routes)
     figures = ScheduleFigures(
-        km=km,
+        km=driven.km,
+        haul_km=driven.haul_km,
         overflow_bin_hours=overflow_bin_hours(
             counters[0], counters[1], ((c["bin"], int(c["overflow_s"])) for c in cols)
         ),
@@ -564,7 +601,7 @@ def _schedule_run(
         else 0.0,
         planned_stops=stops,
         skipped_stops=stops - len(cols),
-        truck_days=truck_days,
+        truck_days=driven.runs,
         landfill_unloads=len(tickets),
         planned_km=planned_km,
     )

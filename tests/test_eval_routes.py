@@ -99,15 +99,23 @@ def test_km_is_the_sum_of_the_legs_the_trucks_drove(
         for v in run.visits:
             by_run[(v.truck_id, local_date(v.ts))].append(v)
         legs: list[float] = []
+        haul: list[float] = []
         for (truck, _), visits in by_run.items():
             visits.sort(key=lambda v: v.ts)
             assert visits[-1].unload, f"{name}: {truck} ended its shift without unloading"
             home = run.homes[truck]
-            path = [home, *((v.latitude, v.longitude) for v in visits), home]
-            legs += [haversine_km(*a, *b) * ROAD_FACTOR for a, b in itertools.pairwise(path)]
+            path = [(home, False), *(((v.latitude, v.longitude), v.unload) for v in visits)]
+            path.append((home, False))
+            for (a, a_site), (b, b_site) in itertools.pairwise(path):
+                leg = haversine_km(*a, *b) * ROAD_FACTOR
+                legs.append(leg)
+                if a_site or b_site:
+                    haul.append(leg)
         f = run.figures
         assert f.km > 0
         assert f.km == pytest.approx(sum(legs), rel=1e-9)
+        assert 0 < f.haul_km < f.km
+        assert f.haul_km == pytest.approx(sum(haul), rel=1e-9)
         assert f.truck_days == len(by_run)
         assert f.landfill_unloads == sum(1 for v in run.visits if v.unload)
         assert sorted(v.ref for v in run.visits if not v.unload) == sorted(
@@ -236,11 +244,18 @@ def test_executed_km_goes_home_after_each_days_run() -> None:
         BinVisit(day1 + 3600, "t1", *b, "bin-b"),  # out of order: sorted by time
         BinVisit(day2 + 3600, "t1", *a, "bin-a"),
     ]
-    km, runs = executed_km(visits, {"t1": home}, road_factor=1.0)
+    driven = executed_km(visits, {"t1": home}, road_factor=1.0)
     leg = haversine_km(*home, *a)
     expected = haversine_km(*home, *b) + haversine_km(*b, *a) + leg + 2 * leg
-    assert runs == 2
-    assert km == pytest.approx(expected)
+    assert driven.runs == 2
+    assert driven.km == pytest.approx(expected)
+    assert driven.haul_km == 0.0
+    site = (16.05, 103.0)
+    with_unload = [*visits, BinVisit(day1 + 9000, "t1", *site, "landfill", unload=True)]
+    driven = executed_km(with_unload, {"t1": home}, road_factor=1.0)
+    haul = haversine_km(*a, *site) + haversine_km(*site, *home)
+    assert driven.haul_km == pytest.approx(haul)
+    assert driven.km == pytest.approx(expected - leg + haul)  # a -> site -> home, not a -> home
 
 
 # --- the command ----------------------------------------------------------------------

@@ -186,17 +186,36 @@ def test_plan_uses_bin_state_when_present(
             order by bin_id limit 12""",
             {"t": start},
         )
+        # A 13th bin reads nearly empty, but its sensor is stuck (an open alert): collected.
+        conn.execute(
+            """insert into bin_state (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,
+              threshold, urgency, last_reading_at)
+            select bin_id, device_id, zone_id, stream, 0.1, 0.0, collection_threshold, 'fine',
+              %(t)s::timestamptz - interval '1 hour'
+            from bins where stream = 'organic' and device_id is not null
+            order by bin_id offset 12 limit 1""",
+            {"t": start},
+        )
+        conn.execute(
+            """insert into alerts (alert_id, kind, severity, state, bin_id, device_id, opened_at,
+              message_en, message_th)
+            select 'sensor_fault:' || device_id || ':1:1', 'sensor_fault', 'warning', 'open',
+              bin_id, device_id, %(t)s::timestamptz - interval '5 hours', 'stuck', 'stuck'
+            from bins where stream = 'organic' and device_id is not null
+            order by bin_id offset 12 limit 1""",
+            {"t": start},
+        )
     try:
         geo = tmp_path / "day.geojson"
         assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1", "--dry-run",
                      "--geojson", str(geo), "--json"]) == 0  # fmt: skip
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert summary["fill_source"] == "bin_state"
-        assert summary["must_collect"] == 12
+        assert summary["must_collect"] == 13
         organic = [p for p in summary["plans"] if p["waste_stream"] == "organic"]
-        assert sum(p["stops"] for p in organic) == 12
+        assert sum(p["stops"] for p in organic) == 13
         features = json.loads(geo.read_text(encoding="utf-8"))["features"]
-        assert sum(f["properties"]["kind"] == "stop" for f in features) == 12
+        assert sum(f["properties"]["kind"] == "stop" for f in features) == 13
 
         assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1", "--dry-run",
                      "--print", "kls-truck-05"]) == 0  # fmt: skip
@@ -206,3 +225,4 @@ def test_plan_uses_bin_state_when_present(
     finally:
         with psycopg.connect(env.dsn) as conn:
             conn.execute("delete from bin_state")
+            conn.execute("delete from alerts")

@@ -268,6 +268,46 @@ def test_selection_must_optional_and_skip() -> None:
     assert got["over"].load_kg == pytest.approx(48.0)
 
 
+def test_blind_bins_are_collected_without_waiting_for_their_level() -> None:
+    shift = local_to_utc(date(2026, 3, 2), time(5, 0))
+    window = shift + timedelta(days=1)
+
+    def b(bin_id: str, as_of: datetime, **kw: object) -> BinInput:
+        return BinInput(
+            bin_id=bin_id,
+            latitude=16.43,
+            longitude=103.5,
+            stream=WasteStream.GENERAL,
+            volume_l=240.0,
+            fill_level=0.1,
+            rate_per_h=0.001,
+            threshold=0.8,
+            as_of=as_of,
+            **kw,  # type: ignore[arg-type]
+        )
+
+    fresh = shift - timedelta(hours=5)
+    bins = [
+        b("trusted", fresh),
+        b("stuck", fresh, sensor_ok=False),  # an open sensor_fault alert: level frozen
+        b("silent", shift - timedelta(hours=13)),  # offline since the evening before
+        b("quiet", shift - timedelta(hours=11)),  # within stale_after_h: still trusted
+    ]
+    got = {
+        c.bin.bin_id: c
+        for c in select_candidates(
+            bins, shift_start=shift, next_window=window, options=PlanOptions()
+        )
+    }
+    assert set(got) == {"stuck", "silent"}
+    assert all(c.required for c in got.values())
+    assert got["stuck"].load_l == pytest.approx(240.0 * 0.8)  # unknown: assume the threshold
+    inputs = replace(kalasin_day(bins=4, trucks=1, seed=3, due_share=0.0), bins=tuple(bins))
+    day = plan_day(inputs, PlanOptions(seconds=0.5))
+    assert {s.bin_id for p in day.plans for s in p.stops} == {"stuck", "silent"}
+    assert any("2 bin(s) with an untrusted or silent sensor" in n for n in day.notes)
+
+
 def test_nothing_due_gives_empty_plans_with_a_note() -> None:
     inputs = kalasin_day(bins=20, trucks=2, seed=1, due_share=0.0)
     inputs = replace(inputs, bins=tuple(replace(b, rate_per_h=0.0) for b in inputs.bins))

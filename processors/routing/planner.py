@@ -30,6 +30,7 @@ from processors.routing.problem import (
     StreamProblem,
     TruckInput,
     build_stream_problem,
+    is_blind,
     local_to_utc,
     next_window_start,
     select_candidates,
@@ -196,6 +197,12 @@ def plan_day(
             bins, shift_start=shift_start, next_window=window, options=options
         )
         per_stream[stream] = (trucks, cands)
+        blind = sum(1 for c in cands if is_blind(c.bin, shift_start, options))
+        if blind:
+            notes.append(
+                f"{stream}: {blind} bin(s) with an untrusted or silent sensor collected "
+                "without waiting for their level"
+            )
         must += sum(c.required for c in cands)
         offered += sum(not c.required for c in cands)
     idle = {b.stream for b in inputs.bins} - set(per_stream)

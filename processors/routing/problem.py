@@ -12,6 +12,11 @@ truck passes by":
   that and is already at least ``optional_min_fill`` full at shift start. Its
   prize, in metres of detour, grows with how full it will be by the next
   window, so the solver takes it only when it is nearly on the way.
+* **blind** bins are must-collect every service day: the alerts processor has an
+  open ``sensor_fault`` (e.g. a stuck transducer) or ``tipped_over`` alert for
+  the device, or its newest reading is older than ``stale_after_h`` at shift
+  start. Their level is unknown, so they are served as a fixed round would serve
+  them rather than trusted to a frozen or missing reading.
 
 Streams never mix: each stream is its own problem with only that stream's
 trucks. A truck leaves its depot at shift start, empties bins, unloads at its
@@ -45,6 +50,7 @@ __all__ = [
     "StreamProblem",
     "TruckInput",
     "build_stream_problem",
+    "is_blind",
     "local_to_utc",
     "next_window_start",
     "predicted_crossing",
@@ -91,6 +97,9 @@ class PlanOptions:
     strict: bool = False
     """True: a day whose must-collect bins cannot all fit is an error. False:
     plan as many as fit and list the missed ones loudly."""
+    stale_after_h: float = 12.0
+    """A bin whose newest reading is older than this at shift start is blind (its
+    device is silent: offline, dead battery) and collected every service day."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +120,9 @@ class BinInput:
     """From bin_state; None: extrapolate from fill_level and rate_per_h."""
     urgency: str | None = None
     name: str = ""
+    sensor_ok: bool = True
+    """False while the device has an open ``sensor_fault`` or ``tipped_over`` alert:
+    its level cannot be trusted (a stuck sensor reports the same level forever)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +199,11 @@ def predicted_crossing(b: BinInput) -> datetime | None:
     return b.as_of + timedelta(hours=(b.threshold - b.fill_level) / b.rate_per_h)
 
 
+def is_blind(b: BinInput, shift_start: datetime, options: PlanOptions) -> bool:
+    """True when the bin's level is unknown: an untrusted sensor, or a silent one."""
+    return not b.sensor_ok or shift_start - b.as_of > timedelta(hours=options.stale_after_h)
+
+
 def _fill_at(b: BinInput, at: datetime) -> float:
     hours = max(0.0, (at - b.as_of).total_seconds() / 3600)
     return min(1.0, max(0.0, b.fill_level + b.rate_per_h * hours))
@@ -205,7 +222,8 @@ def select_candidates(
     out: list[Candidate] = []
     for b in bins:
         crossing = predicted_crossing(b)
-        urgent = b.urgency in URGENT
+        blind = is_blind(b, shift_start, options)
+        urgent = b.urgency in URGENT or blind
         required = urgent or (crossing is not None and crossing <= next_window)
         if not required:
             if crossing is None or crossing > after_next:
@@ -317,6 +335,10 @@ def build_stream_problem(
                 ],
                 start_depot=depot_idx[t.depot_id],
                 end_depot=site_idx[t.site_id],
+                # The drive home is not part of the route the solver sees; as the
+                # truck's fixed cost it still counts, so the objective is the whole
+                # distance and a lighter day is done with fewer trucks.
+                fixed_cost=back_m,
                 tw_early=start,
                 tw_late=start + usable,
                 start_late=start,

@@ -56,11 +56,16 @@ _WEEKDAY = {d.value: d.number for d in Weekday}
 _BIN_STATE = """
 select b.bin_id, b.latitude, b.longitude, b.stream, b.volume_l, b.collection_threshold,
        coalesce(b.name, ''), s.fill_level, coalesce(s.rate_per_h, 0), s.threshold,
-       s.last_reading_at, coalesce(s.collect_by, s.threshold_at), s.urgency
+       s.last_reading_at, coalesce(s.collect_by, s.threshold_at), s.urgency,
+       not exists (select 1 from alerts a
+                   where a.state = 'open' and a.kind in ('sensor_fault', 'tipped_over')
+                     and (a.bin_id = b.bin_id or a.device_id = s.device_id))
 from bins b join bin_state s using (bin_id)
 where b.active and s.fill_level is not null
 order by b.bin_id
 """
+"""bin_state with the registry; the last column is False while an open alert says the
+device's level cannot be trusted (``alerts`` comes with ``bin_state`` in migration 0006)."""
 
 _FROM_READINGS = """
 with latest as (
@@ -176,6 +181,7 @@ def _from_state(r: Sequence[Any]) -> BinInput:
         as_of=r[10],
         collect_by=r[11],
         urgency=r[12],
+        sensor_ok=bool(r[13]),
     )
 
 
