@@ -138,7 +138,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="print EXPLAIN (ANALYZE, BUFFERS) of every query over the target to stderr",
     )
     dashboards.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    dashboards.set_defaults(handler=run_dashboards)
+    dashboards.set_defaults(handler=run_dashboards, bench_parser=dashboards)
 
 
 def _positive_int(text: str) -> int:
@@ -271,6 +271,9 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def run_dashboards(args: argparse.Namespace) -> int:
+    if (24 * 60) % args.interval_min:
+        args.bench_parser.error(f"--interval-min {args.interval_min} does not divide a day")
+
     from bench.dashboards import DashBenchOptions, run_dashboards_bench
     from bench.errors import BenchError
 
