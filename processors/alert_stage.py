@@ -43,6 +43,9 @@ READINGS_TOPIC = "waste.readings.v1"
 WATERMARK_QUANTILE = 0.05
 """The watermark follows the 5th percentile of devices: robust to a lagging minority."""
 WATERMARK_ACTIVE_S = 86_400
+WATERMARK_PART_QUANTILE = 0.2
+"""Within a partition (a few dozen devices): low enough that a group of devices running
+ahead does not count, high enough that a few silent devices do not hold the others back."""
 WATERMARK_DENSE = 5
 """Active devices a partition needs for a watermark of its own (else the global one)."""
 
@@ -138,7 +141,7 @@ class AlertStage(Stage):
     def _advance_watermark(self) -> int:
         """Move the event-time watermarks; their sum (only to pace the scans).
 
-        Per partition: a low quantile of its devices' newest live reading times, minus
+        Per partition: the 20th percentile of its devices' newest live reading times, minus
         the lateness.  Within a partition the bridge wrote readings in arrival order, so
         how far the partition has been read is the same for all its devices, however
         unevenly the consumer fetches partitions during a backlog.  A low quantile, not
@@ -165,7 +168,7 @@ class AlertStage(Stage):
             active = sorted(t for t in times if t >= newest - WATERMARK_ACTIVE_S)
             active_all += active
             if len(active) >= WATERMARK_DENSE:
-                low = active[int(len(active) * WATERMARK_QUANTILE)] - self.lateness
+                low = active[int(len(active) * WATERMARK_PART_QUANTILE)] - self.lateness
                 self.part_watermark[part] = max(self.part_watermark.get(part, 0), low)
         if self.caught_up and active_all:
             active_all.sort()

@@ -192,9 +192,9 @@ class Stage:
         self.assigned: set[tuple[str, int]] = set()
         self.undecodable = 0
         self.caught_up = False
-        """Set by the runner before each batch: no assigned partition has a backlog beyond
-        one batch.  Watermarks advance only then, so a partition fetched late during a
-        catch-up cannot make its devices look silent."""
+        """Set by the runner before each batch: this batch reaches the end of every
+        assigned partition.  The alert stage's global watermark (small fleets) advances
+        only then, so a partition fetched late cannot make its devices look silent."""
 
     def count_bad(self) -> None:
         """A record that is not a reading: skipped (the sink dead-letters real garbage)."""
@@ -452,6 +452,10 @@ class StageRunner:
         self._metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
 
     async def _caught_up(self) -> bool:
+        """True when this batch ends every assigned partition's log (as far as the last
+        fetch knew it).  Strict on purpose: a watermark moved with a partition still
+        behind would judge that partition's devices silent in one run and not in another
+        (the batch boundaries differ between a restart and a replay)."""
         for tp in self._consumer.assignment():
             high = self._consumer.highwater(tp)
             if high is None:
@@ -461,7 +465,7 @@ class StageRunner:
                 # Never fetched in this session: its devices are unknown until it is read.
                 if await self._consumer.position(tp) < high:
                     return False
-            elif high - pos > self._settings.processors.batch_max:
+            elif high > pos:
                 return False
         return True
 

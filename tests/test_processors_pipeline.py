@@ -357,11 +357,6 @@ async def _read_topic(kafka: KafkaSettings, name: str) -> list[bytes]:
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(90)
-@pytest.mark.xfail(
-    strict=False,
-    reason="known flake: failed about 1 run in 4 when run after the end-to-end test "
-    "(never alone in 8 runs); being diagnosed, see processors/README.md",
-)
 async def test_restart_in_the_middle_and_replay_give_identical_tables(
     proc_db: DbSettings, own_topics: KafkaSettings, stack_env: StackEnv
 ) -> None:

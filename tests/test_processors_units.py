@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -461,3 +462,62 @@ def test_parse_only() -> None:
     assert parse_only("alerts,collections,alerts") == ["alerts", "collections"]
     with pytest.raises(ConfigError, match="unknown"):
         parse_only("alerts,routes")
+
+
+def _alert_stage() -> Any:
+    from processors.alert_stage import AlertStage
+    from wastewatch.settings import Settings
+
+    return AlertStage(Settings(), registry=None)
+
+
+def _devices_in(partition: int, n: int, partitions: int) -> list[str]:
+    from processors.runtime import partition_of
+
+    out: list[str] = []
+    i = 0
+    while len(out) < n:
+        dev = f"kls-bin-{i:05d}"
+        if partition_of(dev, partitions) == partition:
+            out.append(dev)
+        i += 1
+    return out
+
+
+def test_watermark_per_partition_ignores_a_partition_read_late() -> None:
+    """A partition fetched 12 h behind another must not make its devices look silent;
+    a device silent within its own partition must."""
+    stage = _alert_stage()
+    ahead = _devices_in(0, 8, stage.partitions)
+    behind = _devices_in(1, 8, stage.partitions)
+    for dev in ahead:
+        stage.state.cache[dev] = {"last_live_ts": T0 + 86_400, "open": {}}
+    for dev in behind:
+        stage.state.cache[dev] = {"last_live_ts": T0 + 43_200, "open": {}}
+    stage.caught_up = False  # a backlog: the global watermark must not move
+    stage._advance_watermark()
+    assert stage.watermark == 0
+    lateness = stage.lateness
+    assert stage.watermark_of(ahead[0]) == T0 + 86_400 - lateness
+    assert stage.watermark_of(behind[0]) == T0 + 43_200 - lateness
+    silent = ahead[-1]
+    stage.state.cache[silent] = {"last_live_ts": T0 + 80_000, "open": {}}
+    for dev in ahead[:-1]:
+        stage.state.cache[dev] = {"last_live_ts": T0 + 90_000, "open": {}}
+    stage._advance_watermark()
+    mark = stage.watermark_of(silent)
+    assert mark - T0 - 80_000 > stage.params.offline_after_s  # judged silent in its partition
+    assert stage.watermark_of(behind[0]) - T0 - 43_200 < stage.params.offline_after_s
+
+
+def test_a_small_fleet_uses_the_global_watermark_only_when_drained() -> None:
+    stage = _alert_stage()
+    devs = [_devices_in(p, 1, stage.partitions)[0] for p in range(4)]
+    for i, dev in enumerate(devs):
+        stage.state.cache[dev] = {"last_live_ts": T0 + i * 3600, "open": {}}
+    stage.caught_up = False
+    stage._advance_watermark()
+    assert stage.watermark_of(devs[0]) == 0
+    stage.caught_up = True
+    stage._advance_watermark()
+    assert stage.watermark_of(devs[0]) == T0 - stage.lateness  # the 5th percentile
