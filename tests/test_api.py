@@ -604,8 +604,18 @@ def test_the_real_server_with_a_token(data: PlanningData, tmp_path: Any) -> None
 
 
 @pytest.mark.integration
-def test_the_command_says_in_one_line_when_the_reader_dsn_is_missing(tmp_path: Any) -> None:
-    env = {**os.environ, "WW_DB_READER_DSN": ""}
+@pytest.mark.parametrize(
+    ("reader", "says"),
+    [
+        ("", "WW_DB_READER_DSN is not set: the API reads only through the read-only role"),
+        ("writer", "of WW_DB_READER_DSN can change bins"),
+        (BOGUS_DSN, "cannot connect with WW_DB_READER_DSN: connection failed"),
+    ],
+)
+def test_the_command_refuses_in_one_line(
+    data: PlanningData, tmp_path: Any, reader: str, says: str
+) -> None:
+    env = {**os.environ, "WW_DB_READER_DSN": data.writer_dsn if reader == "writer" else reader}
     out = subprocess.run(
         [sys.executable, "-m", "wastewatch", "api", "--port", str(_free_port())],
         env=env,
@@ -615,7 +625,7 @@ def test_the_command_says_in_one_line_when_the_reader_dsn_is_missing(tmp_path: A
         timeout=30,
     )
     assert out.returncode == 1
-    assert out.stderr.strip().splitlines() == [
-        "wastewatch api: WW_DB_READER_DSN is not set: the API reads only through the read-only "
-        "role (`wastewatch services env` shows it for the local stack)"
-    ]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("wastewatch api: ")
+    assert says in lines[0]
