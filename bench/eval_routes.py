@@ -49,11 +49,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import multiprocessing
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from multiprocessing.connection import Connection
 from typing import Any, Final
 
 from bench.errors import BenchError
@@ -131,6 +133,9 @@ class EvalRoutesOptions:
     start: date = DEFAULT_START
     """First evaluated local day; the warm-up comes before it."""
     ks: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
+    parallel: bool = True
+    """Simulate the fixed schedules in a second process (fork) while the closed loop
+    runs: the two halves take about as long as each other."""
 
 
 # --------------------------------------------------------------------------- pure parts
@@ -623,10 +628,13 @@ def _schedule_run(
 
 
 def run_closed_loop(
-    world: _World, progress: Progress
+    world: _World,
+    progress: Progress,
+    on_window: Callable[[dict[str, float]], None] | None = None,
 ) -> tuple[ScheduleRun, FeedState, dict[str, float]]:
     """The planner's schedule; also returns the feed and each bin's learned mean rate
-    (u per hour) at the start of the window, for the fixed schedules' load estimates."""
+    (u per hour) at the start of the window, for the fixed schedules' load estimates
+    (also given to ``on_window`` as soon as they are known)."""
     opts = world.opts
     plans = _DayPlans()
     truth = _Capture()
@@ -646,6 +654,8 @@ def run_closed_loop(
             for d in sim.devices:
                 model = feed.models.get(d.device_id)
                 rates[d.bin_id] = model.mean_rate if model is not None and model.ready() else 0.0
+            if on_window is not None:
+                on_window(dict(rates))
         inputs = DayInputs(
             service_date=day,
             bins=tuple(bin_state_inputs(feed, sim.devices)),
@@ -850,22 +860,83 @@ def run_fixed(world: _World, k: int, rates: Mapping[str, float], progress: Progr
 # --------------------------------------------------------------------------- the whole run
 
 
+class _FixedInBackground:
+    """The fixed schedules in a forked child, started once the warm-up is done.
+
+    The child needs only the world and the learned rates; it sends its runs back
+    through a pipe (or the error it met), and is always reaped by :meth:`stop`.
+    """
+
+    def __init__(self, world: _World, progress: Progress) -> None:
+        self.world = world
+        self.progress = progress
+        self.proc: multiprocessing.process.BaseProcess | None = None
+        self.conn: Connection | None = None
+
+    def start(self, rates: dict[str, float]) -> None:
+        ctx = multiprocessing.get_context("fork")
+        parent, child = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=self._child, args=(child, rates), daemon=True)
+        self.proc.start()
+        child.close()
+        self.conn = parent
+
+    def _child(self, conn: Connection, rates: dict[str, float]) -> None:
+        try:
+            runs = {k: run_fixed(self.world, k, rates, self.progress) for k in self.world.opts.ks}
+            conn.send(("ok", runs))
+        except Exception as exc:  # any failure is reported to the parent, which raises
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        finally:
+            conn.close()
+
+    def result(self) -> dict[int, ScheduleRun]:
+        if self.conn is None:
+            raise BenchError("the fixed schedules were never started (no evaluated day)")
+        try:
+            status, payload = self.conn.recv()
+        except EOFError as exc:
+            raise BenchError("the process simulating the fixed schedules died") from exc
+        if status != "ok":
+            raise BenchError(f"simulating the fixed schedules failed: {payload}")
+        runs: dict[int, ScheduleRun] = payload
+        return runs
+
+    def stop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        if self.proc is not None:
+            self.proc.join(timeout=5)
+            if self.proc.is_alive():
+                self.proc.kill()
+                self.proc.join()
+
+
 def run_eval_routes(
     opts: EvalRoutesOptions, progress: Progress, city: CityData | None = None
 ) -> tuple[dict[str, Any], dict[str, ScheduleRun]]:
     """The closed loop and every fixed k; the JSON figures and the runs behind them."""
     started = time.monotonic()
     world = _world(opts, city)
+    background = _FixedInBackground(world, progress) if opts.parallel else None
     try:
-        plan, _, rates = run_closed_loop(world, progress)
+        plan, _, rates = run_closed_loop(
+            world, progress, background.start if background is not None else None
+        )
         p = plan.figures
         progress(
             f"plan: {p.km:.0f} km, {p.overflow_bin_hours:.0f} overflow bin-hours, "
             f"{p.collections} collections ({100 * p.share_below_50pct:.0f} % below half full)"
         )
-        fixed = {k: run_fixed(world, k, rates, progress) for k in opts.ks}
+        if background is not None:
+            fixed = background.result()
+        else:
+            fixed = {k: run_fixed(world, k, rates, progress) for k in opts.ks}
     except RoutingError as exc:
         raise BenchError(f"route planning failed: {exc}") from exc
+    finally:
+        if background is not None:
+            background.stop()
     k, within = choose_k(
         p.overflow_bin_hours, {k: r.figures.overflow_bin_hours for k, r in fixed.items()}
     )

@@ -48,7 +48,7 @@ from simulators.fleet import ROAD_FACTOR, haversine_km
 pytestmark = pytest.mark.timeout(120)
 
 WW = [sys.executable, "-m", "wastewatch"]
-SMALL = EvalRoutesOptions(days=2, bins=40, seconds=0.3, warmup_days=1, ks=(1, 2))
+SMALL = EvalRoutesOptions(days=2, bins=40, seconds=0.3, warmup_days=1, ks=(1, 2), parallel=False)
 
 
 @pytest.fixture(scope="module")
