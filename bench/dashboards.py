@@ -917,15 +917,16 @@ def _load(dsn: str, opts: DashBenchOptions, progress: Progress) -> Loaded:
         conn.execute(_COLLECTIONS_SQL, {**window, "d0": first_day - 1, "d1": last_day})
         stage(f"collections: {_scalar(conn, 'select count(*) from collections'):,}", t0)
 
+        # Whole hours per statement: a bucket split between two would be inserted twice.
+        hour0 = start.replace(minute=0, second=0, microsecond=0)
+        days = [hour0 + timedelta(days=d) for d in range(opts.days + 1)]
         t0 = time.perf_counter()
-        for lo in range(opts.days + 1):
-            lo_t = start + timedelta(days=lo)
+        for lo_t in days:
             conn.execute(_HOURLY_SQL, {"lo": lo_t, "hi": lo_t + timedelta(days=1)})
         stage(f"bin_hourly: {_scalar(conn, 'select count(*) from bin_hourly'):,}", t0)
 
         t0 = time.perf_counter()
-        for lo in range(opts.days + 1):
-            lo_t = start + timedelta(days=lo)
+        for lo_t in days:
             conn.execute(_FORECASTS_SQL, {"lo": lo_t, "hi": lo_t + timedelta(days=1)})
         stage(f"fill_forecasts: {_scalar(conn, 'select count(*) from fill_forecasts'):,}", t0)
 
