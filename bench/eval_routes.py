@@ -13,7 +13,8 @@ letting more bins overflow? One run, in process, no services:
    detector and :class:`~processors.forecast.FillForecaster`, fed with the
    simulated devices' own readings (payload bytes decoded as the processors
    decode Kafka records, in the order the devices sent them: faults, buffered
-   re-sends and duplicates included), and the registry. :func:`plan_day`
+   re-sends and duplicates included), the open sensor alerts of the real
+   :class:`~processors.alerts.DeviceAlerts`, and the registry. :func:`plan_day`
    (the settings of ``wastewatch routes plan``, solver time ``seconds``) makes
    the day's plans; the simulated trucks follow them (ETAs, shift cut-off,
    unloading when 90 % full by their *actual* load) and empty the bins.
@@ -38,7 +39,8 @@ is not one. The km here are those of collecting the sensored bins.
 
 The fixed runs leave the devices asleep (their fill, faults and the trucks are
 simulated exactly as with them: the truth does not depend on the sensors,
-``tests/test_eval_routes.py`` checks it), which makes seven of them cheap.
+``tests/test_eval_routes.py`` checks it), which makes seven of them cheap; they
+run in a forked second process while the closed loop runs.
 
 PyVRP is stopped by wall-clock time, as in production, so two runs can differ
 slightly in the solver's answers and therefore in the figures.
@@ -448,13 +450,6 @@ class _World:
     warm_start: int
     window_start: int
     window_end: int
-
-    @property
-    def first_day(self) -> date:
-        return self.opts.start
-
-    def days(self) -> list[date]:
-        return [self.opts.start + timedelta(days=i) for i in range(self.opts.days)]
 
     def new_sim(self, plans: _DayPlans, truth: _Capture) -> Simulation:
         return Simulation(
