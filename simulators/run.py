@@ -125,6 +125,9 @@ class LiveOptions:
     duration_s: float | None = None
     tick_s: float = 0.2
     client_prefix: str = "ww-sim"
+    max_lead_s: float | None = None
+    """Never run event time further ahead of the wall clock than this (0: catch up with
+    the clock at ``speed``, then run in real time); None: no limit."""
 
 
 class _Stop:
@@ -154,7 +157,7 @@ def run_live(
             dev.device_id,
         )
     lost: list[Sender] = []
-    start = sim.options.start
+    start = sim.now  # the window's start, or where a caller advanced the engine to
     wall0 = time.monotonic()
     cpu0 = time.process_time()
     generated = 0
@@ -167,7 +170,10 @@ def run_live(
             elapsed = tick0 - wall0
             if opts.duration_s is not None and elapsed >= opts.duration_s:
                 break
-            batch = sim.advance(start + int(elapsed * opts.speed))
+            due = start + int(elapsed * opts.speed)
+            if opts.max_lead_s is not None:
+                due = min(due, int(time.time() + opts.max_lead_s))
+            batch = sim.advance(due)
             generated += len(batch)
             for _, topic, payload, retain, key in batch:
                 if 0 <= key < real_n:
@@ -184,7 +190,10 @@ def run_live(
                         real[i] = None  # a cut connection; it comes back with the episode's end
             spent = time.monotonic() - tick0
             worst_tick = max(worst_tick, spent)
-            lag_s = max(0.0, (time.monotonic() - wall0) * opts.speed - (sim.now - start))
+            expected = start + (time.monotonic() - wall0) * opts.speed
+            if opts.max_lead_s is not None:
+                expected = min(expected, time.time() + opts.max_lead_s)
+            lag_s = max(0.0, expected - sim.now)
             if time.monotonic() - last_report >= 10:
                 last_report = time.monotonic()
                 progress(

@@ -1,45 +1,119 @@
-"""`wastewatch demo`: what `make demo` runs.
-
-For now it brings the local stack up, migrates the database and tells the
-user what runs where and how to connect; the full Kalasin pipeline (replay,
-live fleet, processors, routes) grows into this command.
-"""
+"""`wastewatch demo`: what `make demo` runs; the work is in :mod:`wastewatch.demo`."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
 
-from wastewatch.settings import load_settings
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+        return value
+
+    return parse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="start the local stack, migrate, and show how to connect")
+    p = sub.add_parser(
+        "demo",
+        help="the whole Kalasin pipeline on the local stack, with a live summary",
+        description="Starts the local stack, migrates, imports the Kalasin city data, replays "
+        "history, then runs the simulated fleet live through the bridge, the sink and the "
+        "processors, plans today's routes and shows a live summary; writes the routes as "
+        "GeoJSON and the monthly report. Ctrl-C stops everything it started. A second run "
+        "continues where the first stopped (see README, make demo).",
+    )
+    p.add_argument(
+        "--minutes",
+        type=_positive(float),
+        default=None,
+        metavar="M",
+        help="run live for M minutes, then stop and print the final summary (default: until "
+        "Ctrl-C)",
+    )
+    p.add_argument(
+        "--history-days",
+        type=_positive(float),
+        default=7.0,
+        metavar="D",
+        help="days of history the first run replays (default 7)",
+    )
+    p.add_argument(
+        "--bins",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="simulated bins (default: the Kalasin registry, 600; more clones it)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="simulator and solver seed (default 1)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(".wastewatch/demo"),
+        metavar="DIR",
+        help="routes GeoJSON, report and the fleet's state (default .wastewatch/demo)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_positive(float),
+        default=60.0,
+        metavar="X",
+        help="live event seconds per wall second until the fleet meets the clock (default 60)",
+    )
+    p.add_argument(
+        "--route-seconds",
+        type=_positive(float),
+        default=5.0,
+        metavar="S",
+        help="solver time for a day's routes (default 5)",
+    )
+    p.add_argument(
+        "--real-clients",
+        type=int,
+        default=20,
+        metavar="N",
+        help="devices with an MQTT connection of their own (client id = device id; default 20)",
+    )
+    p.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="component logs (default .wastewatch/logs/demo)",
+    )
+    p.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
     p.set_defaults(handler=run)
 
 
-def run(_: argparse.Namespace) -> int:
-    from schema.migrate import ensure_login_roles, migrate
-    from wastewatch.stack.manager import Stack
+def run(args: argparse.Namespace) -> int:
+    from wastewatch.demo.errors import DemoError
+    from wastewatch.demo.run import DemoOptions, run_demo
 
-    stack = Stack(load_settings())
-    env = stack.up()
-    applied = migrate(env["WW_DB_DSN"])
-    ensure_login_roles(
-        env["WW_DB_DSN"], writer_dsn=env["WW_DB_WRITER_DSN"], reader_dsn=env["WW_DB_READER_DSN"]
+    if args.real_clients < 0:
+        print("wastewatch demo: --real-clients must be 0 or more", file=sys.stderr)
+        return 2
+    opts = DemoOptions(
+        minutes=args.minutes,
+        history_days=args.history_days,
+        bins=args.bins,
+        seed=args.seed,
+        out=args.out,
+        json=args.json,
+        speed=args.speed,
+        route_seconds=args.route_seconds,
+        real_clients=args.real_clients,
+        log_dir=args.log_dir,
     )
-    print("wastewatch local stack (all on 127.0.0.1):")
-    for row in stack.status():
-        print(f"  {row.name:<12} {'up' if row.up else 'DOWN':<5} {row.address}")
-    print(f"  migrations applied now: {len(applied)} (the database is up to date)")
-    print(f"\nconnection settings are in {stack.env_file}:")
-    for key, value in env.items():
-        print(f"  {key}={value}")
-    print(
-        "\nTry:\n"
-        "  .venv/bin/wastewatch services status\n"
-        '  psql "$(grep WW_DB_READER_DSN .wastewatch/env | cut -d= -f2-)" '
-        "-c 'select * from waste_streams'\n"
-        "  .venv/bin/wastewatch kafka list-topics\n"
-        "  .venv/bin/wastewatch services down      # stop everything `up` started"
-    )
-    return 0
+    try:
+        return run_demo(opts)
+    except DemoError as exc:
+        print(f"wastewatch demo: {exc}", file=sys.stderr)
+        return 1
