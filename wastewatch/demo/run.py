@@ -426,7 +426,7 @@ class Demo:
             while not self.signals.stop:
                 self.check_alive()
                 fleet.drain()
-                replay = fleet.last.get("replay") or fleet.last.get("replayed")
+                replay = fleet.last.get("replayed") or fleet.last.get("replay")
                 t = int((replay or {}).get("t", plan.publish_from))
                 skipping = "skipped" in fleet.last and replay is None
                 waiting = "waiting" in fleet.last
