@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import signal
 import sys
@@ -415,7 +416,9 @@ class Demo:
             disable=not self.interactive,
         )
         span = max(plan.replay_s, 1)
-        pub = progress.add_task("publish history", total=span, info="")
+        pub = progress.add_task(
+            "publish history", total=span, info="" if plan.replay_s else "no gap to replay"
+        )
         store = progress.add_task("store (sink)   ", total=1, info="")
         proc = progress.add_task("process        ", total=1, info="")
         last_change = time.monotonic()
@@ -433,11 +436,12 @@ class Demo:
                 p = self.pipeline()
                 published = float((fleet.last.get("replayed") or {}).get("acked", 0))
                 done_pub = span if waiting else max(0, t - plan.publish_from)
-                info = (
-                    f"re-creating the fleet's state {_iso(int(fleet.last['skipped']['t']))}"
-                    if skipping
-                    else f"{_local(t)} city time, {int((replay or {}).get('acked', 0)):,} msgs"
-                )
+                if skipping:
+                    info = f"re-creating the fleet's state {_iso(int(fleet.last['skipped']['t']))}"
+                elif not plan.replay_s:
+                    info = "no gap to replay"
+                else:
+                    info = f"{_local(t)} city time, {int((replay or {}).get('acked', 0)):,} msgs"
                 progress.update(pub, completed=done_pub, info=info)
                 total = max(p.produced, 1.0)
                 progress.update(store, total=total, completed=p.stored, info=f"{p.stored:,.0f}")
@@ -836,7 +840,7 @@ class Demo:
         lines = ["", "Query the history (read-only role):"]
         if importlib.util.find_spec("wastewatch.cli.history") is not None:
             lines += [
-                f"  {ww} history --days 14 --by stream",
+                f"  {ww} history --days {math.ceil(self.opts.history_days)} --by stream",
                 f"  {ww} history --bin {self.first_bin} --days 2",
             ]
         lines += [
@@ -854,7 +858,7 @@ class Demo:
                 f"  curl '{base}/v1/alerts?state=open&kind=fire'",
                 f"  curl '{base}/v1/routes/{day}'",
                 f"  curl '{base}/v1/landfill'",
-                f"  curl '{base}/v1/history?days=14&by=stream'",
+                f"  curl '{base}/v1/history?days={math.ceil(self.opts.history_days)}&by=stream'",
             ]
         lines += [
             "Grafana boards (need Docker; grafana/README.md): cp .env.example .env (set its",
