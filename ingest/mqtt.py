@@ -200,13 +200,13 @@ class MqttSource:
         self.connects += 1
         log.info("MQTT connected (session present: %s)", flags.session_present)
         loop.call_soon_threadsafe(self._connected.set)
-        if flags.session_present:
-            loop.call_soon_threadsafe(self._resolve_first, None)
-            return
-        # A new session has no subscriptions yet; `start` returns once the SUBACK says
-        # they are in place, so nothing published after `start` can miss the bridge.
-        # retainHandling=1: retained status only when the subscription is new, so a
-        # reconnect does not replay every device's retained status.
+        # Subscribe on every connect, also when the broker kept the session: a session an
+        # older bridge left may lack a filter added since (weighbridge tickets were), and
+        # subscribing to a filter the session has only replaces it (its queue stays).
+        # `start` returns once the SUBACK says they are in place, so nothing published
+        # after `start` can miss the bridge. retainHandling=1: retained status only when
+        # the subscription is new, so a reconnect does not replay every device's
+        # retained status.
         options = SubscribeOptions(qos=1, retainHandling=1)
         client.subscribe([(topic, options) for topic in self._subscriptions])
 

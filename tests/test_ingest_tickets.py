@@ -68,3 +68,62 @@ async def test_tickets_are_stored_once(settings: Settings) -> None:
                 [site],
             ).fetchall()
     assert rows == [("T-0001", 4200.0, "organic"), ("T-0002", 3900.5, "organic")]
+
+
+def _old_session(port: int, client_id: str, city: str) -> None:
+    """A persistent session as a bridge from before ticket forwarding left it: telemetry
+    only (blocking: call via asyncio.to_thread)."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from schema.topics import DeviceTopicKind, device_filter
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 60
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    client.loop_start()
+    result, _ = client.subscribe(device_filter(DeviceTopicKind.TELEMETRY, city), qos=1)
+    assert result == mqtt.MQTT_ERR_SUCCESS
+    time.sleep(0.5)  # the SUBACK
+    client.disconnect()
+    client.loop_stop()
+
+
+@pytest.mark.asyncio
+async def test_a_bridge_session_from_before_tickets_still_gets_them(settings: Settings) -> None:
+    """The bridge subscribes on every connect: a session kept by the broker from an older
+    bridge must not hide a topic filter added since."""
+    tag = uuid.uuid4().hex[:8]
+    city = f"wb-{tag}"
+    site = f"site-{tag}"
+    test_settings = isolated_settings(settings, city, tag)
+    port = mqtt_port(settings)
+    await asyncio.to_thread(_old_session, port, test_settings.mqtt.client_id, city)
+    body = json.dumps(
+        {
+            "ticket_id": "T-0001",
+            "site_id": site,
+            "truck_id": "kls-truck-01",
+            "weighed_at": (datetime.now(tz=UTC).replace(microsecond=0) - timedelta(minutes=5))
+            .isoformat()
+            .replace("+00:00", "Z"),
+            "gross_kg": 13000.0,
+            "tare_kg": 9000.0,
+            "net_kg": 4000.0,
+            "waste_stream": "general",
+        }
+    ).encode()
+    rows: list[tuple[str]] = []
+    async with Bridge(test_settings), Sink(test_settings):
+        await asyncio.to_thread(publish_all, port, landfill_ticket_topic(city, site), [body])
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not rows:
+            with psycopg.connect(settings.db.dsn) as conn:
+                rows = conn.execute(
+                    "select ticket_id from landfill_deliveries where site_id = %s", [site]
+                ).fetchall()
+            await asyncio.sleep(0.3)
+    assert rows == [("T-0001",)]
