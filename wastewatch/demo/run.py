@@ -212,6 +212,7 @@ class Demo:
         from schema.migrate import ensure_login_roles, migrate
         from simulators.citydata import DEFAULT_CITY_DIR, load_city
         from simulators.engine import select_bins
+        from simulators.errors import SimulatorError
         from simulators.registry import import_city
         from wastewatch.kafka_topics import create_topics
         from wastewatch.stack.manager import Stack
@@ -232,7 +233,7 @@ class Demo:
         registry = city if self.opts.bins is None else _registry(city, selected)
         try:
             counts = import_city(self.writer_dsn, registry)
-        except Exception as exc:
+        except SimulatorError as exc:
             raise DemoError(f"importing the city data failed: {exc}") from exc
         self.devices = [b.reg.device_id for b, _ in selected if b.reg.device_id]
         self.first_bin = selected[0][0].reg.bin_id
@@ -448,7 +449,8 @@ class Demo:
                 progress.update(
                     proc, total=total, completed=p.processed, info=f"{p.processed:,.0f}"
                 )
-                seen = (float(t), p.received, p.stored, *p.stages.values())
+                skipped = float((fleet.last.get("skipped") or {}).get("t", 0))
+                seen = (float(t), skipped, p.received, p.stored, *p.stages.values())
                 if seen != last_seen:
                     last_seen, last_change = seen, time.monotonic()
                 elif time.monotonic() - last_change > STALL_S:
