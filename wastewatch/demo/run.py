@@ -612,6 +612,8 @@ class Demo:
         old = next((r for r in self.rates if now - r[0] <= 10.0), self.rates[0])
         rate = (p.written - old[1]) / (now - old[0]) if now - old[0] > 0.5 else None
         city = fig.city_figures(conn, self.routes_date)
+        behind = None if city.event_time is None else time.time() - city.event_time.timestamp()
+        caught_up = behind is not None and behind < 300
         return summary.Figures(
             phase=phase,
             city=self.settings.city,
@@ -619,7 +621,7 @@ class Demo:
             bins=len(self.devices),
             elapsed_s=now - self.t0,
             event_time=city.event_time,
-            speed=self.opts.speed,
+            speed=1.0 if caught_up else self.opts.speed,
             readings_total=self.readings_at_live + int(p.written - self.written_at_live),
             readings_per_s=rate,
             urgency=city.urgency,

@@ -125,7 +125,12 @@ def _days(value: float | None) -> str:
 
 
 def headline(f: Figures) -> str:
-    speed = "" if f.speed is None else f", live x{f.speed:g} until it meets the clock"
+    if f.speed is None:
+        speed = ""
+    elif f.speed <= 1:
+        speed = ", live in real time"
+    else:
+        speed = f", live x{f.speed:g} until it meets the clock"
     return (
         f"wastewatch demo - {f.city} ({f.bins} bins, database {f.database}) - {f.phase}, "
         f"{_clock(f.elapsed_s)} elapsed - city time {_local(f.event_time)} Bangkok{speed}"
