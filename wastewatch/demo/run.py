@@ -236,6 +236,8 @@ class Demo:
         except SimulatorError as exc:
             raise DemoError(f"importing the city data failed: {exc}") from exc
         self.devices = [b.reg.device_id for b, _ in selected if b.reg.device_id]
+        with fig.connect(self.reader_dsn) as conn:  # before the bridge takes any backlog
+            self.readings_before = fig.readings_count(conn)
         self.first_bin = selected[0][0].reg.bin_id
         self.first_zone = selected[0][0].reg.zone
         self.say(
@@ -247,8 +249,7 @@ class Demo:
 
     # -- 2. components ----------------------------------------------------------------------
 
-    def _port(self, configured: int, setting: str, what: str) -> int:
-        host = self.settings.ingest.metrics_host
+    def _port(self, host: str, configured: int, setting: str, what: str) -> int:
         if configured == 0:
             return free_port(host)
         if not port_free(host, configured):
@@ -260,16 +261,29 @@ class Demo:
 
     def start_services(self) -> None:
         s = self.settings
-        host = s.ingest.metrics_host
+        hosts = {
+            "sink": s.ingest.metrics_host,
+            "bridge": s.ingest.metrics_host,
+            "processors-1": s.processors.metrics_host,
+            "processors-2": s.processors.metrics_host,
+        }
         ports = {
-            "sink": self._port(s.ingest.sink_metrics_port, "WW_INGEST_SINK_METRICS_PORT", "sink"),
+            "sink": self._port(
+                hosts["sink"], s.ingest.sink_metrics_port, "WW_INGEST_SINK_METRICS_PORT", "sink"
+            ),
             "bridge": self._port(
-                s.ingest.bridge_metrics_port, "WW_INGEST_BRIDGE_METRICS_PORT", "bridge"
+                hosts["bridge"],
+                s.ingest.bridge_metrics_port,
+                "WW_INGEST_BRIDGE_METRICS_PORT",
+                "bridge",
             ),
             "processors-1": self._port(
-                s.processors.metrics_port, "WW_PROCESSORS_METRICS_PORT", "processors"
+                hosts["processors-1"],
+                s.processors.metrics_port,
+                "WW_PROCESSORS_METRICS_PORT",
+                "processors",
             ),
-            "processors-2": free_port(host),
+            "processors-2": free_port(hosts["processors-2"]),
         }
         base = {
             **os.environ,
@@ -293,7 +307,7 @@ class Demo:
             )
         self.env = base
         for name, argv, extra, stop_s in specs:
-            port = ports[name]
+            host, port = hosts[name], ports[name]
             service = Service(
                 name,
                 argv,
@@ -368,7 +382,6 @@ class Demo:
         )
         with fig.connect(self.reader_dsn) as conn:
             newest = fig.newest_reading(conn, self.devices)
-            self.readings_before = fig.readings_count(conn)
         state_file = opts.out / "fleet-state.json"
         plan = history.plan_history(
             now=int(time.time()),
@@ -738,8 +751,11 @@ class Demo:
                 self.failures.append(str(exc).splitlines()[0])
             finally:
                 t = time.monotonic()
-                if self.signals.stop:
-                    self.say("Stopping (Ctrl-C again to hurry) ...")
+                self.say(
+                    "Stopping (Ctrl-C again to hurry) ..."
+                    if self.signals.stop
+                    else "Stopping: the fleet, then the processors, the bridge and the sink ..."
+                )
                 self.stop_all()
                 self.timings["stop_s"] = time.monotonic() - t
         if error is not None:
@@ -795,8 +811,8 @@ class Demo:
             out.update(
                 {
                     "ok": ok,
-                    "readings_before": getattr(self, "readings_before", None),
-                    "readings_stored_this_run": total - getattr(self, "readings_before", total),
+                    "readings_before": self.readings_before,
+                    "readings_stored_this_run": total - self.readings_before,
                     "readings_published_this_run": fleet_done.get("readings_published"),
                     "history": None
                     if not hasattr(self, "plan")
