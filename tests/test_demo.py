@@ -306,8 +306,6 @@ def demo_env(stack_env: StackEnv, tmp_path: Path) -> Iterator[tuple[dict[str, st
         "WW_DB_DSN": db.dsn,
         "WW_DB_WRITER_DSN": db.writer_dsn,
         "WW_DB_READER_DSN": db.reader_dsn,
-        "WW_MQTT_URL": stack_env.mqtt_url,
-        "WW_KAFKA_BOOTSTRAP": stack_env.kafka_bootstrap,
         "WW_KAFKA_TOPIC_PREFIX": prefix,
         "WW_CITY": f"demo-{tag}",
         "WW_MQTT_CLIENT_ID": f"demo-{tag}-bridge",
