@@ -54,6 +54,7 @@ from simulators.citydata import DEFAULT_CITY_DIR, SimBin, load_city
 from simulators.dynamics import FillModel
 from simulators.engine import SimOptions, Simulation, select_bins
 from simulators.errors import SimulatorError
+from simulators.faults import FaultRates
 from simulators.publish import MqttTarget
 from simulators.registry import import_city
 from simulators.run import run_replay
@@ -89,6 +90,9 @@ class EvalOptions:
     rate: float = 3000.0
     lag_seconds: float = 20.0
     keep_truth: Path | None = None
+    fire_rate: float = 0.001
+    """Fire episodes per bin per day.  The fleet default (0.0003) gives 0-4 fires in a
+    28-day, 500-bin run, too few to score; the evaluation injects about a dozen."""
     processes: tuple[str, ...] = ("collections,alerts,landfill", "forecast,rollups")
     """Processor stages per OS process (``wastewatch process --only``): one Python
     process runs on one core, so the stages are spread as a deployment would."""
@@ -257,7 +261,14 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             sim = Simulation(
                 city,
                 load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
-                SimOptions(seed=opts.seed, start=start, end=end, city=run.city, bins=opts.bins),
+                SimOptions(
+                    seed=opts.seed,
+                    start=start,
+                    end=end,
+                    city=run.city,
+                    bins=opts.bins,
+                    faults=replace(FaultRates(), fire=opts.fire_rate),
+                ),
                 truth=GroundTruth(truth_dir),
             )
             t0 = time.monotonic()
@@ -300,6 +311,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
                 "lag_offered_per_s": round(achieved, 1),
                 "lag_readings": acked,
                 "processor_processes": list(opts.processes),
+                "fire_rate_per_bin_day": opts.fire_rate,
                 "days": opts.days,
                 "bins": opts.bins,
                 "seed": opts.seed,
