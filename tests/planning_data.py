@@ -39,11 +39,12 @@ from ingest.store import prepare, write_batch
 from ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
 from processors.service import ProcessorService
 from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, CityData, SimBin, load_city
+from simulators.citydata import DEFAULT_CITY_DIR, load_city
 from simulators.engine import SimOptions, Simulation
 from simulators.faults import FaultRates
 from simulators.registry import import_city
 from tests.conftest import SessionDb
+from tests.pipeline_helpers import tagged_city
 from wastewatch.kafka_topics import create_topics, delete_prefixed_topics
 from wastewatch.settings import DbSettings, KafkaSettings, Settings
 
@@ -71,43 +72,6 @@ class PlanningData:
     writer_dsn: str
     admin_dsn: str
     build_s: float
-
-
-def _tagged(city: CityData, p: str) -> CityData:
-    """The city with every id prefixed, keeping only the first BINS sensored bins."""
-    bins = [b for b in city.bins if b.reg.device_id][:BINS]
-    return replace(
-        city,
-        zones=tuple(z.model_copy(update={"zone_id": p + z.zone_id}) for z in city.zones),
-        bins=tuple(
-            SimBin(
-                reg=b.reg.model_copy(
-                    update={
-                        "bin_id": p + b.reg.bin_id,
-                        "device_id": p + str(b.reg.device_id),
-                        "zone": p + b.reg.zone,
-                    }
-                ),
-                place=b.place,
-            )
-            for b in bins
-        ),
-        depots=tuple(d.model_copy(update={"depot_id": p + d.depot_id}) for d in city.depots),
-        sites=tuple(s.model_copy(update={"site_id": p + s.site_id}) for s in city.sites),
-        trucks=tuple(
-            t.model_copy(
-                update={
-                    "truck_id": p + t.truck_id,
-                    "depot_id": p + t.depot_id,
-                    "site_id": p + t.site_id,
-                    "zones": [p + z for z in t.zones],
-                }
-            )
-            for t in city.trucks
-        ),
-        densities=tuple(d.model_copy(update={"site_id": p + d.site_id}) for d in city.densities),
-        unmetered_kg_per_day={p + k: v for k, v in city.unmetered_kg_per_day.items()},
-    )
 
 
 Record = tuple[str, bytes, bytes, int]  # topic, key, value, received_at_ms
@@ -215,7 +179,7 @@ def _build(test_db: SessionDb, kafka_bootstrap: str) -> PlanningData:
     t0 = time.monotonic()
     tag = uuid.uuid4().hex[:6]  # Kafka topics and groups: the broker outlives the session
     p = PREFIX  # ids: fixed, so the simulator (its draws are named by bin id) is deterministic
-    city = _tagged(load_city([DEFAULT_CITY_DIR]), p)
+    city = tagged_city(load_city([DEFAULT_CITY_DIR]), p, BINS)
     import_city(test_db.dsn, city)
     end = START + DAYS * 86_400
     sim = Simulation(

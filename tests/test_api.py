@@ -408,6 +408,13 @@ def test_landfill_and_what_if(
     cli = {s["site_id"]: s for s in json.loads(capsys.readouterr().out)["what_if"]}
     assert cli[data.site]["full_date_with_diversion"] == answer["full_date_with_diversion"]
     assert cli[data.site]["days_gained"] == answer["days_gained"]
+    code = main(["landfill", "what-if", "--divert", "recyclable=0.3", "--site", data.site])
+    assert code == 0
+    assert "moves the projected full date from" in capsys.readouterr().out
+    assert main(["landfill", "status", "--site", data.site, "--json"]) == 0
+    (status,) = json.loads(capsys.readouterr().out)["sites"]
+    assert status["remaining_m3"] == pytest.approx(sites[0]["remaining_m3"])
+    assert status["full_date"] == answer["full_date"]
 
 
 @pytest.mark.integration

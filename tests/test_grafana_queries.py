@@ -24,7 +24,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,12 +43,13 @@ from ingest.rows import Reject, reading_row, status_row, ticket_row
 from ingest.store import prepare, write_batch
 from ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
 from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, CityData, SimBin, load_city
+from simulators.citydata import DEFAULT_CITY_DIR, load_city
 from simulators.engine import SimOptions, Simulation
 from simulators.faults import FaultRates
 from simulators.registry import import_city
 from simulators.truth import GroundTruth
 from tests.conftest import SessionDb
+from tests.pipeline_helpers import tagged_city
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -65,43 +66,6 @@ class Dataset:
     one_zone: str
     one_stream: str
     routes: bool
-
-
-def _tagged(city: CityData, p: str) -> CityData:
-    """The Kalasin city with every id prefixed and only the first BINS sensored bins."""
-    bins = [b for b in city.bins if b.reg.device_id][:BINS]
-    return replace(
-        city,
-        zones=tuple(z.model_copy(update={"zone_id": p + z.zone_id}) for z in city.zones),
-        bins=tuple(
-            SimBin(
-                reg=b.reg.model_copy(
-                    update={
-                        "bin_id": p + b.reg.bin_id,
-                        "device_id": p + str(b.reg.device_id),
-                        "zone": p + b.reg.zone,
-                    }
-                ),
-                place=b.place,
-            )
-            for b in bins
-        ),
-        depots=tuple(d.model_copy(update={"depot_id": p + d.depot_id}) for d in city.depots),
-        sites=tuple(s.model_copy(update={"site_id": p + s.site_id}) for s in city.sites),
-        trucks=tuple(
-            t.model_copy(
-                update={
-                    "truck_id": p + t.truck_id,
-                    "depot_id": p + t.depot_id,
-                    "site_id": p + t.site_id,
-                    "zones": [p + z for z in t.zones],
-                }
-            )
-            for t in city.trucks
-        ),
-        densities=tuple(d.model_copy(update={"site_id": p + d.site_id}) for d in city.densities),
-        unmetered_kg_per_day={p + k: v for k, v in city.unmetered_kg_per_day.items()},
-    )
 
 
 async def _ingest(writer_dsn: str, sim: Simulation, end: int) -> None:
@@ -412,7 +376,7 @@ def _routes(conn: psycopg.Connection[Any], p: str, end: datetime) -> bool:
 def dataset(test_db: SessionDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dataset]:
     tag = uuid.uuid4().hex[:6]
     p = f"g{tag}-"
-    city = _tagged(load_city([DEFAULT_CITY_DIR]), p)
+    city = tagged_city(load_city([DEFAULT_CITY_DIR]), p, BINS)
     import_city(test_db.dsn, city)
     end = int(time.time()) // 3600 * 3600
     start = end - DAYS * 86400

@@ -11,9 +11,10 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from processors.landfill import Projection
+if TYPE_CHECKING:
+    from wastewatch.planning.landfill import Scenario
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,60 +46,32 @@ def _dsn() -> str:
     return db.reader_dsn or db.writer_dsn or db.dsn
 
 
-def _projection_dict(p: Projection) -> dict[str, Any]:
-    return {
-        "site_id": p.site_id,
-        "as_of": p.as_of.isoformat(),
-        "used_m3": p.used_m3,
-        "remaining_m3": p.remaining_m3,
-        "fill_fraction": p.fill_fraction,
-        "rate_m3_per_day": p.rate_m3_per_day,
-        "rate_interval_m3_per_day": [p.rate_low_m3_per_day, p.rate_high_m3_per_day],
-        "days_left": p.days_left,
-        "full_date": p.full_date.isoformat() if p.full_date else None,
-        "full_date_interval": [
-            p.full_date_early.isoformat() if p.full_date_early else None,
-            p.full_date_late.isoformat() if p.full_date_late else None,
-        ],
-        "rate_by_stream_m3_per_day": p.rate_by_stream,
-    }
-
-
-async def _projections(
-    site: str | None, divert: dict[str, float] | None
-) -> list[tuple[Projection, Projection | None]]:
+async def _scenarios(site: str | None, divert: dict[str, float] | None) -> list[Scenario]:
     import psycopg
 
-    from processors.landfill import project
-    from processors.landfill_stage import load_days, load_sites
+    from wastewatch.planning.landfill import scenarios
     from wastewatch.settings import load_settings
 
     window = load_settings().processors.landfill_window_days
-    out = []
     async with await psycopg.AsyncConnection.connect(_dsn(), autocommit=True) as conn:
-        for info in (await load_sites(conn)).values():
-            if site and info.site_id != site:
-                continue
-            days = await load_days(conn, info.site_id)
-            base = project(info, days, window_days=window)
-            if base is None:
-                continue
-            alt = project(info, days, window_days=window, divert=divert) if divert else None
-            out.append((base, alt))
-    return out
+        return await scenarios(
+            conn, window_days=window, divert=divert, sites=(site,) if site else ()
+        )
 
 
-def _run(site: str | None, divert: dict[str, float] | None) -> list[tuple[Projection, Any]]:
+def _run(site: str | None, divert: dict[str, float] | None) -> list[Scenario]:
     import psycopg
 
     try:
-        return asyncio.run(_projections(site, divert))
+        return asyncio.run(_scenarios(site, divert))
     except psycopg.Error as exc:
         print(f"wastewatch landfill: cannot read the database: {exc}", file=sys.stderr)
         raise SystemExit(1) from exc
 
 
 def status(args: argparse.Namespace) -> int:
+    from wastewatch.planning.landfill import projection_dict
+
     rows = _run(args.site, None)
     if not rows:
         print(
@@ -106,9 +79,10 @@ def status(args: argparse.Namespace) -> int:
         )
         return 1
     if args.json:
-        print(json.dumps({"sites": [_projection_dict(p) for p, _ in rows]}, ensure_ascii=False))
+        sites = [projection_dict(s.baseline) for s in rows]
+        print(json.dumps({"sites": sites}, ensure_ascii=False))
         return 0
-    for p, _ in rows:
+    for p in (s.baseline for s in rows):
         print(
             f"{p.site_id}  as of {p.as_of}  used {p.used_m3:,.0f} m3 ({p.fill_fraction:.1%}), "
             f"{p.remaining_m3:,.0f} m3 left\n"
@@ -123,6 +97,7 @@ def status(args: argparse.Namespace) -> int:
 def what_if(args: argparse.Namespace) -> int:
     from processors.errors import ConfigError
     from processors.landfill import parse_divert
+    from wastewatch.planning.landfill import what_if_dict
 
     try:
         divert = parse_divert(args.divert)
@@ -135,28 +110,16 @@ def what_if(args: argparse.Namespace) -> int:
             "wastewatch landfill: no landfill data yet (run `wastewatch process`)", file=sys.stderr
         )
         return 1
-    result = []
-    for base, alt in rows:
-        assert alt is not None
-        moved = (alt.full_date - base.full_date).days if alt.full_date and base.full_date else None
-        result.append(
-            {
-                "site_id": base.site_id,
-                "divert": divert,
-                "full_date": base.full_date.isoformat() if base.full_date else None,
-                "full_date_with_diversion": alt.full_date.isoformat() if alt.full_date else None,
-                "days_gained": moved,
-                "baseline": _projection_dict(base),
-                "with_diversion": _projection_dict(alt),
-            }
-        )
-        if not args.json:
-            shares = ", ".join(f"{k} {v:.0%}" for k, v in divert.items())
+    result = [what_if_dict(s, divert) for s in rows]
+    if not args.json:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in divert.items())
+        for item in result:
+            moved = item["days_gained"]
             print(
-                f"{base.site_id}: diverting {shares} moves the projected full date from "
-                f"{base.full_date} to {alt.full_date} ({moved:+d} days)"
+                f"{item['site_id']}: diverting {shares} moves the projected full date from "
+                f"{item['full_date']} to {item['full_date_with_diversion']} ({moved:+d} days)"
                 if moved is not None
-                else f"{base.site_id}: no full date within the horizon"
+                else f"{item['site_id']}: no full date within the horizon"
             )
     if args.json:
         print(json.dumps({"what_if": result}, ensure_ascii=False))
