@@ -636,18 +636,26 @@ def _score_alerts(
         by_dev[(kind, dev)].append((_ts(opened), _ts(resolved) if resolved else end))
     recall: dict[str, float | None] = {}
     excluded: dict[str, int] = {}
+    missed: list[dict[str, Any]] = []
+    _misses["missed_alert_episodes"] = missed
     for fkind, akind in _ALERT_OF.items():
         eps = [f for f in faults if f["kind"] == fkind and f["end_ts"] < end - 3 * 3600]
-        observable = [f for f in eps if fkind != "offline" or f["end_ts"] - f["ts"] >= interval + 2]
+        # Unobservable: an outage shorter than a report interval leaves no gap, and one
+        # that began before the replay has no last reading for a gap to follow (the
+        # simulator draws whole days, so episodes may start before the window).
+        observable = [
+            f
+            for f in eps
+            if fkind != "offline" or (f["end_ts"] - f["ts"] >= interval + 2 and f["ts"] >= start)
+        ]
         excluded[akind] = len(eps) - len(observable)
-        hit = sum(
-            1
-            for f in observable
-            if any(
-                f["ts"] - 900 <= o <= f["end_ts"] + 7200
-                for o, _ in by_dev.get((akind, f["device"]), [])
-            )
-        )
+        hit = 0
+        for f in observable:
+            spans = by_dev.get((akind, f["device"]), [])
+            if any(f["ts"] - 900 <= o <= f["end_ts"] + 7200 for o, _ in spans):
+                hit += 1
+            else:
+                missed.append({**f, "alerts_of_device": spans})
         recall[akind] = round(hit / len(observable), 4) if observable else None
     dead = {d["device"] for d in devices if d["dead"]}
     explain = {

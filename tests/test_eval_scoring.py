@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bench.eval_processors import _score_collections
 
 END = 2_000_000_000
@@ -34,3 +36,30 @@ def test_a_detection_outside_the_window_does_not_match() -> None:
     got = _score_collections(truth, [("a", T - 3600), ("a", T + 3 * 3600)], END, [])
     assert got["collection_recall"] == 0.0
     assert got["collection_precision"] == 0.0
+
+
+def _offline(device: str, ts: int, end_ts: int) -> dict[str, object]:
+    return {"kind": "offline", "device": device, "bin": device, "ts": ts, "end_ts": end_ts}
+
+
+def test_offline_recall_counts_outages_a_processor_can_see() -> None:
+    from bench.eval_processors import _score_alerts
+
+    start, end = 1_000_000, 1_000_000 + 4 * 86_400
+    faults = [
+        _offline("a", start + 3600, start + 3 * 3600),  # seen: alert below
+        _offline("b", start + 3600, start + 3 * 3600),  # missed
+        _offline("c", start - 4 * 3600, start + 3600),  # began before the replay
+        _offline("d", start + 7200, start + 7200 + 600),  # shorter than one report
+    ]
+
+    def at(ts: int) -> datetime:
+        return datetime.fromtimestamp(ts, UTC)
+
+    alerts = [("offline", "a", at(start + 2 * 3600), at(start + 3 * 3600))]
+    devices = [{"device": d, "dead": False} for d in "abcd"]
+    out = _score_alerts(faults, alerts, devices, {}, 4, start, end, {"report_interval_s": 900})
+    assert out["alert_recall"]["offline"] == 0.5
+    assert out["alert_episodes_excluded_unobservable"]["offline"] == 2
+    assert out["false_alerts_by_kind"]["offline"] == 0
+    assert out["alert_recall"]["fire"] is None  # nothing injected: no recall, not 1.0
