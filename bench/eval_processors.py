@@ -93,7 +93,7 @@ class EvalOptions:
     fire_rate: float = 0.001
     """Fire episodes per bin per day.  The fleet default (0.0003) gives 0-4 fires in a
     28-day, 500-bin run, too few to score; the evaluation injects about a dozen."""
-    processes: tuple[str, ...] = ("collections,alerts,landfill", "forecast,rollups")
+    processes: tuple[str, ...] = ("collections,alerts,landfill", "forecast", "rollups")
     """Processor stages per OS process (``wastewatch process --only``): one Python
     process runs on one core, so the stages are spread as a deployment would."""
 

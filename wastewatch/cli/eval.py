@@ -45,10 +45,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("--lag-seconds", type=float, default=20.0, metavar="S")
     e.add_argument(
         "--processes",
-        default="collections,alerts,landfill;forecast,rollups",
+        default="collections,alerts,landfill;forecast;rollups",
         metavar="GROUPS",
         help="processor stages per OS process, ';' between processes (default "
-        "'collections,alerts,landfill;forecast,rollups'; 'all' for one process)",
+        "'collections,alerts,landfill;forecast;rollups'; 'all' for one process)",
     )
     e.add_argument(
         "--keep-truth",
