@@ -231,7 +231,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
         env = Stack(settings).up()
     except StackError as exc:
         raise BenchError(f"the local stack is not available: {exc}") from exc
-    target = MqttTarget.from_url(env["WW_MQTT_URL"])
+    target = MqttTarget.from_url(env["WW_MQTT_URL"], ca_file=env.get("WW_MQTT_CA_FILE"))
     run = _Run()
     end = int(time.time()) // 3600 * 3600
     start = end - int(opts.days * 86_400)

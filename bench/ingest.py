@@ -802,7 +802,7 @@ def run_ingest_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
     except StackError as exc:
         raise BenchError(f"the local stack is not available: {exc}") from exc
     run = _Run()
-    target = MqttTarget.from_url(env["WW_MQTT_URL"])
+    target = MqttTarget.from_url(env["WW_MQTT_URL"], ca_file=env.get("WW_MQTT_CA_FILE"))
     progress(
         f"run {run.run_id}: {opts.messages} readings, {opts.devices} devices, "
         f"{opts.publishers} publisher processes"

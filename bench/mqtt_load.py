@@ -90,7 +90,7 @@ def connect_client(
     if target.username is not None:
         client.username_pw_set(target.username, target.password)
     if target.tls:
-        client.tls_set()
+        client.tls_set(ca_certs=target.ca_file)
     # 0 = no limit inside paho: the in-flight window is kept by the caller.  With
     # a limit, paho rescans every queued message on each PUBACK (O(window)).
     client.max_inflight_messages_set(0)

@@ -85,7 +85,7 @@ def run_simulate_bench(opts: SimBenchOptions, progress: Progress) -> dict[str, A
         env = Stack(settings).up()
     except StackError as exc:
         raise BenchError(f"the local stack is not available: {exc}") from exc
-    target = MqttTarget.from_url(env["WW_MQTT_URL"])
+    target = MqttTarget.from_url(env["WW_MQTT_URL"], ca_file=env.get("WW_MQTT_CA_FILE"))
     run = _Run()
     now = int(time.time())
     try:

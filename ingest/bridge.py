@@ -50,6 +50,7 @@ from ingest.validate import (
 )
 from schema.topics import DeviceTopicKind, device_filter, landfill_ticket_filter
 from wastewatch.logs import configure
+from wastewatch.mqtt_url import redact
 from wastewatch.observability import MetricsServer
 from wastewatch.service import run_until_signal
 from wastewatch.settings import Settings, load_settings
@@ -123,7 +124,8 @@ class Bridge:
             filters = [f"$share/{ingest.share_group}/{f}" for f in filters]
         self.metrics = BridgeMetrics()
         self._mqtt = MqttSource(
-            url=settings.mqtt.url,
+            url=settings.mqtt.bridge_url or settings.mqtt.url,
+            ca_file=settings.mqtt.ca_file,
             client_id=client_id or settings.mqtt.client_id,
             subscriptions=filters,
             receive_maximum=ingest.receive_maximum,
@@ -195,7 +197,9 @@ class Bridge:
         for task in self._tasks:
             task.add_done_callback(_log_death)
         log.info(
-            "bridge started: %s -> %s", self._settings.mqtt.url, self._settings.kafka.bootstrap
+            "bridge started: %s -> %s",
+            redact(self._settings.mqtt.bridge_url or self._settings.mqtt.url),
+            self._settings.kafka.bootstrap,
         )
 
     async def stop(self) -> None:

@@ -37,7 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from ingest.errors import MqttConnectError
-from wastewatch.mqtt_url import MqttTarget, MqttUrlError
+from wastewatch.mqtt_url import MqttTarget, MqttUrlError, redact
 
 log = logging.getLogger(__name__)
 _PUBACK = struct.Struct("!BBH")  # PUBACK, remaining length 2, packet id (reason 0 implied)
@@ -72,8 +72,8 @@ class MqttSource:
         try:
             self._address = MqttTarget.from_url(url)
         except MqttUrlError as exc:
-            raise MqttConnectError(url, str(exc)) from exc
-        self._url = url
+            raise MqttConnectError(redact(url), str(exc)) from exc
+        self._url = redact(url)  # for messages: never the password
         self._subscriptions = subscriptions
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s

@@ -33,9 +33,11 @@ from aiokafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ingest import store
+from ingest.errors import IngestError
 from ingest.rows import Reject, reading_row, received_at, status_row, ticket_row
 from ingest.validate import DLQ, LANDFILL, READINGS, STATUS, Rejected, dead_letter_bytes
 from schema.dlq import DeadLetterReason
+from wastewatch.dbroles import superuser_message, superuser_role
 from wastewatch.logs import configure
 from wastewatch.observability import MetricsServer
 from wastewatch.service import run_until_signal
@@ -111,8 +113,7 @@ class Sink:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        dsn = settings.db.writer_dsn or settings.db.dsn
-        self._dsn = dsn
+        self._dsn = settings.db.for_ingest()
         prefix = settings.kafka.topic_prefix
         self._readings_topic = prefix + READINGS
         self._status_topic = prefix + STATUS
@@ -277,6 +278,10 @@ class Sink:
                 conn = await psycopg.AsyncConnection.connect(
                     self._dsn, connect_timeout=self._settings.db.connect_timeout_s
                 )
+                role = await superuser_role(conn)
+                if role is not None:
+                    await conn.close()
+                    raise IngestError(superuser_message(role, "WW_DB_INGEST_DSN"))
                 await store.prepare(conn)
             except psycopg.Error as exc:
                 self._db_ok = False

@@ -44,8 +44,9 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg.types.json import set_json_loads
 
-from processors.errors import StoreError
+from processors.errors import ConfigError, StoreError
 from processors.readings import BinInfo
+from wastewatch.dbroles import superuser_message, superuser_role
 from wastewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,7 @@ class StageRunner:
             session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         )
-        self._dsn = settings.db.writer_dsn or settings.db.dsn
+        self._dsn = settings.db.for_processors()
         self._conn: Conn | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -371,6 +372,10 @@ class StageRunner:
                 conn = await psycopg.AsyncConnection.connect(
                     self._dsn, connect_timeout=self._settings.db.connect_timeout_s, autocommit=True
                 )
+                role = await superuser_role(conn)
+                if role is not None:
+                    await conn.close()
+                    raise ConfigError(superuser_message(role, "WW_DB_PROCESSOR_DSN"))
                 # Per-device state is jsonb read on every first sight of a device.
                 set_json_loads(orjson.loads, conn)
                 self._conn = conn

@@ -58,7 +58,7 @@ class WebhookNotifier:
         self._timeout = cfg.webhook_timeout_s
         self._retries = cfg.webhook_retries
         self._backoff = cfg.webhook_backoff_s
-        self._dsn = settings.db.writer_dsn or settings.db.dsn
+        self._dsn = settings.db.for_processors()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.poll_s = 5.0

@@ -24,6 +24,8 @@ _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x77_77_6D_69  # "wwmi": any constant unique to this project
 WRITER_GROUP = "ww_writer"
 READER_GROUP = "ww_reader"
+INGEST_GROUP = "ww_ingest"
+PROCESSOR_GROUP = "ww_processor"
 
 
 class MigrationError(Exception):
@@ -140,14 +142,30 @@ def pending(dsn: str, *, directory: Path = SQL_DIR) -> list[Migration]:
     return [m for m in discover(directory) if m.version not in done]
 
 
-def ensure_login_roles(dsn: str, *, writer_dsn: str | None, reader_dsn: str | None) -> list[str]:
-    """Give the login roles named in the writer/reader DSNs their group and password.
+def ensure_login_roles(
+    dsn: str,
+    *,
+    writer_dsn: str | None,
+    reader_dsn: str | None,
+    ingest_dsn: str | None = None,
+    processor_dsn: str | None = None,
+) -> list[str]:
+    """Give the login roles named in the role DSNs their group and password.
 
-    A DSN whose user is the group itself (the local stack's choice) makes the
-    group a login role; any other user is created as a member of the group.
-    Passwords are passed as SQL literals built by psycopg, never pasted.
+    One DSN per group: writer (``ww_writer``), reader (``ww_reader``), ingest
+    (``ww_ingest``) and processor (``ww_processor``, migration 0009).  A DSN
+    whose user is the group itself (the local stack's choice) makes the group a
+    login role; any other user is created as a member of the group.  Passwords
+    are passed as SQL literals built by psycopg, never pasted.  A login role is
+    never a superuser: a DSN naming one is refused.
     """
-    wanted = [(d, g) for d, g in ((writer_dsn, WRITER_GROUP), (reader_dsn, READER_GROUP)) if d]
+    pairs = (
+        (writer_dsn, WRITER_GROUP),
+        (reader_dsn, READER_GROUP),
+        (ingest_dsn, INGEST_GROUP),
+        (processor_dsn, PROCESSOR_GROUP),
+    )
+    wanted = [(d, g) for d, g in pairs if d]
     changed: list[str] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         for role_dsn, group in wanted:
@@ -156,7 +174,14 @@ def ensure_login_roles(dsn: str, *, writer_dsn: str | None, reader_dsn: str | No
             password = info.get("password")
             if not user:
                 raise MigrationError(f"the DSN for {group} names no user")
-            exists = conn.execute("select 1 from pg_roles where rolname = %s", [user]).fetchone()
+            found = conn.execute(
+                "select rolsuper from pg_roles where rolname = %s", [user]
+            ).fetchone()
+            if found is not None and found[0]:
+                raise MigrationError(
+                    f"the DSN for {group} names {user!r}, a superuser; give it a role of its own"
+                )
+            exists = found is not None
             verb = "alter" if exists else "create"
             stmt = sql.SQL(verb + " role {} with login").format(sql.Identifier(user))
             if password is not None:

@@ -71,7 +71,7 @@ def connect(
     if target.username is not None:
         client.username_pw_set(target.username, target.password)
     if target.tls:
-        client.tls_set()
+        client.tls_set(ca_certs=target.ca_file)
     if will is not None:
         client.will_set(will[0], will[1], qos=1, retain=True)
     # No limits inside paho: the window is ours (paho rescans its queue per PUBACK otherwise).

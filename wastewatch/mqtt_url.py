@@ -20,13 +20,15 @@ class MqttTarget:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    ca_file: str | None = None
+    """CA certificate (PEM) to verify the broker with; None: the system's CAs."""
 
     @classmethod
-    def from_url(cls, url: str) -> MqttTarget:
+    def from_url(cls, url: str, *, ca_file: str | None = None) -> MqttTarget:
         parts = urlsplit(url)
         if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"} or not parts.hostname:
             raise MqttUrlError(
-                f"cannot use MQTT URL {url!r}: expected mqtt://[user:password@]host:port "
+                f"cannot use MQTT URL {redact(url)!r}: expected mqtt://[user:password@]host:port "
                 "(mqtts:// for TLS); check WW_MQTT_URL"
             )
         tls = parts.scheme in {"mqtts", "ssl"}
@@ -36,4 +38,22 @@ class MqttTarget:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
+            ca_file=ca_file,
         )
+
+    def __str__(self) -> str:
+        """The address for logs and messages: user name, never the password."""
+        user = f"{self.username}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "<an MQTT URL that cannot be parsed>"
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()

@@ -31,7 +31,22 @@ class MqttSettings(BaseModel):
 
     url: str = Field(
         default="mqtt://127.0.0.1:18830",
-        description="mqtt://[user:password@]host:port (mqtts:// for TLS)",
+        description="mqtt://[user:password@]host:port (mqtts:// for TLS): the account of "
+        "publishers (simulator, fleet, tools); locally the ww-sim service account",
+    )
+    bridge_url: str | None = Field(
+        default=None,
+        description="the ingest bridge's own account (reads device topics, publishes none); "
+        "unset: the bridge uses url",
+    )
+    ops_url: str | None = Field(
+        default=None,
+        description="operators' account (reads every topic, publishes device configs)",
+    )
+    ca_file: str | None = Field(
+        default=None,
+        description="CA certificate (PEM) that signed the broker's certificate, for mqtts://; "
+        "unset: the system's CAs",
     )
     client_id: str = Field(default="ww-bridge", description="MQTT client id of the bridge")
     keepalive_s: int = Field(default=30, ge=5, description="MQTT keepalive in seconds")
@@ -65,12 +80,30 @@ class DbSettings(BaseModel):
         description="owner/migration role: used by `wastewatch db migrate` only",
     )
     writer_dsn: str | None = Field(
-        default=None, description="ingest and processors (INSERT/UPDATE, no DDL)"
+        default=None,
+        description="operators' tools: city registry import, route plans (INSERT/UPDATE, no DDL)",
+    )
+    ingest_dsn: str | None = Field(
+        default=None,
+        description="the ingest sink: inserts readings, device status and weighbridge tickets "
+        "only; unset: writer_dsn",
+    )
+    processor_dsn: str | None = Field(
+        default=None,
+        description="the processors: write their own tables, read the rest; unset: writer_dsn",
     )
     reader_dsn: str | None = Field(
         default=None, description="Grafana and the planners' API (SELECT only)"
     )
     connect_timeout_s: int = Field(default=10, ge=1)
+
+    def for_ingest(self) -> str:
+        """The sink's DSN: ingest_dsn, else writer_dsn, else (refused at start if superuser) dsn."""
+        return self.ingest_dsn or self.writer_dsn or self.dsn
+
+    def for_processors(self) -> str:
+        """The processors' DSN: processor_dsn, else writer_dsn, else dsn (as for_ingest)."""
+        return self.processor_dsn or self.writer_dsn or self.dsn
 
 
 class IngestSettings(BaseModel):
@@ -210,6 +243,9 @@ class StackSettings(BaseModel):
     """The local development/test stack that `wastewatch services` manages."""
 
     mqtt_port: int = Field(default=18830, ge=1024, le=65535)
+    mqtt_tls_port: int = Field(
+        default=18883, ge=1024, le=65535, description="Mosquitto's TLS listener (local CA)"
+    )
     kafka_port: int = Field(default=19092, ge=1024, le=65535)
     pg_port: int = Field(default=15432, ge=1024, le=65535)
     wait_s: float = Field(default=60.0, gt=0, description="how long `up` waits for each service")

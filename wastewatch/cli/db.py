@@ -22,8 +22,13 @@ def migrate(_: argparse.Namespace) -> int:
 
     settings = load_settings()
     applied = apply(settings.db.dsn)
+    db = settings.db
     roles = ensure_login_roles(
-        settings.db.dsn, writer_dsn=settings.db.writer_dsn, reader_dsn=settings.db.reader_dsn
+        db.dsn,
+        writer_dsn=db.writer_dsn,
+        reader_dsn=db.reader_dsn,
+        ingest_dsn=db.ingest_dsn,
+        processor_dsn=db.processor_dsn,
     )
     if applied:
         for mig in applied:

@@ -126,7 +126,7 @@ def run_plan(args: argparse.Namespace) -> int:
         _require_feasible(check_day(day, inputs, options))
         routes = list(day.routes)
         if not args.dry_run:
-            routes = save_day(settings.db.writer_dsn or settings.db.dsn, day)
+            routes = save_day(settings.db.for_processors(), day)
             if not args.no_publish:
                 published = publish_plans(settings.kafka, [r.plan for r in routes])
     except RoutingError as exc:

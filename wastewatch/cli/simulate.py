@@ -280,7 +280,11 @@ def run_replay(args: argparse.Namespace) -> int:
     start = end - int(args.days * 86_400)
     try:
         sim, settings = _build(args, start, end)
-        target = None if args.dry_run else MqttTarget.from_url(settings.mqtt.url)
+        target = (
+            None
+            if args.dry_run
+            else MqttTarget.from_url(settings.mqtt.url, ca_file=settings.mqtt.ca_file)
+        )
         result = replay(
             sim,
             target=target,
@@ -306,7 +310,7 @@ def run_live(args: argparse.Namespace) -> int:
         sim, settings = _build(args, start, None)
         result = live(
             sim,
-            MqttTarget.from_url(settings.mqtt.url),
+            MqttTarget.from_url(settings.mqtt.url, ca_file=settings.mqtt.ca_file),
             LiveOptions(
                 speed=args.speed,
                 real_clients=args.real_clients,

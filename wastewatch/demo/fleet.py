@@ -130,7 +130,7 @@ def run(cfg: FleetConfig, stop: _Stop) -> dict[str, Any]:
         SimOptions(seed=cfg.seed, start=cfg.anchor, end=None, city=settings.city, bins=cfg.bins),
         plans=_QuietPlans(DbPlanSource(settings.db.reader_dsn or settings.db.dsn)),
     )
-    target = MqttTarget.from_url(settings.mqtt.url)
+    target = MqttTarget.from_url(settings.mqtt.url, ca_file=settings.mqtt.ca_file)
     prefix = f"ww-demo-{uuid.uuid4().hex[:6]}"
     emit("started", devices=len(sim.devices), anchor=cfg.anchor)
     log.info("fleet of %d devices from %s (%s)", len(sim.devices), cfg.anchor, cfg.to_json())

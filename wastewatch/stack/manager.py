@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from wastewatch.security.accounts import BRIDGE, OPS, SIM
 from wastewatch.settings import Settings
 from wastewatch.stack.kafka import KafkaService
 from wastewatch.stack.mosquitto import MosquittoService
@@ -52,8 +53,12 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         """The connection settings other processes need, as WW_ variables."""
+        mqtt = self.mosquitto
         return {
-            "WW_MQTT_URL": self.mosquitto.url,
+            "WW_MQTT_URL": mqtt.url(SIM),
+            "WW_MQTT_BRIDGE_URL": mqtt.url(BRIDGE),
+            "WW_MQTT_OPS_URL": mqtt.url(OPS),
+            "WW_MQTT_CA_FILE": str(mqtt.ca.ca_cert),
             "WW_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             **self.postgres.dsns(),
         }
@@ -71,8 +76,10 @@ class Stack:
         env = self.env()
         self.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.env_file.touch(mode=0o600)
+        self.env_file.chmod(0o600)
         self.env_file.write_text(
-            "# Written by `wastewatch services up`: the local stack's addresses.\n"
+            "# Written by `wastewatch services up`: the local stack's addresses and the\n"
+            "# service accounts' passwords (mode 600; never commit it).\n"
             + "".join(f"{k}={v}\n" for k, v in env.items())
         )
         return env
@@ -94,7 +101,7 @@ class Stack:
         out = []
         for service, address in zip(
             self.services,
-            [self.mosquitto.url, self.kafka.bootstrap, f"127.0.0.1:{self.postgres.port}"],
+            [self.mosquitto.address, self.kafka.bootstrap, f"127.0.0.1:{self.postgres.port}"],
             strict=True,
         ):
             running = service.running()

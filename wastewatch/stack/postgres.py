@@ -37,32 +37,38 @@ SERVICE_USER = "postgres"
 ADMIN_ROLE = "ww_admin"
 WRITER_ROLE = "ww_writer"
 READER_ROLE = "ww_reader"
+INGEST_ROLE = "ww_ingest"
+PROCESSOR_ROLE = "ww_processor"
 DATABASE = "wastewatch"
 MARKER = "postgres"
 
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """Passwords of the local cluster's roles, generated once per state dir."""
+    """Passwords of the local cluster's roles, generated once per state dir.
+
+    A secrets file from before a role existed gets that role's password added,
+    so an existing state dir keeps its other passwords.
+    """
 
     admin: str
     writer: str
     reader: str
+    ingest: str
+    processor: str
 
     @classmethod
     def load_or_create(cls, path: Path) -> Credentials:
-        if path.exists():
-            data = json.loads(path.read_text())
-            return cls(admin=data["admin"], writer=data["writer"], reader=data["reader"])
-        creds = cls(*(secrets.token_urlsafe(18) for _ in range(3)))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(
-            json.dumps(
-                {"admin": creds.admin, "writer": creds.writer, "reader": creds.reader}, indent=2
-            )
-        )
-        return creds
+        data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        missing = [f for f in cls.__slots__ if f not in data]
+        for field in missing:
+            data[field] = secrets.token_urlsafe(18)
+        if missing:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.chmod(0o600)
+            path.write_text(json.dumps(data, indent=2))
+        return cls(**{f: data[f] for f in cls.__slots__})
 
 
 def dsn(user: str, password: str, port: int, database: str = DATABASE) -> str:
@@ -99,6 +105,8 @@ class PostgresService:
             "WW_DB_DSN": dsn(ADMIN_ROLE, c.admin, self.port),
             "WW_DB_WRITER_DSN": dsn(WRITER_ROLE, c.writer, self.port),
             "WW_DB_READER_DSN": dsn(READER_ROLE, c.reader, self.port),
+            "WW_DB_INGEST_DSN": dsn(INGEST_ROLE, c.ingest, self.port),
+            "WW_DB_PROCESSOR_DSN": dsn(PROCESSOR_ROLE, c.processor, self.port),
         }
 
     def install(self) -> None:

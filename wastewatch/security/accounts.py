@@ -1,0 +1,110 @@
+"""The broker's service accounts and the ACL they get.
+
+Devices each have an account of their own (`wastewatch.security.devices`);
+everything else that talks MQTT uses one of these, named ``ww-*`` (a prefix no
+device id may take):
+
+==================  ===========================================================
+``ww-bridge``       the ingest bridge: reads device telemetry and status and
+                    weighbridge tickets; publishes nothing
+``ww-sim``          the simulated fleet, benchmarks and local tools: publishes
+                    (and reads) as any device or weighbridge -- development and
+                    the demo only
+``ww-ops``          operators: read every topic (and ``$SYS``), publish device
+                    configs
+``ww-weighbridge``  landfill weighbridges: publish tickets only
+==================  ===========================================================
+
+The ACL text is the same for the local stack and docker-compose
+(``deploy/mosquitto/acl.conf``, checked by a test), so the names are fixed;
+only the passwords differ: generated under the state dir locally, from the
+environment in compose.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+from urllib.parse import quote
+
+from wastewatch.security.passwords import new_password
+
+RESERVED_PREFIX: Final = "ww-"
+BRIDGE: Final = "ww-bridge"
+SIM: Final = "ww-sim"
+OPS: Final = "ww-ops"
+WEIGHBRIDGE: Final = "ww-weighbridge"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    """One service account: its name, why it exists, its (access, topic filter) grants."""
+
+    name: str
+    purpose: str
+    grants: tuple[tuple[str, str], ...]
+
+
+SERVICE_ACCOUNTS: Final[tuple[ServiceAccount, ...]] = (
+    ServiceAccount(
+        BRIDGE,
+        "the ingest bridge reads what devices and weighbridges publish and publishes nothing",
+        (
+            ("read", "ww/+/bins/+/telemetry"),
+            ("read", "ww/+/bins/+/status"),
+            ("read", "ww/+/landfill/+/tickets"),
+        ),
+    ),
+    ServiceAccount(
+        SIM,
+        "the simulated fleet, benchmarks and local tools act as any device or weighbridge",
+        (("readwrite", "ww/#"),),
+    ),
+    ServiceAccount(
+        OPS,
+        "operators read every topic and the broker's $SYS, and publish device configs",
+        (("read", "ww/#"), ("write", "ww/+/bins/+/config"), ("read", "$SYS/#")),
+    ),
+    ServiceAccount(
+        WEIGHBRIDGE,
+        "landfill weighbridges publish tickets only",
+        (("write", "ww/+/landfill/+/tickets"),),
+    ),
+)
+
+
+def service_acl() -> str:
+    """The ACL blocks of the service accounts (Mosquitto acl_file syntax)."""
+    lines = [
+        "# Service accounts (wastewatch.security.accounts). No anonymous access: the broker",
+        "# allows none, and topics not granted here are denied.",
+    ]
+    for account in SERVICE_ACCOUNTS:
+        lines += ["", f"# {account.purpose}", f"user {account.name}"]
+        lines += [f"topic {access} {topic}" for access, topic in account.grants]
+    return "\n".join(lines) + "\n"
+
+
+def load_or_create_passwords(path: Path) -> dict[str, str]:
+    """Service account -> password, generated once per state dir (file mode 600).
+
+    Accounts added since the file was written get a password; the others keep theirs.
+    """
+    data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [a.name for a in SERVICE_ACCOUNTS if a.name not in data]
+    for name in missing:
+        data[name] = new_password()
+    if missing:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(json.dumps(data, indent=2))
+    return {a.name: data[a.name] for a in SERVICE_ACCOUNTS}
+
+
+def mqtt_url(user: str, password: str, host: str, port: int, *, tls: bool = False) -> str:
+    """``mqtt[s]://user:password@host:port`` with both parts URL-quoted."""
+    scheme = "mqtts" if tls else "mqtt"
+    return f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}"
