@@ -215,6 +215,8 @@ def _migrate(dsns: dict[str, str]) -> None:
             dsns["WW_DB_DSN"],
             writer_dsn=dsns["WW_DB_WRITER_DSN"],
             reader_dsn=dsns["WW_DB_READER_DSN"],
+            ingest_dsn=dsns["WW_DB_INGEST_DSN"],
+            processor_dsn=dsns["WW_DB_PROCESSOR_DSN"],
         )
     except MigrationError as exc:
         raise BenchError(f"migrating the bench database: {exc}") from exc
@@ -230,7 +232,13 @@ def _database(
     server = _with_database(env["WW_DB_DSN"], "postgres")
     dsns = {
         key: _with_database(env[key], name)
-        for key in ("WW_DB_DSN", "WW_DB_WRITER_DSN", "WW_DB_READER_DSN")
+        for key in (
+            "WW_DB_DSN",
+            "WW_DB_WRITER_DSN",
+            "WW_DB_READER_DSN",
+            "WW_DB_INGEST_DSN",
+            "WW_DB_PROCESSOR_DSN",
+        )
     }
     with _connect(server) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone()

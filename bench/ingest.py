@@ -198,7 +198,13 @@ def _bench_database(env: dict[str, str], run: _Run, progress: Progress) -> Itera
         raise BenchError(f"cannot create database {run.database}: {exc}") from exc
     dsns = {
         key: _with_database(env[key], run.database)
-        for key in ("WW_DB_DSN", "WW_DB_WRITER_DSN", "WW_DB_READER_DSN")
+        for key in (
+            "WW_DB_DSN",
+            "WW_DB_WRITER_DSN",
+            "WW_DB_READER_DSN",
+            "WW_DB_INGEST_DSN",
+            "WW_DB_PROCESSOR_DSN",
+        )
     }
     try:
         migrate(dsns["WW_DB_DSN"])
@@ -206,6 +212,8 @@ def _bench_database(env: dict[str, str], run: _Run, progress: Progress) -> Itera
             dsns["WW_DB_DSN"],
             writer_dsn=dsns["WW_DB_WRITER_DSN"],
             reader_dsn=dsns["WW_DB_READER_DSN"],
+            ingest_dsn=dsns["WW_DB_INGEST_DSN"],
+            processor_dsn=dsns["WW_DB_PROCESSOR_DSN"],
         )
         progress(f"database {run.database} created and migrated")
         yield dsns
@@ -456,6 +464,7 @@ def _service_env(
     out.update(
         {
             "WW_MQTT_URL": env["WW_MQTT_URL"],
+            "WW_MQTT_BRIDGE_URL": env.get("WW_MQTT_BRIDGE_URL", env["WW_MQTT_URL"]),
             "WW_MQTT_CLIENT_ID": f"bench-{run.run_id}-bridge",
             "WW_KAFKA_BOOTSTRAP": env["WW_KAFKA_BOOTSTRAP"],
             "WW_KAFKA_TOPIC_PREFIX": run.topic_prefix,

@@ -34,6 +34,21 @@ class StackEnv:
     admin_dsn: str
     writer_dsn: str
     reader_dsn: str
+    ingest_dsn: str
+    processor_dsn: str
+    mqtt_bridge_url: str
+    mqtt_ops_url: str
+    mqtt_ca_file: str
+    mqtt_tls_port: int
+
+    def mqtt_settings(self) -> MqttSettings:
+        """Each component's account, as the stack's env file gives them (the bridge its own)."""
+        return MqttSettings(
+            url=self.mqtt_url,
+            bridge_url=self.mqtt_bridge_url,
+            ops_url=self.mqtt_ops_url,
+            ca_file=self.mqtt_ca_file,
+        )
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,18 @@ class SessionDb:
     dsn: str
     writer_dsn: str
     reader_dsn: str
+    ingest_dsn: str
+    processor_dsn: str
+
+    def settings(self) -> DbSettings:
+        """Every role's DSN, as the stack's env file gives them."""
+        return DbSettings(
+            dsn=self.dsn,
+            writer_dsn=self.writer_dsn,
+            reader_dsn=self.reader_dsn,
+            ingest_dsn=self.ingest_dsn,
+            processor_dsn=self.processor_dsn,
+        )
 
 
 def _with_database(dsn: str, name: str) -> str:
@@ -62,6 +89,12 @@ def stack_env() -> Iterator[StackEnv]:
         admin_dsn=env["WW_DB_DSN"],
         writer_dsn=env["WW_DB_WRITER_DSN"],
         reader_dsn=env["WW_DB_READER_DSN"],
+        ingest_dsn=env["WW_DB_INGEST_DSN"],
+        processor_dsn=env["WW_DB_PROCESSOR_DSN"],
+        mqtt_bridge_url=env["WW_MQTT_BRIDGE_URL"],
+        mqtt_ops_url=env["WW_MQTT_OPS_URL"],
+        mqtt_ca_file=env["WW_MQTT_CA_FILE"],
+        mqtt_tls_port=stack.mosquitto.tls_port,
     )
     # Stop only what this session started: a developer's stack (or another session's)
     # that was running before stays running.
@@ -79,9 +112,17 @@ def test_db(stack_env: StackEnv) -> Iterator[SessionDb]:
         dsn=_with_database(stack_env.admin_dsn, name),
         writer_dsn=_with_database(stack_env.writer_dsn, name),
         reader_dsn=_with_database(stack_env.reader_dsn, name),
+        ingest_dsn=_with_database(stack_env.ingest_dsn, name),
+        processor_dsn=_with_database(stack_env.processor_dsn, name),
     )
     migrate(db.dsn)
-    ensure_login_roles(db.dsn, writer_dsn=db.writer_dsn, reader_dsn=db.reader_dsn)
+    ensure_login_roles(
+        db.dsn,
+        writer_dsn=db.writer_dsn,
+        reader_dsn=db.reader_dsn,
+        ingest_dsn=db.ingest_dsn,
+        processor_dsn=db.processor_dsn,
+    )
     yield db
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
@@ -118,9 +159,7 @@ def own_topics(stack_env: StackEnv) -> Iterator[KafkaSettings]:
 def settings(stack_env: StackEnv, test_db: SessionDb, kafka_settings: KafkaSettings) -> Settings:
     """Settings pointing every component at this session's database and topics."""
     return Settings(
-        mqtt=MqttSettings(url=stack_env.mqtt_url),
+        mqtt=stack_env.mqtt_settings(),
         kafka=kafka_settings,
-        db=DbSettings(
-            dsn=test_db.dsn, writer_dsn=test_db.writer_dsn, reader_dsn=test_db.reader_dsn
-        ),
+        db=test_db.settings(),
     )

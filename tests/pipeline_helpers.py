@@ -9,6 +9,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.citydata import CityData, SimBin
+from tests.mqtt_login import login
 from wastewatch.settings import Settings
 
 
@@ -32,7 +33,9 @@ def mqtt_port(settings: Settings) -> int:
 
 def publish_all(port: int, topic: str, payloads: list[bytes]) -> None:
     """Publish with QoS 1 and wait for each PUBACK (blocking: call via asyncio.to_thread)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client = login(
+        mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    )
     client.connect("127.0.0.1", port)
     client.loop_start()
     for body in payloads:

@@ -13,6 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from schema.topics import telemetry_topic
 from tests.conftest import StackEnv
+from tests.mqtt_login import login
 from wastewatch.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
@@ -32,6 +33,7 @@ def test_qos1_message_through_mosquitto(stack_env: StackEnv) -> None:
         arrived.set()
 
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
+    login(sub)
     sub.on_subscribe = on_subscribe
     sub.on_message = on_message
     sub.connect("127.0.0.1", stack_env.mqtt_port)
@@ -40,6 +42,7 @@ def test_qos1_message_through_mosquitto(stack_env: StackEnv) -> None:
         sub.subscribe(topic, qos=1)
         assert subscribed.wait(10)
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
+        login(pub)
         pub.connect("127.0.0.1", stack_env.mqtt_port)
         pub.loop_start()
         info = pub.publish(topic, b'{"hello":"kalasin"}', qos=1)

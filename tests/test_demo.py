@@ -299,6 +299,8 @@ def demo_env(stack_env: StackEnv, tmp_path: Path) -> Iterator[tuple[dict[str, st
         dsn=stack_env.admin_dsn.rsplit("/", 1)[0] + "/" + name,
         writer_dsn=stack_env.writer_dsn.rsplit("/", 1)[0] + "/" + name,
         reader_dsn=stack_env.reader_dsn.rsplit("/", 1)[0] + "/" + name,
+        ingest_dsn=stack_env.ingest_dsn.rsplit("/", 1)[0] + "/" + name,
+        processor_dsn=stack_env.processor_dsn.rsplit("/", 1)[0] + "/" + name,
     )
     prefix = f"demo{tag}."
     env = {
@@ -306,6 +308,8 @@ def demo_env(stack_env: StackEnv, tmp_path: Path) -> Iterator[tuple[dict[str, st
         "WW_DB_DSN": db.dsn,
         "WW_DB_WRITER_DSN": db.writer_dsn,
         "WW_DB_READER_DSN": db.reader_dsn,
+        "WW_DB_INGEST_DSN": db.ingest_dsn,
+        "WW_DB_PROCESSOR_DSN": db.processor_dsn,
         "WW_KAFKA_TOPIC_PREFIX": prefix,
         "WW_CITY": f"demo-{tag}",
         "WW_MQTT_CLIENT_ID": f"demo-{tag}-bridge",

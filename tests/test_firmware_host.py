@@ -27,6 +27,7 @@ from schema.telemetry import DeviceTelemetry
 from tests.conftest import StackEnv
 from tests.firmware.collector import Collector, Message, fetch_retained, publish_retained
 from tests.firmware.mp import FIRMWARE, MICROPYTHON, REPO
+from tests.mqtt_login import service_login
 from wastewatch.settings import load_settings
 from wastewatch.stack.manager import Stack
 
@@ -71,6 +72,10 @@ def host_run_cmd(
         str(readings),
         "--state-dir",
         str(state),
+        "--username",
+        service_login()[0],
+        "--password",
+        service_login()[1],
         *extra,
     ]
 
@@ -317,6 +322,7 @@ def test_last_will_on_abrupt_loss(
             str(stack_env.mqtt_port),
             city,
             device_id,
+            *service_login(),
         ],
         cwd=REPO,
         stdout=subprocess.PIPE,

@@ -41,6 +41,7 @@ from schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
 from schema.telemetry import MAX_PAYLOAD_BYTES
 from schema.topics import status_topic, telemetry_topic
 from tests.conftest import StackEnv
+from tests.mqtt_login import login
 from wastewatch.settings import KafkaSettings, Settings
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,7 @@ class Publisher:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
+        login(self.client)
         self.client.max_inflight_messages_set(100)
         self.client.on_disconnect = self._on_disconnect
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]

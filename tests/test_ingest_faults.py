@@ -26,6 +26,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import SessionDb, StackEnv
+from tests.mqtt_login import login
 from wastewatch.settings import KafkaSettings, load_settings
 from wastewatch.stack.manager import Stack
 from wastewatch.stack.process import read_pid
@@ -92,6 +93,7 @@ def pipeline(
         **os.environ,
         "WW_CITY": f"fault-{tag}",
         "WW_MQTT_URL": stack_env.mqtt_url,
+        "WW_MQTT_BRIDGE_URL": stack_env.mqtt_bridge_url,
         "WW_MQTT_CLIENT_ID": f"bridge-{tag}",
         "WW_KAFKA_BOOTSTRAP": stack_env.kafka_bootstrap,
         "WW_KAFKA_TOPIC_PREFIX": kafka.topic_prefix,
@@ -99,6 +101,8 @@ def pipeline(
         "WW_DB_DSN": test_db.dsn,
         "WW_DB_WRITER_DSN": test_db.writer_dsn,
         "WW_DB_READER_DSN": test_db.reader_dsn,
+        "WW_DB_INGEST_DSN": test_db.ingest_dsn,
+        "WW_DB_PROCESSOR_DSN": test_db.processor_dsn,
         "WW_INGEST_SINK_GROUP": f"sink-{tag}",
         "WW_INGEST_BRIDGE_METRICS_PORT": "0",
         "WW_INGEST_SINK_METRICS_PORT": "0",
@@ -134,6 +138,7 @@ class Publisher:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}"
         )
+        login(self.client)
         self.client.max_inflight_messages_set(200)
         self.client.reconnect_delay_set(0.2, 2)
         self.thread = threading.Thread(target=self._run, daemon=True)

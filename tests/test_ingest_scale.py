@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.bridge import Bridge
 from ingest.sink import Sink
+from tests.mqtt_login import login
 from wastewatch.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 def _publish(port: int, city: str, prefix: str, count: int) -> int:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    login(client)
     client.max_inflight_messages_set(500)
     client.connect("127.0.0.1", port)
     client.loop_start()

@@ -15,6 +15,7 @@ import pytest
 from ingest.bridge import Bridge
 from ingest.sink import Sink
 from schema.topics import landfill_ticket_topic
+from tests.mqtt_login import login
 from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
 from wastewatch.settings import Settings
 
@@ -81,6 +82,7 @@ def _old_session(port: int, client_id: str, city: str) -> None:
     from schema.topics import DeviceTopicKind, device_filter
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    login(client)
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 60
     client.connect("127.0.0.1", port, clean_start=False, properties=props)

@@ -28,7 +28,8 @@ from processors.service import ProcessorService
 from schema.common import TelemetryFlag as F
 from schema.migrate import ensure_login_roles, migrate
 from tests.conftest import StackEnv
-from wastewatch.settings import DbSettings, KafkaSettings, MqttSettings, Settings
+from tests.mqtt_login import login
+from wastewatch.settings import DbSettings, KafkaSettings, Settings
 
 pytestmark = pytest.mark.integration
 
@@ -75,9 +76,17 @@ def proc_db(stack_env: StackEnv) -> Iterator[DbSettings]:
         dsn=with_db(stack_env.admin_dsn),
         writer_dsn=with_db(stack_env.writer_dsn),
         reader_dsn=with_db(stack_env.reader_dsn),
+        ingest_dsn=with_db(stack_env.ingest_dsn),
+        processor_dsn=with_db(stack_env.processor_dsn),
     )
     migrate(db.dsn)
-    ensure_login_roles(db.dsn, writer_dsn=db.writer_dsn or "", reader_dsn=db.reader_dsn or "")
+    ensure_login_roles(
+        db.dsn,
+        writer_dsn=db.writer_dsn,
+        reader_dsn=db.reader_dsn,
+        ingest_dsn=db.ingest_dsn,
+        processor_dsn=db.processor_dsn,
+    )
     yield db
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')
@@ -164,7 +173,7 @@ def payloads(city: City) -> list[tuple[int, str, bytes]]:
 
 
 def settings_for(db: DbSettings, kafka: KafkaSettings, city: City, env: StackEnv) -> Settings:
-    s = Settings(mqtt=MqttSettings(url=env.mqtt_url), kafka=kafka, db=db, city=city.city)
+    s = Settings(mqtt=env.mqtt_settings(), kafka=kafka, db=db, city=city.city)
     return s.model_copy(
         update={
             "ingest": s.ingest.model_copy(
@@ -317,7 +326,7 @@ async def test_end_to_end_through_mqtt_bridge_sink_and_processors(
 def _publish(
     port: int, city: City, items: list[tuple[int, str, bytes]], ticket: dict[str, Any]
 ) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{city.tag}")
+    client = login(mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{city.tag}"))
     client.max_inflight_messages_set(500)
     client.connect("127.0.0.1", port)
     client.loop_start()

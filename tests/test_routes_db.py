@@ -51,9 +51,17 @@ def routes_db(stack_env: StackEnv) -> Iterator[SessionDb]:
         dsn=_with_database(stack_env.admin_dsn, name),
         writer_dsn=_with_database(stack_env.writer_dsn, name),
         reader_dsn=_with_database(stack_env.reader_dsn, name),
+        ingest_dsn=_with_database(stack_env.ingest_dsn, name),
+        processor_dsn=_with_database(stack_env.processor_dsn, name),
     )
     migrate(db.dsn)
-    ensure_login_roles(db.dsn, writer_dsn=db.writer_dsn, reader_dsn=db.reader_dsn)
+    ensure_login_roles(
+        db.dsn,
+        writer_dsn=db.writer_dsn,
+        reader_dsn=db.reader_dsn,
+        ingest_dsn=db.ingest_dsn,
+        processor_dsn=db.processor_dsn,
+    )
     import_city(db.writer_dsn, load_city([CITY]))
     _insert_readings(db.writer_dsn)
     yield db
@@ -98,6 +106,8 @@ def env(
     monkeypatch.setenv("WW_DB_DSN", routes_db.dsn)
     monkeypatch.setenv("WW_DB_WRITER_DSN", routes_db.writer_dsn)
     monkeypatch.setenv("WW_DB_READER_DSN", routes_db.reader_dsn)
+    monkeypatch.setenv("WW_DB_INGEST_DSN", routes_db.ingest_dsn)
+    monkeypatch.setenv("WW_DB_PROCESSOR_DSN", routes_db.processor_dsn)
     monkeypatch.setenv("WW_KAFKA_BOOTSTRAP", kafka_settings.bootstrap)
     monkeypatch.setenv("WW_KAFKA_TOPIC_PREFIX", kafka_settings.topic_prefix)
     return routes_db

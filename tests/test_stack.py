@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -32,7 +33,12 @@ def _free_port() -> int:
 def private_stack(tmp_path: Path, stack_env: object) -> Stack:
     settings = Settings(
         state_dir=tmp_path / "state",
-        stack=StackSettings(mqtt_port=_free_port(), kafka_port=_free_port(), pg_port=_free_port()),
+        stack=StackSettings(
+            mqtt_port=_free_port(),
+            mqtt_tls_port=_free_port(),
+            kafka_port=_free_port(),
+            pg_port=_free_port(),
+        ),
     )
     return Stack(settings)
 
@@ -50,14 +56,16 @@ def test_up_is_idempotent_and_down_stops_by_pid(private_stack: Stack) -> None:
         with psycopg.connect(env["WW_DB_DSN"]) as conn:
             assert conn.execute("select current_database()").fetchone() == ("wastewatch",)
         # Everything listens on loopback only.
-        assert env["WW_MQTT_URL"].startswith("mqtt://127.0.0.1:")
+        for key in ("WW_MQTT_URL", "WW_MQTT_BRIDGE_URL", "WW_MQTT_OPS_URL"):
+            assert urlsplit(env[key]).hostname == "127.0.0.1", key
         assert env["WW_KAFKA_BOOTSTRAP"].startswith("127.0.0.1:")
 
         again = stack.up()
         assert again == env  # same passwords, same ports
         assert read_pid(stack.mosquitto.pid_file) == pids["mosquitto"]  # reused, not restarted
         assert read_pid(stack.kafka.pid_file) == pids["kafka"]
-        assert stack.env_file.read_text().count("WW_") == 5
+        assert stack.env_file.read_text().count("\nWW_") == 10
+        assert stack.env_file.stat().st_mode & 0o777 == 0o600
     finally:
         stopped = stack.down()
     assert set(stopped) == {"mosquitto", "kafka", "timescaledb"}

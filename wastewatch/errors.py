@@ -9,6 +9,7 @@ from __future__ import annotations
 from schema.migrate import MigrationError
 from wastewatch.kafka_topics import TopicError
 from wastewatch.mqtt_url import MqttUrlError
+from wastewatch.security.errors import SecurityError
 from wastewatch.stack.errors import StackError
 
-UserFacingError = (StackError, MigrationError, TopicError, MqttUrlError)
+UserFacingError = (StackError, MigrationError, TopicError, MqttUrlError, SecurityError)

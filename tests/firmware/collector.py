@@ -13,6 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from tests.mqtt_login import login
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Collector:
             client_id=f"fwtest-{uuid.uuid4().hex[:10]}",
             protocol=mqtt.MQTTv5,
         )
+        login(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
@@ -89,7 +91,7 @@ def fetch_retained(port: int, topic: str, timeout: float = 5) -> Message | None:
     """The retained message on ``topic`` as a new subscriber sees it, or None."""
     got: list[Message] = []
     ready = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = login(mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5))
     client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
     client.on_subscribe = lambda *_: ready.set()
 
@@ -112,7 +114,7 @@ def fetch_retained(port: int, topic: str, timeout: float = 5) -> Message | None:
 
 def publish_retained(port: int, topic: str, payload: bytes) -> None:
     """Publish ``payload`` retained at QoS 1 and wait until the broker has it (empty clears)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client = login(mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5))
     client.connect("127.0.0.1", port)
     client.loop_start()
     try:

@@ -20,6 +20,7 @@ from wastewatch.cli import (
     dashboards,
     db,
     demo,
+    devices,
     eval,
     history,
     ingest,
@@ -31,6 +32,7 @@ from wastewatch.cli import (
     schema_cmd,
     services,
     simulate,
+    tls,
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for module in (
         services,
+        devices,
+        tls,
         db,
         kafka,
         ingest,

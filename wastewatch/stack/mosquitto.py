@@ -119,10 +119,10 @@ class MosquittoService:
         """Apply the device registry now: rewrite the password and ACL files and, when the
         broker runs, restart it (see the module docstring for why not SIGHUP).
 
-        Returns True when a running broker was restarted.
+        Returns True when a running broker was restarted (a stopped one reads the
+        registry when it starts).
         """
         if not self.running():
-            self._write_files(service_dir(self._state, "mosquitto", SERVICE_USER))
             return False
         self.stop()
         self.start()
