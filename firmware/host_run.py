@@ -2,7 +2,13 @@
 
     micropython firmware/host_run.py --broker HOST:PORT --device-id ID --readings N
         [--city C] [--state-dir DIR] [--scenario FILE] [--username U --password P]
-        [--interval-s S] [--pace-ms MS] [--drain-s S] [--ring-capacity N]
+        [--ca PEM_FILE] [--interval-s S] [--pace-ms MS] [--drain-s S] [--ring-capacity N]
+    micropython firmware/host_run.py --config wastewatch.json --readings N [...]
+
+``--config`` reads a board's ``wastewatch.json`` (as ``wastewatch devices
+provision`` writes it: broker, credentials, CA certificate, calibration); the
+other options override it.  ``--ca`` connects with TLS, verifying the broker
+with that CA certificate.
 
 Each wake builds a fresh ``Node`` (as a deep-sleep reset would) and runs
 ``Node.wake()``; the simulated deep sleep returns at once.  The run stops when
@@ -26,6 +32,8 @@ from hal_sim import SimHal  # noqa: E402
 from wwerr import WWError  # noqa: E402
 
 _OPTIONS = (
+    "--config",
+    "--ca",
     "--broker",
     "--device-id",
     "--readings",
@@ -57,27 +65,50 @@ def parse_args(argv: "list[str]") -> "dict[str, str]":
             _usage("unknown option or missing value: " + key)
         opts[key[2:]] = argv[i + 1]
         i += 2
-    for key in ("broker", "device-id", "readings"):
+    required = ("readings",) if "config" in opts else ("broker", "device-id", "readings")
+    for key in required:
         if key not in opts:
             _usage("--%s is required" % key)
     return opts
 
 
+def _read_text(path: str) -> str:
+    with open(path) as f:
+        text: str = f.read()
+    return text
+
+
 def local_config(opts: "dict[str, str]") -> "dict[str, object]":
-    """The equivalent of the board's wastewatch.json, from the command line."""
-    host, _, port = opts["broker"].rpartition(":")
-    broker: dict[str, object] = {"host": host or "127.0.0.1", "port": int(port)}
+    """The equivalent of the board's wastewatch.json: ``--config``'s, then the options."""
+    doc: dict[str, object] = {
+        "city": "kalasin",
+        "calibration": {"mounting_height_mm": 1050, "usable_depth_mm": 800, "dead_zone_mm": 250},
+    }
+    if "config" in opts:
+        loaded: object = json.loads(_read_text(opts["config"]))
+        if not isinstance(loaded, dict):
+            _usage("--config must hold a JSON object")
+            return {}
+        doc.update(loaded)
+    doc["wifi"] = {"ssid": "sim", "password": "sim"}
+    section = doc.get("broker", {})
+    broker: dict[str, object] = dict(section) if isinstance(section, dict) else {}
+    if "broker" in opts:
+        host, _, port = opts["broker"].rpartition(":")
+        broker["host"] = host or "127.0.0.1"
+        broker["port"] = int(port)
     if "username" in opts:
         broker["username"] = opts["username"]
     if "password" in opts:
         broker["password"] = opts["password"]
-    doc: dict[str, object] = {
-        "device_id": opts["device-id"],
-        "city": opts.get("city", "kalasin"),
-        "wifi": {"ssid": "sim", "password": "sim"},
-        "broker": broker,
-        "calibration": {"mounting_height_mm": 1050, "usable_depth_mm": 800, "dead_zone_mm": 250},
-    }
+    if "ca" in opts:
+        broker["tls"] = True
+        broker["ca"] = _read_text(opts["ca"])
+    doc["broker"] = broker
+    if "device-id" in opts:
+        doc["device_id"] = opts["device-id"]
+    if "city" in opts:
+        doc["city"] = opts["city"]
     if "interval-s" in opts:
         interval = int(opts["interval-s"])
         doc["report_interval_s"] = interval
@@ -102,10 +133,10 @@ def load_scenario(path: "str | None") -> "dict[str, object]":
 
 def main() -> None:
     opts = parse_args(sys.argv[1:])
-    root = opts.get("state-dir", "/tmp/wastewatch-fw-" + opts["device-id"])
+    local = local_config(opts)
+    root = opts.get("state-dir", "/tmp/wastewatch-fw-" + str(local.get("device_id", "node")))
     store.ensure_dir(root)
     hal = SimHal(load_scenario(opts.get("scenario")), int(opts.get("pace-ms", "0")))
-    local = local_config(opts)
     wanted = int(opts["readings"])
     recorded = sent = wakes = 0
     pending = 0

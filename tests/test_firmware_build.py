@@ -30,7 +30,7 @@ def test_no_host_only_imports() -> None:
     """Firmware imports only what MicroPython ports provide (or firmware's own modules)."""
     allowed = {
         "array", "binascii", "ds18x20", "esp32", "json", "machine", "micropython", "network",
-        "ntptime", "onewire", "os", "select", "socket", "struct", "sys", "time", "typing",
+        "ntptime", "onewire", "os", "select", "socket", "ssl", "struct", "sys", "time", "typing",
         "usocket", "uselect", "_mpy_shed",
     }  # fmt: skip
     own = {p.stem for p in firmware_files()}

@@ -174,15 +174,17 @@ def test_publishes_valid_readings_and_retained_status(
     assert keys(readings(collector.on("/telemetry")))[8:] == [(1, 0), (1, 1)]
 
 
-def test_accepts_credentials(
+def test_wrong_credentials_are_refused_and_the_reading_kept(
     stack_env: StackEnv, device: tuple[str, str], collector: Collector, tmp_path: Path
 ) -> None:
+    """The broker checks passwords (tests/test_security.py runs a provisioned device)."""
     _, device_id = device
-    cmd = host_run_cmd(stack_env.mqtt_port, device, 1, tmp_path / "flash")
-    rc, out, summary = host_run([*cmd, "--username", device_id, "--password", "not-checked-yet"])
+    cmd = host_run_cmd(stack_env.mqtt_port, device, 1, tmp_path / "flash", "--drain-s", "0")
+    rc, out, summary = host_run([*cmd, "--username", device_id, "--password", "wrong"])
     assert rc == 0, out
-    assert summary["pending"] == 0, out
-    assert collector.wait_for(lambda: len(collector.on("/telemetry")) == 1, 10)
+    assert "connection refused, code 5" in out  # not authorised
+    assert summary["pending"] == 1, out
+    assert not collector.wait_for(lambda: bool(collector.on("/telemetry")), 1)
 
 
 def test_retained_config_is_read_and_kept(

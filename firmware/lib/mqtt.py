@@ -7,12 +7,18 @@ incoming QoS 1 publishes (the retained config) acknowledged while it waits for
 its own PUBACKs.  Each outgoing packet is assembled in one fixed buffer and
 written with one call.  Runs on the unix port (host tests) and the ESP32.
 
+TLS: given the broker's CA certificate (DER, see :func:`pem_to_der`) the socket
+is wrapped before CONNECT and the broker's certificate is verified against it
+and the host name, as the local CA of ``wastewatch devices provision`` issues it.
+
 Delivery: ``publish`` returns only after the broker's PUBACK for that packet
 id; on any error or timeout it raises ``WWError`` and the caller keeps the
 message (in the flash ring) for the next connection.  Sessions are clean: the
 node's own store is the flash ring, not the broker session.
 """
 
+import binascii
+import ssl
 import struct
 
 from compat import select, socket, ticks_add, ticks_diff, ticks_ms
@@ -61,8 +67,10 @@ class MQTTClient:
         password: str | None = None,
         keepalive_s: int = 60,
         timeout_ms: int = 5000,
+        ca_der: bytes | None = None,
     ) -> None:
         self.client_id = client_id
+        self.ca_der = ca_der
         self.host = host
         self.port = port
         self.username = username
@@ -97,7 +105,10 @@ class MQTTClient:
             self._sock = sock
             sock.settimeout(self.timeout_ms / 1000)
             sock.connect(addr)
-        except OSError as exc:
+            if self.ca_der is not None:
+                sock = _wrap_tls(sock, self.host, self.ca_der)
+                self._sock = sock
+        except (OSError, ValueError) as exc:  # ValueError: a CA certificate TLS cannot load
             self.close()
             raise WWError(NET, "connect %s:%d: %s" % (self.host, self.port, exc))
         self._poll.register(sock, select.POLLIN)
@@ -284,6 +295,32 @@ class MQTTClient:
                 self._read_exact(head[0:step], deadline)
                 left -= step
         return first & 0xF0, n
+
+
+def pem_to_der(pem: str) -> bytes:
+    """The first certificate of a PEM text as DER (what MicroPython's TLS loads)."""
+    body = []
+    inside = False
+    for line in pem.split("\n"):
+        line = line.strip()
+        if line.startswith("-----BEGIN"):
+            inside = True
+        elif line.startswith("-----END"):
+            break
+        elif inside and line:
+            body.append(line)
+    if not body:
+        raise WWError(MQTT, "no certificate in broker.ca")
+    return binascii.a2b_base64("".join(body))
+
+
+def _wrap_tls(sock: "socket.socket", host: str, ca_der: bytes) -> "socket.socket":
+    """TLS client side: verify the broker with ``ca_der`` and its name ``host``."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined]  # not in the stubs
+    ctx.load_verify_locations(cadata=ca_der)
+    wrapped: socket.socket = ctx.wrap_socket(sock, server_hostname=host)
+    return wrapped
 
 
 def _string(text: str) -> bytes:

@@ -26,7 +26,7 @@ import settings
 import store
 from array import array
 from measure import NULL
-from mqtt import MQTTClient
+from mqtt import MQTTClient, pem_to_der
 from retry import retry
 from ring import Ring
 from wwerr import WWError
@@ -206,7 +206,8 @@ class Node:
         s = self.s
         st = self.st
         status_topic = s.topic("status")
-        client = MQTTClient(s.device_id, s.broker_host, s.broker_port, s.username, s.password, 60, s.mqtt_timeout_ms)
+        ca_der = pem_to_der(s.ca_pem) if s.tls else None
+        client = MQTTClient(s.device_id, s.broker_host, s.broker_port, s.username, s.password, 60, s.mqtt_timeout_ms, ca_der)
         client.set_last_will(status_topic, payload.status("offline", s.device_id, FW_VERSION, st.boot, "connection_lost", 0))
         client.set_callback(self._on_message)
         retry(client.connect, 2, 250)

@@ -63,6 +63,8 @@ class Settings:
         self.broker_port = 1883
         self.username: str | None = None
         self.password: str | None = None
+        self.tls = False
+        self.ca_pem = ""
         self.ntp_host = "pool.ntp.org"
         self.pings = 7
         self.max_range_mm = 6000
@@ -101,6 +103,13 @@ class Settings:
         self.broker_port = _int(broker, "port", self.broker_port, 1, 65535)
         self.username = _text(broker, "username", self.username or "") or None
         self.password = _text(broker, "password", self.password or "") or None
+        tls = broker.get("tls", self.tls)
+        if not isinstance(tls, bool):
+            raise WWError(CONFIG, "tls must be true or false")
+        self.tls = tls
+        self.ca_pem = _text(broker, "ca", self.ca_pem)
+        if self.tls and "BEGIN CERTIFICATE" not in self.ca_pem:
+            raise WWError(CONFIG, "broker.tls needs broker.ca, the CA certificate (PEM)")
         self.ntp_host = _text(doc, "ntp_host", self.ntp_host)
         self.pings = _int(doc, "pings", self.pings, 3, 15)
         self.max_range_mm = _int(doc, "max_range_mm", self.max_range_mm, 500, 20000)
