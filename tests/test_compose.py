@@ -42,8 +42,8 @@ WASTEWATCH_COMMANDS = {
 }
 ONE_SHOT = {"kafka-topics", "migrate"}
 # The only ports published on the host (container port -> service). Grafana for
-# operators; MQTT for field devices (8883 is reserved for TLS). Both bind to
-# 127.0.0.1 unless .env overrides the address, as .env.example documents.
+# operators; MQTT for field devices (8883 with TLS). All bind to 127.0.0.1
+# unless .env overrides the address, as .env.example documents.
 PUBLISHED = {3000: "grafana", 1883: "mosquitto", 8883: "mosquitto"}
 PLACEHOLDER_SECRET = "change-me"
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY", re.IGNORECASE)
@@ -462,6 +462,46 @@ def test_mosquitto_config_is_mounted() -> None:
     assert re.search(r"^allow_anonymous false$", text, re.M)
     assert re.search(r"^persistence true$", text, re.M)
     assert re.search(r"^persistence_location /mosquitto/data/?$", text, re.M)
+    assert mounts["/mosquitto/devices"] == "./deploy/mosquitto/devices"
+    assert mounts["/mosquitto/tls"] == "./deploy/mosquitto/tls"
+
+
+def test_mosquitto_has_auth_acls_and_a_tls_listener() -> None:
+    """The compose broker: passwords and ACL from the entrypoint, TLS on 8883 with the
+    certificate `wastewatch tls server-cert` writes, the same service ACL as the local
+    stack's (wastewatch.security.accounts)."""
+    from wastewatch.security.accounts import SERVICE_ACCOUNTS, service_acl
+
+    config = ROOT / "deploy" / "mosquitto"
+    conf = (config / "mosquitto.conf").read_text(encoding="utf-8")
+    lines = [line.strip() for line in conf.splitlines() if line and not line.startswith("#")]
+    assert "password_file /mosquitto/auth/passwd" in lines
+    assert "acl_file /mosquitto/auth/acl.conf" in lines
+    assert "allow_anonymous true" not in lines
+    tls = lines[lines.index("listener 8883") + 1 :]
+    tls = tls[: next((i for i, x in enumerate(tls) if x.startswith("listener")), len(tls))]
+    for option in ("cafile", "certfile", "keyfile"):
+        assert any(x.startswith(f"{option} /mosquitto/auth/tls/") for x in tls), option
+    assert "use_username_as_clientid true" in tls
+    acl = (config / "acl.conf").read_text(encoding="utf-8")
+    assert acl.endswith(service_acl()), "deploy/mosquitto/acl.conf differs from accounts.py"
+    assert "pattern" not in acl
+    entrypoint = (config / "docker-entrypoint.sh").read_text(encoding="utf-8")
+    environment = _environment(_services()["mosquitto"])
+    for account in SERVICE_ACCOUNTS:
+        variable = "WW_MQTT_" + account.name.removeprefix("ww-").upper() + "_PASSWORD"
+        assert f'"$passwd_file" {account.name} "${variable}"' in entrypoint, account.name
+        assert variable in environment
+    assert "devices=/mosquitto/devices" in entrypoint
+    for name in ("passwd", "acl.conf"):
+        assert f'"$devices/{name}"' in entrypoint
+    for name in ("server.pem", "server.key", "ca.pem"):
+        assert name in entrypoint
+    # The folders the broker mounts hold no secret in git: only their README and ignore file.
+    for folder in ("devices", "tls"):
+        ignore = (config / folder / ".gitignore").read_text(encoding="utf-8").splitlines()
+        assert "*" in ignore, folder
+        assert "!README.md" in ignore, folder
 
 
 # --- variables and secrets ------------------------------------------------------------
@@ -540,7 +580,7 @@ def test_published_ports_bind_to_loopback_by_default() -> None:
             assert PUBLISHED.get(container_port) == name, f"{name} publishes {container_port}"
             assert host_ip == "127.0.0.1", f"{name}:{container_port} binds to {host_ip}"
     published = {port for service in services.values() for _, port in _published_ports(service)}
-    assert {1883, 3000} <= published
+    assert {1883, 3000, 8883} <= published
 
 
 # --- settings reach the wastewatch processes consistently -----------------------------------
@@ -569,12 +609,31 @@ def test_wastewatch_settings_point_at_the_compose_services() -> None:
                 assert value.startswith("mqtt://"), value
                 assert value.endswith("@mosquitto:1883"), value
     bridge = _environment(services["ingest-bridge"])
-    assert bridge["WW_MQTT_URL"].startswith(f"mqtt://{env['WW_MQTT_USER']}:")
+    assert (
+        bridge["WW_MQTT_URL"] == f"mqtt://ww-bridge:{env['WW_MQTT_BRIDGE_PASSWORD']}@mosquitto:1883"
+    )
     simulator = _environment(services["simulator"])
-    assert simulator["WW_MQTT_URL"].startswith(f"mqtt://{env['WW_MQTT_DEVICE_USER']}:")
-    for name in ("ingest-sink", "processors"):
-        assert {"WW_DB_WRITER_DSN", "WW_DB_READER_DSN"} <= set(_environment(services[name]))
-    assert "WW_MQTT_URL" in _environment(services["ingest-bridge"])
+    assert simulator["WW_MQTT_URL"].startswith("mqtt://ww-sim:")
+    # Each run-time service gets its own least-privilege role and nothing else.
+    roles = {
+        "ingest-bridge": set(),
+        "ingest-sink": {"WW_DB_INGEST_DSN"},
+        "processors": {"WW_DB_PROCESSOR_DSN"},
+        "simulator": set(),
+    }
+    for name, wanted in roles.items():
+        assert {k for k in _environment(services[name]) if k.endswith("DSN")} == wanted, name
+    user = {"INGEST": "WW_DB_INGEST_USER", "PROCESSOR": "WW_DB_PROCESSOR_USER"}
+    for role, variable in user.items():
+        dsn = _environment(services["migrate"])[f"WW_DB_{role}_DSN"]
+        assert dsn.startswith(f"postgresql://{env[variable]}:"), dsn
+    mqtt_secrets = {k for k in _environment(services["mosquitto"]) if "PASSWORD" in k}
+    assert mqtt_secrets == {
+        "WW_MQTT_BRIDGE_PASSWORD",
+        "WW_MQTT_SIM_PASSWORD",
+        "WW_MQTT_OPS_PASSWORD",
+        "WW_MQTT_WEIGHBRIDGE_PASSWORD",
+    }
     kraft = kafka["KAFKA_PROCESS_ROLES"].split(",")
     assert sorted(kraft) == ["broker", "controller"]
 
