@@ -226,7 +226,13 @@ class Demo:
         self.reader_dsn = db.reader_dsn or self.writer_dsn
         self.database = _database_name(db.dsn)
         applied = migrate(db.dsn)
-        ensure_login_roles(db.dsn, writer_dsn=db.writer_dsn, reader_dsn=db.reader_dsn)
+        ensure_login_roles(
+            db.dsn,
+            writer_dsn=db.writer_dsn,
+            reader_dsn=db.reader_dsn,
+            ingest_dsn=db.ingest_dsn,
+            processor_dsn=db.processor_dsn,
+        )
         asyncio.run(create_topics(settings.kafka))
         city = load_city([DEFAULT_CITY_DIR])
         selected = select_bins(city, self.opts.bins)
