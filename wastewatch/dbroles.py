@@ -14,11 +14,17 @@ import psycopg
 
 
 async def superuser_role(conn: psycopg.AsyncConnection[Any]) -> str | None:
-    """The connected role's name when it is a superuser, else None."""
-    cur = await conn.execute(
-        "select current_user::text, rolsuper from pg_roles where rolname = current_user"
-    )
-    row = await cur.fetchone()
+    """The connected role's name when it is a superuser, else None.
+
+    In a transaction of its own, so that a connection without autocommit is left
+    idle, as it came (the sink's later ``conn.transaction()`` must be a real
+    BEGIN/COMMIT, not a savepoint in a transaction nobody commits).
+    """
+    async with conn.transaction():
+        cur = await conn.execute(
+            "select current_user::text, rolsuper from pg_roles where rolname = current_user"
+        )
+        row = await cur.fetchone()
     if row is None:
         return None
     name, is_super = row[0], row[1]
