@@ -59,8 +59,9 @@ SERVICE_ACCOUNTS: Final[tuple[ServiceAccount, ...]] = (
     ),
     ServiceAccount(
         SIM,
-        "the simulated fleet, benchmarks and local tools act as any device or weighbridge",
-        (("readwrite", "ww/#"),),
+        "the simulated fleet, benchmarks and local tools act as any device or weighbridge "
+        "(and the ingest benchmark's raw legs use wwbench/)",
+        (("readwrite", "ww/#"), ("readwrite", "wwbench/#")),
     ),
     ServiceAccount(
         OPS,
