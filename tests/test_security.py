@@ -78,15 +78,18 @@ def fleet(stack_env: StackEnv) -> Iterator[Fleet]:
     broker = MosquittoService(load_settings())
     registry = broker.devices
     made = {}
-    for name in ("a", "b", "gone"):
-        device, password = registry.provision(f"sec-{tag}-{name}", city)
-        made[name] = Device(device.device_id, password)
-    assert broker.reload()
-    yield Fleet(city, made["a"], made["b"], made["gone"], broker)
-    for device in registry.devices():
-        if device.city == city:
-            registry.revoke(device.device_id)
-    broker.reload()
+    try:
+        for name in ("a", "b", "gone"):
+            device, password = registry.provision(f"sec-{tag}-{name}", city)
+            made[name] = Device(device.device_id, password)
+        assert broker.reload()
+        yield Fleet(city, made["a"], made["b"], made["gone"], broker)
+    finally:
+        # Also after a failed set-up: no test device outlives the module.
+        for device in registry.devices():
+            if device.city == city:
+                registry.revoke(device.device_id)
+        broker.reload()
 
 
 # --- MQTT helpers -------------------------------------------------------------------------
