@@ -38,13 +38,14 @@ WASTEWATCH_COMMANDS = {
     "ingest-bridge": ["ingest", "bridge"],
     "ingest-sink": ["ingest", "sink"],
     "processors": ["process"],
+    "api": ["api", "--host", "0.0.0.0", "--port", "8080"],
     "simulator": ["simulate", "live"],
 }
 ONE_SHOT = {"kafka-topics", "migrate"}
 # The only ports published on the host (container port -> service). Grafana for
 # operators; MQTT for field devices (8883 with TLS). All bind to 127.0.0.1
 # unless .env overrides the address, as .env.example documents.
-PUBLISHED = {3000: "grafana", 1883: "mosquitto", 8883: "mosquitto"}
+PUBLISHED = {3000: "grafana", 1883: "mosquitto", 8883: "mosquitto", 8080: "api"}
 PLACEHOLDER_SECRET = "change-me"
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY", re.IGNORECASE)
 
@@ -619,6 +620,7 @@ def test_wastewatch_settings_point_at_the_compose_services() -> None:
         "ingest-bridge": set(),
         "ingest-sink": {"WW_DB_INGEST_DSN"},
         "processors": {"WW_DB_PROCESSOR_DSN"},
+        "api": {"WW_DB_READER_DSN"},
         "simulator": set(),
     }
     for name, wanted in roles.items():
