@@ -14,6 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import psycopg
 from psycopg import sql
@@ -193,3 +194,32 @@ def ensure_login_roles(
                 )
             changed.append(user)
     return changed
+
+
+class RoleDsns(Protocol):
+    """A database's owner DSN and one DSN per login role (settings, a test's database)."""
+
+    @property
+    def dsn(self) -> str: ...
+    @property
+    def writer_dsn(self) -> str | None: ...
+    @property
+    def reader_dsn(self) -> str | None: ...
+    @property
+    def ingest_dsn(self) -> str | None: ...
+    @property
+    def processor_dsn(self) -> str | None: ...
+
+
+def migrate_with_roles(db: RoleDsns) -> list[Migration]:
+    """:func:`migrate`, then :func:`ensure_login_roles` for every role ``db`` names: what a
+    fresh database (the stack's, a test's, a benchmark's) needs before anything connects."""
+    applied = migrate(db.dsn)
+    ensure_login_roles(
+        db.dsn,
+        writer_dsn=db.writer_dsn,
+        reader_dsn=db.reader_dsn,
+        ingest_dsn=db.ingest_dsn,
+        processor_dsn=db.processor_dsn,
+    )
+    return applied

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from schema.migrate import ensure_login_roles, migrate
+from schema.migrate import migrate_with_roles
 from wastewatch.kafka_topics import create_topics, delete_prefixed_topics
 from wastewatch.settings import DbSettings, KafkaSettings, MqttSettings, Settings, load_settings
 from wastewatch.stack.manager import Stack
@@ -115,14 +115,7 @@ def test_db(stack_env: StackEnv) -> Iterator[SessionDb]:
         ingest_dsn=_with_database(stack_env.ingest_dsn, name),
         processor_dsn=_with_database(stack_env.processor_dsn, name),
     )
-    migrate(db.dsn)
-    ensure_login_roles(
-        db.dsn,
-        writer_dsn=db.writer_dsn,
-        reader_dsn=db.reader_dsn,
-        ingest_dsn=db.ingest_dsn,
-        processor_dsn=db.processor_dsn,
-    )
+    migrate_with_roles(db)
     yield db
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')

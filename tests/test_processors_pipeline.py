@@ -26,7 +26,7 @@ from ingest.bridge import Bridge
 from ingest.sink import Sink
 from processors.service import ProcessorService
 from schema.common import TelemetryFlag as F
-from schema.migrate import ensure_login_roles, migrate
+from schema.migrate import migrate_with_roles
 from tests.conftest import StackEnv
 from tests.mqtt_login import login
 from wastewatch.settings import DbSettings, KafkaSettings, Settings
@@ -79,14 +79,7 @@ def proc_db(stack_env: StackEnv) -> Iterator[DbSettings]:
         ingest_dsn=with_db(stack_env.ingest_dsn),
         processor_dsn=with_db(stack_env.processor_dsn),
     )
-    migrate(db.dsn)
-    ensure_login_roles(
-        db.dsn,
-        writer_dsn=db.writer_dsn,
-        reader_dsn=db.reader_dsn,
-        ingest_dsn=db.ingest_dsn,
-        processor_dsn=db.processor_dsn,
-    )
+    migrate_with_roles(db)
     yield db
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'drop database if exists "{name}" with (force)')

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer
 
 from processors.routing.problem import local_to_utc
 from processors.routing.store import FALLBACK_NOTE, latest_plans, load_day_inputs, read_plan
-from schema.migrate import ensure_login_roles, migrate
+from schema.migrate import migrate_with_roles
 from schema.routes import RoutePlan
 from simulators.citydata import load_city
 from simulators.registry import DbPlanSource, import_city
@@ -54,14 +54,7 @@ def routes_db(stack_env: StackEnv) -> Iterator[SessionDb]:
         ingest_dsn=_with_database(stack_env.ingest_dsn, name),
         processor_dsn=_with_database(stack_env.processor_dsn, name),
     )
-    migrate(db.dsn)
-    ensure_login_roles(
-        db.dsn,
-        writer_dsn=db.writer_dsn,
-        reader_dsn=db.reader_dsn,
-        ingest_dsn=db.ingest_dsn,
-        processor_dsn=db.processor_dsn,
-    )
+    migrate_with_roles(db)
     import_city(db.writer_dsn, load_city([CITY]))
     _insert_readings(db.writer_dsn)
     yield db

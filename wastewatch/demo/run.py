@@ -209,7 +209,7 @@ class Demo:
     # -- 1. prepare -----------------------------------------------------------------------
 
     def prepare(self) -> Settings:
-        from schema.migrate import ensure_login_roles, migrate
+        from schema.migrate import migrate_with_roles
         from simulators.citydata import DEFAULT_CITY_DIR, load_city
         from simulators.engine import select_bins
         from simulators.errors import SimulatorError
@@ -225,14 +225,7 @@ class Demo:
         self.writer_dsn = db.writer_dsn or db.dsn
         self.reader_dsn = db.reader_dsn or self.writer_dsn
         self.database = _database_name(db.dsn)
-        applied = migrate(db.dsn)
-        ensure_login_roles(
-            db.dsn,
-            writer_dsn=db.writer_dsn,
-            reader_dsn=db.reader_dsn,
-            ingest_dsn=db.ingest_dsn,
-            processor_dsn=db.processor_dsn,
-        )
+        applied = migrate_with_roles(db)
         asyncio.run(create_topics(settings.kafka))
         city = load_city([DEFAULT_CITY_DIR])
         selected = select_bins(city, self.opts.bins)
