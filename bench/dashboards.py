@@ -89,6 +89,7 @@ from simulators.registry import import_city
 from wastewatch.settings import load_settings
 from wastewatch.stack.errors import StackError
 from wastewatch.stack.manager import Stack
+from wastewatch.stack.postgres import ROLE_DSN_KEYS, with_database
 
 __all__ = ["TARGET_MS", "DashBenchOptions", "run_dashboards_bench", "time_ranges"]
 
@@ -174,10 +175,6 @@ class Timing:
 # --------------------------------------------------------------------------- database
 
 
-def _with_database(dsn: str, name: str) -> str:
-    return dsn.rsplit("/", 1)[0] + "/" + name
-
-
 def _connect(dsn: str, *, autocommit: bool = True) -> Conn:
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=10)
@@ -229,17 +226,8 @@ def _database(
     """The loaded database (reused when it holds this load), dropped after with ``keep_db``
     off."""
     name = opts.db_name
-    server = _with_database(env["WW_DB_DSN"], "postgres")
-    dsns = {
-        key: _with_database(env[key], name)
-        for key in (
-            "WW_DB_DSN",
-            "WW_DB_WRITER_DSN",
-            "WW_DB_READER_DSN",
-            "WW_DB_INGEST_DSN",
-            "WW_DB_PROCESSOR_DSN",
-        )
-    }
+    server = with_database(env["WW_DB_DSN"], "postgres")
+    dsns = {key: with_database(env[key], name) for key in ROLE_DSN_KEYS}
     with _connect(server) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone()
     loaded: Loaded | None = None

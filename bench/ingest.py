@@ -45,7 +45,6 @@ from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -69,6 +68,7 @@ from wastewatch.kafka_topics import TopicError, create_topics, delete_prefixed_t
 from wastewatch.settings import KafkaSettings, Settings, load_settings
 from wastewatch.stack.errors import StackError
 from wastewatch.stack.manager import Stack
+from wastewatch.stack.postgres import ROLE_DSN_KEYS, with_database
 from wastewatch.stack.process import read_pid
 
 __all__ = ["BenchOptions", "run_ingest_bench"]
@@ -149,11 +149,6 @@ class _Run:
         return f"wwbench/{self.run_id}"
 
 
-def _with_database(dsn: str, name: str) -> str:
-    """The same libpq URL pointing at database ``name`` (query options kept)."""
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
-
-
 def _first(results: list[PublishResult]) -> float:
     firsts = [r.first_publish for r in results if not math.isnan(r.first_publish)]
     if not firsts:
@@ -190,22 +185,13 @@ def _clean(value: float | None, digits: int = 1) -> float | None:
 @contextlib.contextmanager
 def _bench_database(env: dict[str, str], run: _Run, progress: Progress) -> Iterator[dict[str, str]]:
     """A fresh, migrated database for this run; dropped afterwards whatever happened."""
-    server = _with_database(env["WW_DB_DSN"], "postgres")
+    server = with_database(env["WW_DB_DSN"], "postgres")
     try:
         with psycopg.connect(server, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'create database "{run.database}"')
     except psycopg.Error as exc:
         raise BenchError(f"cannot create database {run.database}: {exc}") from exc
-    dsns = {
-        key: _with_database(env[key], run.database)
-        for key in (
-            "WW_DB_DSN",
-            "WW_DB_WRITER_DSN",
-            "WW_DB_READER_DSN",
-            "WW_DB_INGEST_DSN",
-            "WW_DB_PROCESSOR_DSN",
-        )
-    }
+    dsns = {key: with_database(env[key], run.database) for key in ROLE_DSN_KEYS}
     try:
         migrate(dsns["WW_DB_DSN"])
         ensure_login_roles(

@@ -228,3 +228,20 @@ class PostgresService:
                 user=SERVICE_USER,
             )
         return True
+
+
+ROLE_DSN_KEYS = (
+    "WW_DB_DSN",
+    "WW_DB_WRITER_DSN",
+    "WW_DB_READER_DSN",
+    "WW_DB_INGEST_DSN",
+    "WW_DB_PROCESSOR_DSN",
+)
+"""The stack's DSNs, owner first: what a benchmark or test database of its own repoints."""
+
+
+def with_database(dsn: str, name: str) -> str:
+    """The same libpq URL pointing at database ``name`` (query options kept)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
