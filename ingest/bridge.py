@@ -131,6 +131,7 @@ class Bridge:
             receive_maximum=ingest.receive_maximum,
             session_expiry_s=ingest.session_expiry_s,
             keepalive_s=settings.mqtt.keepalive_s,
+            capacity=ingest.handoff_max,
         )
         kafka = settings.kafka
         self._prefix = kafka.topic_prefix
@@ -184,18 +185,25 @@ class Bridge:
                 topic = self._prefix + name
                 parts = await self._producer.partitions_for(topic)
                 self._partitions[topic] = sorted(parts)
-            await self._mqtt.start()
+            await self._mqtt.connect()
         except Exception:
             await self._producer.stop()
             raise
+        # The pump runs before the SUBACK: a persistent session's backlog arrives first,
+        # and a hand-off nobody drains would stop paho's thread from ever reading the SUBACK.
         self._started = True
-        await self._http.start()
         self._tasks = [
             asyncio.create_task(self._pump(), name="bridge-pump"),
             asyncio.create_task(self._retry(), name="bridge-retry"),
         ]
         for task in self._tasks:
             task.add_done_callback(_log_death)
+        try:
+            await self._mqtt.subscribed()
+        except Exception:
+            await self.stop()
+            raise
+        await self._http.start()
         log.info(
             "bridge started: %s -> %s",
             redact(self._settings.mqtt.bridge_url or self._settings.mqtt.url),

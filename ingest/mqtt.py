@@ -68,6 +68,7 @@ class MqttSource:
         session_expiry_s: int,
         keepalive_s: int = 30,
         ca_file: str | None = None,
+        capacity: int | None = None,
     ) -> None:
         try:
             self._address = MqttTarget.from_url(url)
@@ -80,7 +81,7 @@ class MqttSource:
         self._keepalive_s = keepalive_s
         self._ca_file = ca_file
         self.client_id = client_id
-        self.capacity = max(4 * receive_maximum, 1024)
+        self.capacity = capacity or max(4 * receive_maximum, 1024)
         self._room = threading.Event()
         self._paho_waiting = False
         self._ready = asyncio.Event()
@@ -89,8 +90,10 @@ class MqttSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: paho.Client | None = None
         self._connected: asyncio.Event = asyncio.Event()
-        self._first_connect: asyncio.Future[None] | None = None
+        self._connack: asyncio.Future[None] | None = None
+        self._suback: asyncio.Future[None] | None = None
         self.connects = 0
+        self.received = 0
         self._inbox: deque[Message] = deque()
         self._wake_pending = False
 
@@ -99,8 +102,25 @@ class MqttSource:
         return self._connected.is_set()
 
     async def start(self, *, timeout_s: float = 15.0) -> None:
+        """Connect and wait for the SUBACK; for a consumer that reads only after start.
+
+        A consumer that must drain a persistent session's backlog calls
+        :meth:`connect`, starts reading, then awaits :meth:`subscribed`.
+        """
+        await self.connect(timeout_s=timeout_s)
+        await self.subscribed(idle_timeout_s=timeout_s)
+
+    async def connect(self, *, timeout_s: float = 15.0) -> None:
+        """Start paho's thread and wait for the CONNACK (not for the SUBACK).
+
+        Right after the CONNACK a persistent session's queued messages arrive, ahead
+        of the SUBACK: read them (the hand-off is bounded) while awaiting
+        :meth:`subscribed`, or paho's thread blocks on a full hand-off and never
+        reads the SUBACK.
+        """
         self._loop = asyncio.get_running_loop()
-        self._first_connect = self._loop.create_future()
+        self._connack = self._loop.create_future()
+        self._suback = self._loop.create_future()
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -135,13 +155,41 @@ class MqttSource:
             raise MqttConnectError(self._url, str(exc)) from exc
         client.loop_start()
         try:
-            await asyncio.wait_for(asyncio.shield(self._first_connect), timeout_s)
+            await asyncio.wait_for(asyncio.shield(self._connack), timeout_s)
         except TimeoutError as exc:
             await self.stop()
             raise MqttConnectError(self._url, f"no CONNACK within {timeout_s:.0f} s") from exc
         except MqttConnectError:
             await self.stop()
             raise
+
+    async def subscribed(self, *, idle_timeout_s: float = 15.0) -> None:
+        """Wait for the SUBACK of the first connection's subscriptions.
+
+        A backlog of any size may come first, so the deadline is for silence, not
+        for the whole wait: it fails only when neither the SUBACK nor any message
+        arrived for ``idle_timeout_s``.
+        """
+        suback = self._suback
+        if suback is None:
+            raise MqttConnectError(self._url, "subscribed() before connect()")
+        while True:
+            seen = self.received
+            try:
+                await asyncio.wait_for(asyncio.shield(suback), idle_timeout_s)
+            except TimeoutError as exc:
+                if self.received != seen:
+                    continue  # still draining the session's backlog
+                await self.stop()
+                raise MqttConnectError(
+                    self._url,
+                    f"connected, but no SUBACK for {', '.join(self._subscriptions)} and no "
+                    f"message within {idle_timeout_s:.0f} s",
+                ) from exc
+            except MqttConnectError:
+                await self.stop()
+                raise
+            return
 
     async def stop(self) -> None:
         """Disconnect (the session and its queue stay on the broker) and end paho's thread."""
@@ -195,16 +243,18 @@ class MqttSource:
             return
         if reason.is_failure:
             log.error("MQTT broker refused the connection: %s", reason)
-            loop.call_soon_threadsafe(self._resolve_first, MqttConnectError(self._url, str(reason)))
+            error = MqttConnectError(self._url, str(reason))
+            loop.call_soon_threadsafe(_resolve, self._connack, error)
             return
         self.connects += 1
         log.info("MQTT connected (session present: %s)", flags.session_present)
         loop.call_soon_threadsafe(self._connected.set)
+        loop.call_soon_threadsafe(_resolve, self._connack, None)
         # Subscribe on every connect, also when the broker kept the session: a session an
         # older bridge left may lack a filter added since (weighbridge tickets were), and
         # subscribing to a filter the session has only replaces it (its queue stays).
-        # `start` returns once the SUBACK says they are in place, so nothing published
-        # after `start` can miss the bridge. retainHandling=1: retained status only when
+        # `subscribed` returns once the SUBACK says they are in place, so nothing published
+        # after it can miss the bridge. retainHandling=1: retained status only when
         # the subscription is new, so a reconnect does not replay every device's
         # retained status.
         options = SubscribeOptions(qos=1, retainHandling=1)
@@ -225,9 +275,9 @@ class MqttSource:
         if failed:
             log.error("MQTT subscription refused: %s", ", ".join(failed))
             error = MqttConnectError(self._url, f"subscription refused: {', '.join(failed)}")
-            loop.call_soon_threadsafe(self._resolve_first, error)
+            loop.call_soon_threadsafe(_resolve, self._suback, error)
             return
-        loop.call_soon_threadsafe(self._resolve_first, None)
+        loop.call_soon_threadsafe(_resolve, self._suback, None)
 
     def _on_disconnect(
         self,
@@ -258,6 +308,7 @@ class MqttSource:
         self._inbox.append(
             Message(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.dup), time.time())
         )
+        self.received += 1
         if self._wake_pending:
             return
         # One wake-up of the event loop per burst, not per message: each wake-up is a
@@ -308,11 +359,12 @@ class MqttSource:
             await self._ready.wait()
         return self.get_nowait()
 
-    def _resolve_first(self, error: Exception | None) -> None:
-        fut = self._first_connect
-        if fut is None or fut.done():
-            return
-        if error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(error)
+
+def _resolve(fut: asyncio.Future[None] | None, error: Exception | None) -> None:
+    """Settle a connect/subscribe future once; later connects do not touch it."""
+    if fut is None or fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)

@@ -11,6 +11,8 @@ never see each other's data.
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +22,15 @@ import pytest
 
 from schema.migrate import migrate_with_roles
 from wastewatch.kafka_topics import create_topics, delete_prefixed_topics
-from wastewatch.settings import DbSettings, KafkaSettings, MqttSettings, Settings, load_settings
+from wastewatch.settings import (
+    DbSettings,
+    KafkaSettings,
+    MqttSettings,
+    Settings,
+    StackSettings,
+    load_settings,
+)
+from wastewatch.stack.kafka import KafkaService
 from wastewatch.stack.manager import Stack
 
 
@@ -156,3 +166,47 @@ def settings(stack_env: StackEnv, test_db: SessionDb, kafka_settings: KafkaSetti
         kafka=kafka_settings,
         db=test_db.settings(),
     )
+
+
+def free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports that are free right now."""
+    for _ in range(200):
+        first = random.randrange(20_000, 60_000 - count)  # noqa: S311 - not security
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaService]:
+    """A private three-node Apache Kafka cluster (KRaft) for the failover and scale-out
+    tests, started once per session on free loopback ports and stopped at the end.
+
+    Topics made with ``kafka_cluster.kafka_settings()`` get 3 replicas and
+    ``min.insync.replicas=2``.  Tests that kill nodes must bring them back.
+    """
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("kafka3"),
+        stack=StackSettings(
+            kafka_port=free_port_block(3),
+            kafka_controller_port=free_port_block(3),
+            kafka_heap_mb=256,
+        ),
+    )
+    cluster = KafkaService(settings, nodes=3)
+    cluster.install()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

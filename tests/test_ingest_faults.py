@@ -85,8 +85,13 @@ class Pipeline:
 
 @pytest.fixture
 def pipeline(
-    stack_env: StackEnv, test_db: SessionDb, own_topics: KafkaSettings, tmp_path: Path
+    request: pytest.FixtureRequest,
+    stack_env: StackEnv,
+    test_db: SessionDb,
+    own_topics: KafkaSettings,
+    tmp_path: Path,
 ) -> Iterator[Pipeline]:
+    """Bridge and sink as processes; a test may add settings with indirect parametrize."""
     tag = uuid.uuid4().hex[:8]
     kafka = own_topics
     env = {
@@ -108,6 +113,7 @@ def pipeline(
         "WW_INGEST_SINK_METRICS_PORT": "0",
         "WW_INGEST_SINK_RETRY_MAX_S": "1",
         "WW_LOG_LEVEL": "INFO",
+        **getattr(request, "param", {}),
     }
     logs = [tmp_path / "bridge.log", tmp_path / "sink.log"]
     p = Pipeline(
@@ -295,3 +301,39 @@ def test_kafka_stalled_then_resumed(pipeline: Pipeline) -> None:
             os.kill(pid, signal.SIGCONT)
 
     _run_with_fault(pipeline, fault)
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [{"WW_INGEST_RECEIVE_MAXIMUM": "2000", "WW_INGEST_HANDOFF_MAX": "100"}],
+    indirect=True,
+)
+def test_bridge_restart_drains_a_backlog_larger_than_its_buffers(pipeline: Pipeline) -> None:
+    """kill -9 of the bridge under load, then 6,000 readings queue in its MQTT session.
+
+    On reconnect the broker sends up to Receive Maximum (2,000) messages before the
+    SUBACK: 20 times what the bridge's hand-off holds here (100), as a backlog larger
+    than its buffers does in the field (Mosquitto 2.0.11 was seen sending 8,000 before a
+    SUBACK).  The bridge must drain them while it waits for the SUBACK, stay up, and
+    store every reading once."""
+    p = pipeline
+    prefix = f"blog{uuid.uuid4().hex[:6]}"
+    with Publisher(p, count=6000, rate=3000, prefix=prefix) as pub:
+        pub.wait_progress(0.2)
+        p.bridge.kill9()
+    acked = pub.acked()
+    assert len(acked) == 6000, "Mosquitto should queue every reading for the bridge's session"
+    restarted = time.monotonic()
+    p.bridge.start()
+    deadline = restarted + 60
+    total, stored = _rows(p, prefix)
+    while not acked <= stored:
+        assert p.bridge.proc is not None
+        assert p.bridge.proc.poll() is None, "the bridge exited under the backlog\n" + p.tails()
+        assert time.monotonic() < deadline, (
+            f"{len(acked - stored)} of 6000 queued readings not stored 60 s after the restart\n"
+            + p.tails()
+        )
+        time.sleep(0.5)
+        total, stored = _rows(p, prefix)
+    assert total == len(stored) == 6000

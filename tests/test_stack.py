@@ -37,6 +37,8 @@ def private_stack(tmp_path: Path, stack_env: object) -> Stack:
             mqtt_port=_free_port(),
             mqtt_tls_port=_free_port(),
             kafka_port=_free_port(),
+            kafka_controller_port=_free_port(),
+            kafka_heap_mb=256,
             pg_port=_free_port(),
         ),
     )
@@ -71,7 +73,7 @@ def test_up_is_idempotent_and_down_stops_by_pid(private_stack: Stack) -> None:
     assert set(stopped) == {"mosquitto", "kafka", "timescaledb"}
     assert not any(row.running for row in stack.status())
     assert not is_alive(pids["mosquitto"], "mosquitto")
-    assert not is_alive(pids["kafka"], "tansu")
+    assert not is_alive(pids["kafka"], stack.kafka.nodes[0].marker)
     assert stack.down() == []  # nothing left to stop, and no error
     _remove_state(stack.settings.state_dir)
 

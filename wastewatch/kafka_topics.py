@@ -1,17 +1,22 @@
-"""Create the project's Kafka topics from the catalog in `schema.topics`.
+"""Create the project's Kafka topics from the catalog in `schema.topics`, and describe them.
 
-Used by `wastewatch services up` for the local broker and by
+Used by `wastewatch services up` for the local cluster and by
 `wastewatch kafka create-topics` (docker-compose's one-shot `kafka-topics`
-service) for Apache Kafka.  Existing topics are left alone, so this is safe to
-run on every start; a topic that exists with fewer partitions than the catalog
-asks for is reported, not silently accepted, because per-device ordering
-depends on the partition count never changing under a running system.
+service).  Existing topics are left alone, so this is safe to run on every
+start; a topic that exists with fewer partitions than the catalog asks for is
+reported, not silently accepted, because per-device ordering depends on the
+partition count never changing under a running system.
+
+Replication follows the cluster: 3 replicas with ``min.insync.replicas=2``
+where there are three brokers or more (a write with acks=all then survives
+losing any one broker), as many as there are brokers below that.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
@@ -33,17 +38,41 @@ class TopicReport:
     created: bool
 
 
+def replication_for(kafka: KafkaSettings, brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of ``brokers``."""
+    factor = kafka.replication_factor or min(3, brokers)
+    if factor > brokers:
+        raise TopicError(
+            f"replication factor {factor} needs {factor} brokers; the cluster at "
+            f"{kafka.bootstrap} has {brokers} (set WW_KAFKA_REPLICATION_FACTOR={brokers})"
+        )
+    min_isr = kafka.min_insync_replicas or max(1, factor - 1)
+    if min_isr > factor:
+        raise TopicError(
+            f"min.insync.replicas {min_isr} exceeds the replication factor {factor}; "
+            "lower WW_KAFKA_MIN_INSYNC_REPLICAS"
+        )
+    return factor, min_isr
+
+
 async def create_topics(kafka: KafkaSettings, *, timeout_s: float = 30.0) -> list[TopicReport]:
-    """Create every catalog topic that does not exist yet (replication 1 locally)."""
+    """Create every catalog topic that does not exist yet, replicated as the cluster allows."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=kafka.bootstrap, request_timeout_ms=int(timeout_s * 1000)
     )
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
         existing = set(await admin.list_topics())
+        brokers = len((await admin.describe_cluster())["brokers"])
+        factor, min_isr = replication_for(kafka, brokers)
         wanted = {kafka.topic_prefix + t.name: t.partitions for t in KAFKA_TOPICS}
         missing = [
-            NewTopic(name=name, num_partitions=parts, replication_factor=1)
+            NewTopic(
+                name=name,
+                num_partitions=parts,
+                replication_factor=factor,
+                topic_configs={"min.insync.replicas": str(min_isr)},
+            )
             for name, parts in wanted.items()
             if name not in existing
         ]
@@ -76,8 +105,8 @@ async def list_topics(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> set[s
 async def delete_prefixed_topics(kafka: KafkaSettings, *, timeout_s: float = 30.0) -> list[str]:
     """Delete every topic whose name starts with ``kafka.topic_prefix`` (never all topics).
 
-    For tests and benchmarks that made topics of their own: the local broker keeps
-    every record in memory until its topic is deleted.
+    For tests and benchmarks that made topics of their own, so their logs do not
+    pile up on disk.
     """
     if not kafka.topic_prefix:
         raise TopicError("refusing to delete topics without a topic prefix")
@@ -95,3 +124,74 @@ async def delete_prefixed_topics(kafka: KafkaSettings, *, timeout_s: float = 30.
         return doomed
     finally:
         await admin.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionView:
+    """One partition as the cluster's metadata shows it."""
+
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    """Brokers, the active controller and each topic's partitions (leader, ISR)."""
+
+    brokers: dict[int, str]
+    controller_id: int
+    topics: dict[str, tuple[PartitionView, ...]]
+
+    def leaders(self, topic: str) -> set[int]:
+        """The brokers that lead at least one partition of ``topic``."""
+        return {p.leader for p in self.topics.get(topic, ())}
+
+    def under_replicated(self) -> list[tuple[str, int]]:
+        """(topic, partition) whose ISR is smaller than its replica set."""
+        return [
+            (name, p.partition)
+            for name, parts in self.topics.items()
+            for p in parts
+            if len(p.isr) < len(p.replicas)
+        ]
+
+
+async def describe_cluster(
+    kafka: KafkaSettings, *, topics: list[str] | None = None, timeout_s: float = 10.0
+) -> ClusterView:
+    """Brokers and partition leadership; ``topics`` defaults to the catalog's under the prefix."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    names = topics if topics is not None else [kafka.topic_prefix + t.name for t in KAFKA_TOPICS]
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        cluster: dict[str, Any] = await admin.describe_cluster()
+        existing = set(await admin.list_topics())
+        described = await admin.describe_topics([n for n in names if n in existing])
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise TopicError(f"cannot describe the cluster at {kafka.bootstrap}: {exc!r}") from exc
+    finally:
+        await admin.close()
+    views: dict[str, tuple[PartitionView, ...]] = {}
+    for topic in described:
+        parts = sorted(
+            (
+                PartitionView(
+                    partition=int(p["partition"]),
+                    leader=int(p["leader"]),
+                    replicas=tuple(int(r) for r in p["replicas"]),
+                    isr=tuple(int(r) for r in p["isr"]),
+                )
+                for p in topic["partitions"]
+            ),
+            key=lambda v: v.partition,
+        )
+        views[str(topic["topic"])] = tuple(parts)
+    return ClusterView(
+        brokers={int(b["node_id"]): f"{b['host']}:{b['port']}" for b in cluster["brokers"]},
+        controller_id=int(cluster.get("controller_id", -1)),
+        topics=views,
+    )

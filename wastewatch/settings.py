@@ -59,8 +59,9 @@ class KafkaSettings(BaseModel):
         default="127.0.0.1:19092", description="bootstrap servers, comma separated"
     )
     enable_idempotence: bool = Field(
-        default=False,
-        description="idempotent producer; Apache Kafka supports it, the local Tansu does not",
+        default=True,
+        description="idempotent producer (no duplicates or reordering from producer retries); "
+        "off only for a Kafka-protocol broker without InitProducerId",
     )
     acks: Literal["all"] = Field(default="all", description="producer acks; only 'all' is safe")
     linger_ms: int = Field(default=5, ge=0, description="producer batching delay in ms")
@@ -69,6 +70,20 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = Field(
         default="",
         description="prepended to every topic name; lets tests and tenants share one broker",
+    )
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        le=7,
+        description="replicas of each topic `create-topics` makes; unset: 3, or the number of "
+        "brokers when the cluster has fewer",
+    )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=7,
+        description="topic min.insync.replicas: with acks=all a write needs this many replicas; "
+        "unset: replication_factor - 1 (2 of 3), at least 1",
     )
 
 
@@ -116,6 +131,14 @@ class IngestSettings(BaseModel):
         description="MQTT v5 Receive Maximum: unacked QoS 1 messages the broker may have in "
         "flight to the bridge. This is the bridge's backpressure window: when Kafka stalls, "
         "acks stop, and Mosquitto queues the rest in the persistent session.",
+    )
+    handoff_max: int | None = Field(
+        default=None,
+        ge=16,
+        le=1_000_000,
+        description="most MQTT messages held between paho's network thread and the bridge's "
+        "pump (bounds the bridge's memory); when full, the bridge stops reading the socket "
+        "(TCP pushback). Unset: 4 x receive_maximum, at least 1024",
     )
     session_expiry_s: int = Field(
         default=7 * 24 * 3600,
@@ -246,7 +269,28 @@ class StackSettings(BaseModel):
     mqtt_tls_port: int = Field(
         default=18883, ge=1024, le=65535, description="Mosquitto's TLS listener (local CA)"
     )
-    kafka_port: int = Field(default=19092, ge=1024, le=65535)
+    kafka_port: int = Field(
+        default=19092,
+        ge=1024,
+        le=65535,
+        description="client port of Kafka broker 1; broker N listens on kafka_port + N - 1",
+    )
+    kafka_controller_port: int = Field(
+        default=19192,
+        ge=1024,
+        le=65535,
+        description="KRaft controller port of node 1; node N uses kafka_controller_port + N - 1",
+    )
+    kafka_brokers: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="Kafka nodes (broker and controller each) of the local cluster; unset: as "
+        "many as the cluster was formatted with, 1 for a new one",
+    )
+    kafka_heap_mb: int = Field(
+        default=512, ge=128, le=16_384, description="Java heap of each local Kafka broker, MB"
+    )
     pg_port: int = Field(default=15432, ge=1024, le=65535)
     wait_s: float = Field(default=60.0, gt=0, description="how long `up` waits for each service")
 

@@ -38,12 +38,12 @@ class ServiceStatus:
 
 
 class Stack:
-    """Mosquitto, the Kafka-protocol broker and TimescaleDB, managed together."""
+    """Mosquitto, the Apache Kafka cluster and TimescaleDB, managed together."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, kafka_brokers: int | None = None) -> None:
         self.settings = settings
         self.mosquitto = MosquittoService(settings)
-        self.kafka = KafkaService(settings)
+        self.kafka = KafkaService(settings, nodes=kafka_brokers)
         self.postgres = PostgresService(settings)
         self.services: list[Service] = [self.mosquitto, self.kafka, self.postgres]
 
@@ -98,6 +98,7 @@ class Stack:
         return {s.name for s in self.services if s.running()}
 
     def status(self) -> list[ServiceStatus]:
+        """One row per service, and one per Kafka node (``kafka-N``) after the cluster's."""
         out = []
         for service, address in zip(
             self.services,
@@ -110,4 +111,21 @@ class Stack:
             except Exception:
                 answers = False
             out.append(ServiceStatus(service.name, running, answers, address))
+            if service is self.kafka and len(self.kafka.nodes) > 1:
+                out.extend(self._kafka_nodes())
         return out
+
+    def _kafka_nodes(self) -> list[ServiceStatus]:
+        try:
+            registered = set(self.kafka.describe(topics=[]).brokers)
+        except Exception:
+            registered = set()
+        return [
+            ServiceStatus(
+                f"kafka-{node.node_id}",
+                node.running(),
+                node.node_id in registered,
+                node.address,
+            )
+            for node in self.kafka.nodes
+        ]

@@ -73,15 +73,15 @@ def run(
     except subprocess.TimeoutExpired as exc:
         raise StackError(step, f"timed out after {timeout_s:.0f} s", hint=hint, log=log) from exc
     if returncode != 0:
-        tail = out.strip().splitlines()[-8:] if out else _tail(log)
+        last = out.strip().splitlines()[-8:] if out else tail(log)
         why = f"`{' '.join(full)}` exited with {returncode}"
-        if tail:
-            why += "\n    " + "\n    ".join(tail)
+        if last:
+            why += "\n    " + "\n    ".join(last)
         raise StackError(step, why, hint=hint, log=log)
     return out
 
 
-def _tail(log: Path | None, lines: int = 8) -> list[str]:
+def tail(log: Path | None, lines: int = 8) -> list[str]:
     if log is None or not log.exists():
         return []
     return log.read_text(errors="replace").strip().splitlines()[-lines:]
@@ -150,6 +150,22 @@ def is_alive(pid: int | None, marker: str) -> bool:
     return marker in cmdline
 
 
+def exists(pid: int | None) -> bool:
+    """Whether ``pid`` is a live (not zombie) process, whatever its command line.
+
+    For a daemon we spawned moments ago: while a launcher re-executes itself (the
+    java launcher does), its command line can briefly read empty, so the marker
+    check of `is_alive` would call it dead.
+    """
+    if pid is None or pid <= 0:
+        return False
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return "\nState:\tZ" not in status
+
+
 def stop_pid(pid: int, marker: str, *, timeout_s: float = 15.0) -> bool:
     """SIGTERM, wait, then SIGKILL; only if the pid still is the process we started."""
     if not is_alive(pid, marker):
@@ -166,6 +182,29 @@ def stop_pid(pid: int, marker: str, *, timeout_s: float = 15.0) -> bool:
         os.kill(pid, signal.SIGKILL)
     _reap(pid)
     return True
+
+
+def stop_pids(targets: Sequence[tuple[int, str]], *, timeout_s: float = 15.0) -> bool:
+    """SIGTERM several processes at once, wait for all, SIGKILL what is left.
+
+    For a cluster whose members need each other to shut down cleanly (Kafka's
+    controlled shutdown asks the controller quorum): stopping them one by one
+    would leave the last ones waiting for a quorum that is already gone.
+    Returns whether any was running.
+    """
+    alive = [(pid, marker) for pid, marker in targets if is_alive(pid, marker)]
+    for pid, _ in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(is_alive(p, m) for p, m in alive):
+        time.sleep(0.1)
+    for pid, marker in alive:
+        if is_alive(pid, marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        _reap(pid)
+    return bool(alive)
 
 
 def _reap(pid: int) -> None:
@@ -199,15 +238,32 @@ def wait_until(
     hint: str = "",
     log: Path | None = None,
     interval_s: float = 0.2,
+    show_tail: bool = False,
+    alive: Callable[[], bool] | None = None,
 ) -> None:
-    """Poll ``check`` until true; raise StackError naming the step when time runs out."""
+    """Poll ``check`` until true; raise StackError naming the step when time runs out.
+
+    With ``show_tail`` the error carries the end of ``log`` (a daemon that did not
+    come up usually said why there).  ``alive`` is asked before each probe: a
+    daemon that already exited fails at once, not after ``timeout_s``.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
+        if alive is not None and not alive():
+            why = "the process exited"
+            lines = tail(log, 12)
+            if lines:
+                why += "; its log ends:\n    " + "\n    ".join(lines)
+            raise StackError(step, why, hint=hint, log=log)
         try:
             if check():
                 return
         except Exception:  # noqa: S110 - a probe that throws just means "not yet"
             pass
         if time.monotonic() >= deadline:
-            raise StackError(step, f"no answer within {timeout_s:.0f} s", hint=hint, log=log)
+            why = f"no answer within {timeout_s:.0f} s"
+            lines = tail(log, 12) if show_tail else []
+            if lines:
+                why += "; the log ends:\n    " + "\n    ".join(lines)
+            raise StackError(step, why, hint=hint, log=log)
         time.sleep(interval_s)
