@@ -171,7 +171,7 @@ def settings(stack_env: StackEnv, test_db: SessionDb, kafka_settings: KafkaSetti
 def free_port_block(count: int) -> int:
     """The first of ``count`` consecutive loopback ports that are free right now."""
     for _ in range(200):
-        first = random.randrange(20_000, 60_000 - count)  # noqa: S311 - not security
+        first = random.randrange(20_000, 60_000 - count)
         socks: list[socket.socket] = []
         try:
             for port in range(first, first + count):
