@@ -18,6 +18,7 @@ Progress goes to stderr; the figures are returned as a dict.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import contextlib
 import json
@@ -47,7 +48,9 @@ from bench.ingest import (
     _Service,
     _service_env,
 )
+from ingest.sink import consumer_groups as sink_groups
 from processors.landfill import DayVolume, SiteInfo, project
+from processors.service import consumer_groups as stage_groups
 from schema.common import TelemetryFlag
 from simulators.calendar import load_calendar, local_day_and_hour
 from simulators.citydata import DEFAULT_CITY_DIR, SimBin, load_city
@@ -59,7 +62,8 @@ from simulators.publish import MqttTarget
 from simulators.registry import import_city
 from simulators.run import run_replay
 from simulators.truth import GroundTruth
-from wastewatch.settings import load_settings
+from wastewatch.kafka_topics import group_lag
+from wastewatch.settings import KafkaSettings, load_settings
 from wastewatch.stack.errors import StackError
 from wastewatch.stack.manager import Stack
 
@@ -120,9 +124,17 @@ def _consumed(m: dict[str, float], stage: str, topic: str) -> float:
 
 
 def _wait_caught_up(
-    port: list[int], dsn: str, want_readings: int, services: list[_Service], progress: Progress
+    port: list[int],
+    dsn: str,
+    want_readings: int,
+    services: list[_Service],
+    progress: Progress,
+    *,
+    kafka: KafkaSettings,
+    groups: dict[str, list[str]],
 ) -> float:
-    """Wait until the sink stored every reading and each stage stopped moving; seconds."""
+    """Wait until the sink stored every reading and every consumer group has committed
+    up to the true end of its topics (Kafka's end offsets); seconds waited."""
     started = time.monotonic()
     last: tuple[float, ...] = ()
     still_since = time.monotonic()
@@ -132,26 +144,30 @@ def _wait_caught_up(
                 s.check()
             row = conn.execute("select count(*) from readings").fetchone()
             stored = int(row[0]) if row else 0
+            lags = asyncio.run(group_lag(kafka, groups))
             m = _metrics(port)
-            now = tuple(
-                _consumed(m, st, t)
-                for st, t in (
-                    ("collections", "waste.readings.v1"),
-                    ("forecast", "waste.readings.v1"),
-                    ("alerts", "waste.readings.v1"),
-                    ("rollups", "waste.readings.v1"),
-                    ("landfill", "waste.events.v1"),
-                    ("landfill", "waste.landfill.v1"),
-                )
+            now = (
+                float(stored),
+                *(
+                    _consumed(m, st, t)
+                    for st, t in (
+                        ("collections", "waste.readings.v1"),
+                        ("forecast", "waste.readings.v1"),
+                        ("alerts", "waste.readings.v1"),
+                        ("rollups", "waste.readings.v1"),
+                        ("landfill", "waste.events.v1"),
+                        ("landfill", "waste.landfill.v1"),
+                    )
+                ),
             )
+            if stored >= want_readings and not any(lags.values()):
+                return time.monotonic() - started
             if now != last:
                 last, still_since = now, time.monotonic()
                 progress(
-                    f"caught up? stored {stored:,}/{want_readings:,}; consumed "
-                    + ", ".join(f"{v:,.0f}" for v in now)
+                    f"caught up? stored {stored:,}/{want_readings:,}; records behind: "
+                    + ", ".join(f"{g.rsplit('-', 1)[-1]} {lag:,}" for g, lag in lags.items())
                 )
-            elif stored >= want_readings and time.monotonic() - still_since > 8:
-                return time.monotonic() - started
             if time.monotonic() - still_since > 180:
                 raise BenchError("the processors stopped making progress for 3 minutes")
             time.sleep(2.0)
@@ -280,8 +296,32 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
                 progress=progress,
             )
             progress(f"replay published in {time.monotonic() - t0:.0f} s; waiting for processors")
+            kafka = KafkaSettings(
+                bootstrap=env["WW_KAFKA_BOOTSTRAP"], topic_prefix=run.topic_prefix
+            )
+            group_settings = settings.model_copy(
+                update={
+                    "ingest": settings.ingest.model_copy(
+                        update={"sink_group": service_env["WW_INGEST_SINK_GROUP"]}
+                    ),
+                    "processors": settings.processors.model_copy(
+                        update={"group_prefix": service_env["WW_PROCESSORS_GROUP_PREFIX"]}
+                    ),
+                }
+            )
             catch_up = _wait_caught_up(
-                proc_ports, dsns["WW_DB_DSN"], int(result["readings_published"]), services, progress
+                proc_ports,
+                dsns["WW_DB_DSN"],
+                int(result["readings_published"]),
+                services,
+                progress,
+                kafka=kafka,
+                groups={
+                    **sink_groups(group_settings),
+                    **stage_groups(
+                        group_settings, [n for spec in opts.processes for n in spec.split(",")]
+                    ),
+                },
             )
             replay_s = time.monotonic() - t0
             progress(f"processors caught up {catch_up:.0f} s after the replay ended")

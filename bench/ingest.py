@@ -19,8 +19,8 @@ its publisher got the PUBACK; ``lost`` is such a reading missing from
 ``readings``; ``duplicates`` is rows beyond one per (device, boot, seq).
 
 The run creates and drops its own database and deletes its own Kafka topics
-(the local broker keeps every record in memory until its topic is deleted),
-and leaves everything else as it found it.
+(so their logs do not pile up on the broker's disk), and leaves everything
+else as it found it.
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ def _create_topics(bootstrap: str, prefix: str) -> None:
 
 
 def _delete_topics(bootstrap: str, prefix: str, progress: Progress) -> None:
-    """The run's topics: the local broker keeps every record in memory until then."""
+    """The run's topics, so their logs do not stay on the broker's disk."""
     try:
         gone = asyncio.run(
             delete_prefixed_topics(KafkaSettings(bootstrap=bootstrap, topic_prefix=prefix))

@@ -17,4 +17,4 @@ class MqttConnectError(IngestError):
 
 
 class KafkaUnavailableError(IngestError):
-    """The Kafka-protocol broker cannot be reached at start."""
+    """No Kafka broker can be reached at start."""

@@ -44,6 +44,12 @@ STAGES: Final[dict[str, type[Stage]]] = {
 }
 
 
+def consumer_groups(settings: Settings, only: Sequence[str] | None = None) -> dict[str, list[str]]:
+    """Each stage's consumer group and the topics it reads: what a lag check must cover."""
+    names = list(only) if only else list(STAGES)
+    return {settings.processors.group_prefix + n: list(STAGES[n].topics) for n in names}
+
+
 def parse_only(text: str | None) -> list[str]:
     """``collections,alerts`` -> those names, checked; None or empty -> all of them."""
     if not text:

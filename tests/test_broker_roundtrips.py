@@ -1,4 +1,4 @@
-"""A message through the real Mosquitto and a record through the real Kafka-protocol broker."""
+"""A message through the real Mosquitto and a record through the real Apache Kafka."""
 
 from __future__ import annotations
 

@@ -702,3 +702,11 @@ def test_dockerignore_keeps_state_and_secrets_out_of_the_build() -> None:
     # pyproject.toml and the installed packages must stay in the context.
     for needed in ("pyproject.toml", "wastewatch", "schema", "ingest", "processors"):
         assert needed not in entries, needed
+
+
+def test_kafka_image_is_the_version_the_local_stack_runs() -> None:
+    """One Kafka version: compose's apache/kafka tag equals deploy/kafka/pom.xml's."""
+    from wastewatch.stack.kafka_install import kafka_version
+
+    image = _load_compose()["services"]["kafka"]["image"]
+    assert image == f"apache/kafka:{kafka_version()}"

@@ -1,4 +1,4 @@
-"""Route plans against the real TimescaleDB and Kafka-protocol broker.
+"""Route plans against the real TimescaleDB and Apache Kafka.
 
 A database of this module's own (migrated from scratch, dropped afterwards),
 so the readings inserted here never meet other tests' counts. The Kalasin

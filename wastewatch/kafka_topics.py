@@ -18,6 +18,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
@@ -195,3 +196,64 @@ async def describe_cluster(
         controller_id=int(cluster.get("controller_id", -1)),
         topics=views,
     )
+
+
+async def group_lag(
+    kafka: KafkaSettings, groups: dict[str, list[str]], *, timeout_s: float = 10.0
+) -> dict[str, int]:
+    """Records each consumer group has not committed yet, over the topics given for it.
+
+    ``groups`` maps a group id to topic names (without the prefix).  The lag is the
+    partitions' true end offsets minus the group's committed offsets (a partition the
+    group never committed counts from its start), so 0 means the group has
+    processed, and committed, everything written so far.
+    """
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=kafka.bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    probe = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        request_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        await asyncio.wait_for(probe.start(), timeout_s)
+        return await _lags(admin, probe, kafka.topic_prefix, groups)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise TopicError(
+            f"cannot read consumer group offsets on {kafka.bootstrap}: {exc!r}"
+        ) from exc
+    finally:
+        await probe.stop()
+        await admin.close()
+
+
+async def _lags(
+    admin: AIOKafkaAdminClient,
+    probe: AIOKafkaConsumer,
+    prefix: str,
+    groups: dict[str, list[str]],
+) -> dict[str, int]:
+    names = sorted({prefix + t for topics in groups.values() for t in topics})
+    partitions = {
+        str(t["topic"]): [
+            TopicPartition(str(t["topic"]), int(p["partition"])) for p in t["partitions"]
+        ]
+        for t in await admin.describe_topics(names)
+    }
+    every = [tp for tps in partitions.values() for tp in tps]
+    ends = await probe.end_offsets(every)
+    starts = await probe.beginning_offsets(every)
+    lags: dict[str, int] = {}
+    for group, topics in groups.items():
+        committed = await admin.list_consumer_group_offsets(group)
+        lag = 0
+        for topic in topics:
+            for tp in partitions.get(prefix + topic, []):
+                meta = committed.get(tp)
+                done = meta.offset if meta is not None and meta.offset >= 0 else starts[tp]
+                lag += max(0, ends[tp] - done)
+        lags[group] = lag
+    return lags

@@ -53,7 +53,7 @@ class MqttSettings(BaseModel):
 
 
 class KafkaSettings(BaseModel):
-    """How to reach the Kafka-protocol broker, with Kafka's own option names."""
+    """How to reach the Kafka cluster, with Kafka's own option names."""
 
     bootstrap: str = Field(
         default="127.0.0.1:19092", description="bootstrap servers, comma separated"

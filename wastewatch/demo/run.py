@@ -121,7 +121,6 @@ class _Pipeline:
     events_produced: float = 0.0
     landfill_events: float = 0.0
     landfill_tickets: float = 0.0
-    batches: float = 0.0
 
     @classmethod
     def read(cls, bridge: Scrape, sink: Scrape, procs: Scrape) -> _Pipeline:
@@ -145,8 +144,6 @@ class _Pipeline:
             landfill_tickets=procs.total(
                 "ww_processor_consumed_total", processor="landfill", topic=LANDFILL
             ),
-            batches=procs.total("ww_processor_batch_seconds_count")
-            + sink.total("ww_sink_batch_records_count"),
         )
 
     @property
@@ -358,6 +355,19 @@ class Demo:
                     + p.tail()
                 )
 
+    def behind(self) -> int:
+        """Records the sink's and the processors' consumer groups have not committed yet,
+        from Kafka's true end offsets (-1 when Kafka cannot say right now)."""
+        from ingest.sink import consumer_groups as sink_groups
+        from processors.service import consumer_groups as stage_groups
+        from wastewatch.kafka_topics import TopicError, group_lag
+
+        groups = {**sink_groups(self.settings), **stage_groups(self.settings)}
+        try:
+            return sum(asyncio.run(group_lag(self.settings.kafka, groups)).values())
+        except TopicError:
+            return -1
+
     def pipeline(self) -> _Pipeline:
         by = {s.name: s for s in self.services}
         return _Pipeline.read(
@@ -437,7 +447,6 @@ class Demo:
         last_change = time.monotonic()
         last_seen: tuple[float, ...] = ()
         last_line = 0.0
-        prev_batches = -1.0
         with progress:
             while not self.signals.stop:
                 self.check_alive()
@@ -478,9 +487,8 @@ class Demo:
                         f"of {p.produced:,.0f}",
                         flush=True,
                     )
-                if waiting and p.caught_up(published) and p.batches == prev_batches:
+                if waiting and p.caught_up(published) and self.behind() == 0:
                     break
-                prev_batches = p.batches
                 time.sleep(1.0)
 
     # -- 4. routes, report, live ---------------------------------------------------------------
@@ -704,14 +712,11 @@ class Demo:
             (done.get("live") or {}).get("acked") or 0
         )
         deadline = time.monotonic() + timeout_s
-        prev = -1.0
         while time.monotonic() < deadline and not self.signals.hurry:
             with contextlib.suppress(DemoError):
                 self.check_alive()
-            p = self.pipeline()
-            if p.caught_up(acked) and p.batches == prev:
+            if self.pipeline().caught_up(acked) and self.behind() == 0:
                 return
-            prev = p.batches
             time.sleep(1.0)
         self.notes.append(
             "the pipeline had not processed everything the fleet published when the demo "

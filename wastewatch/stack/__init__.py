@@ -1,4 +1,4 @@
-"""The local stack: Mosquitto, a Kafka-protocol broker and TimescaleDB on 127.0.0.1.
+"""The local stack: Mosquitto, Apache Kafka (one node or a cluster) and TimescaleDB on 127.0.0.1.
 
 One code path starts them for `make demo`, `make test` and
 `wastewatch services up` (`wastewatch.stack.manager.Stack`); each service

@@ -58,31 +58,33 @@ def distribution_dir(version: str) -> Path:
 
 
 def _ensure_tool(command: str, packages: list[str], *, log: Path, what: str) -> str:
+    """The path of ``command``, installing its Debian packages first when it is missing.
+
+    Fails in one line that names the missing tool and the command that installs it.
+    """
     found = shutil.which(command)
     if found is not None:
         return found
+    install = f"apt-get install -y {' '.join(packages)}"
     try:
         ensure_packages(packages, log=log)
     except StackError as exc:
         raise StackError(
             f"install {what}",
-            f"`{command}` is not installed and could not be installed ({exc.why.splitlines()[0]})",
-            hint=f"install it: apt-get install -y {' '.join(packages)}",
-            log=exc.log,
+            f"`{command}` is missing and could not be installed; install it: {install}",
         ) from exc
     found = shutil.which(command)
     if found is None:
         raise StackError(
             f"install {what}",
-            f"`{command}` is still not on PATH after installing {' '.join(packages)}",
-            hint=f"install {what} and put `{command}` on PATH",
+            f"`{command}` is still not on PATH after `{install}`; put it on PATH",
         )
     return found
 
 
-def ensure_kafka(*, log: Path) -> KafkaDistribution:
+def ensure_kafka(*, log: Path, pom: Path = POM) -> KafkaDistribution:
     """The broker's jars, resolved with Maven the first time; Java installed if missing."""
-    version = kafka_version()
+    version = kafka_version(pom)
     target = distribution_dir(version)
     libs = target / "libs"
     java = _ensure_tool("java", JAVA_PACKAGES, log=log, what="Java (OpenJDK 17)")
@@ -92,28 +94,33 @@ def ensure_kafka(*, log: Path) -> KafkaDistribution:
     staging = target / "libs.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    run(
-        [
-            mvn,
-            "-B",
-            "-q",
-            "-f",
-            str(POM),
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={staging}",
-            "-DincludeScope=runtime",
-        ],
-        step=f"resolve Apache Kafka {version} from Maven Central",
-        hint="Maven Central (repo.maven.apache.org) must be reachable, or the jars already "
-        "in ~/.m2; the log names the artefact that failed",
-        log=log,
-        timeout_s=900,
-    )
+    step = f"resolve Apache Kafka {version}"
+    try:
+        run(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={staging}",
+                "-DincludeScope=runtime",
+            ],
+            step=step,
+            log=log,
+            timeout_s=900,
+        )
+    except StackError as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise StackError(
+            step,
+            f"Maven could not fetch org.apache.kafka:kafka_2.13:{version} and its dependencies "
+            f"from Maven Central (unreachable, or the version is not served; details in {log})",
+        ) from exc
     if not any(staging.glob(f"kafka_2.13-{version}.jar")):
         raise StackError(
-            f"resolve Apache Kafka {version}",
-            f"Maven finished but {staging} holds no kafka_2.13-{version}.jar",
-            log=log,
+            step, f"Maven finished but {staging} holds no kafka_2.13-{version}.jar", log=log
         )
     (staging / STAMP).write_text(f"kafka {version}\n")
     shutil.rmtree(libs, ignore_errors=True)
