@@ -54,10 +54,10 @@ _DECODERS: dict[str, Callable[[bytes | None, datetime], tuple[Any, ...] | Reject
 }
 
 
-
 def consumer_groups(settings: Settings) -> dict[str, list[str]]:
     """The sink's consumer group and the topics it reads: what a lag check must cover."""
     return {settings.ingest.sink_group: [READINGS, STATUS, LANDFILL]}
+
 
 class Rows:
     """One batch's decoded rows per kind, with the records they came from."""
