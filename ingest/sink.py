@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ingest import store
@@ -263,12 +263,16 @@ class Sink:
         self.rows_written += inserted
         self.metrics.written.inc(inserted)
         self.metrics.duplicates.inc(len(rows.rows["reading"]) - inserted)
-        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+        # A rebalance while the batch was written (another sink joined or left) may have
+        # given some of its partitions to another sink: their offsets are that one's to
+        # commit now (aiokafka refuses them), and it replays those records, which the
+        # idempotent insert makes harmless.
+        assigned = self._consumer.assignment()
+        offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs and tp in assigned}
         try:
-            await self._consumer.commit(offsets)
-        except CommitFailedError as exc:
-            # The group rebalanced under us: the new owner replays these records, and the
-            # idempotent insert makes that harmless.
+            if offsets:
+                await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
             log.warning(
                 "offset commit failed after a rebalance (%s); records will be replayed", exc
             )
@@ -392,7 +396,10 @@ class Sink:
             )
 
     def _update_lag(self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]]) -> None:
+        assigned = self._consumer.assignment()
         for tp, recs in batch.items():
+            if tp not in assigned:  # handed to another sink meanwhile
+                continue
             high = self._consumer.highwater(tp)
             if high is not None and recs:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(

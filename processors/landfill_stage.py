@@ -11,6 +11,10 @@ Delivery semantics
 * ``landfill_daily`` is recomputed for the touched Bangkok days and
   ``landfill_projections`` for the touched sites, from those tables: a replay
   or a duplicate event changes nothing.  No per-device state.
+* Several instances may share the partitions, but their writes take turns under
+  one advisory lock (:func:`processors.runtime.lock_keys`): a batch recomputes
+  rows every instance touches, and two at once would miss each other's inputs
+  (or collide on ``landfill_daily``'s key).
 * Capacity alerts (days left under each ``landfill_alert_days``) are rows in
   ``alerts`` with ``site_id``; they are not published, because ``alert.v1``
   has no site subject (a new model version would be needed).
@@ -26,7 +30,7 @@ from pydantic import ValidationError
 
 from processors.collection_stage import event_row, write_events
 from processors.landfill import DayVolume, Projection, SiteInfo, project
-from processors.runtime import Conn, Record, Stage, Step
+from processors.runtime import Conn, Record, Stage, Step, lock_keys
 from processors.text import landfill_text
 from schema.events import CollectionEvent
 from schema.landfill import LandfillDelivery
@@ -199,6 +203,9 @@ class LandfillStage(Stage):
         cfg = self.settings.processors
 
         async def write(c: Conn) -> None:
+            # Every batch may recompute every site's days and projections: instances of
+            # this stage take turns (one lock), or each would miss the other's inputs.
+            await lock_keys(c, ["landfill"])
             await write_events(c, events)
             if tickets:
                 async with c.cursor() as cur:

@@ -13,6 +13,9 @@ Delivery semantics
   NOTHING``), and ``zone_stream_daily`` is recomputed for the touched (zone,
   stream, Bangkok day) keys from ``collections`` and ``bin_hourly``: idempotent,
   and independent of the order in which devices' partitions interleave.
+* Several instances share the partitions; a batch's transaction first takes an
+  advisory lock per touched (zone, stream, day) (:func:`processors.runtime.lock_keys`),
+  so two instances never recompute one day from each other's uncommitted hours.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from processors.collection_stage import event_row, write_events
 from processors.landfill_stage import local_day
 from processors.readings import utc
 from processors.rollups import HourAgg, hour_start
-from processors.runtime import Conn, Record, Stage, Step, decode_readings
+from processors.runtime import Conn, Record, Stage, Step, decode_readings, lock_keys
 from schema.events import CollectionEvent
 
 READINGS_TOPIC = "waste.readings.v1"
@@ -148,6 +151,8 @@ class RollupStage(Stage):
         keys = sorted(touched)
 
         async def write(c: Conn) -> None:
+            # Instances of this stage share the zones' days: one recomputes a day at a time.
+            await lock_keys(c, (f"zone_stream_daily:{z}:{s}:{d}" for z, s, d in keys))
             await write_events(c, events)
             async with c.cursor() as cur:
                 if rows:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import time
@@ -79,6 +80,32 @@ class Step:
 def partition_of(key: str, partitions: int) -> int:
     """Kafka's default partition of a key (murmur2), as the bridge's producer picks it."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+async def lock_keys(conn: Conn, keys: Iterable[str]) -> None:
+    """Take transaction-scoped advisory locks on ``keys``, always in one order.
+
+    For rows that mix many devices and are recomputed from tables (a zone's day, a
+    landfill's days).  Two instances of a stage recomputing one such row at once would
+    each miss the other's uncommitted inputs, and the later commit would win with a
+    stale total.  Taken as the first statement of a batch's transaction, the lock makes
+    the second instance wait until the first has committed; its recomputation (a later
+    statement, so a new snapshot under READ COMMITTED) then sees both.  A waiter holds
+    no row locks yet and every holder takes its keys in ascending order, so the locks
+    add no deadlock.
+    """
+    ids = sorted({_lock_id(k) for k in keys})
+    if ids:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "select pg_advisory_xact_lock(k) from unnest(%s::bigint[]) as k", [ids]
+            )
+
+
+def _lock_id(key: str) -> int:
+    """A stable signed 64-bit id for an advisory lock (a collision only serialises more)."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class Registry:
