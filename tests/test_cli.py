@@ -42,11 +42,19 @@ def test_help_lists_the_subcommands() -> None:
 def test_status_and_env_of_the_running_stack(stack_env: StackEnv) -> None:
     status = run("services", "status")
     assert status.returncode == 0, status.stdout + status.stderr
-    assert [line.split()[:2] for line in status.stdout.splitlines()] == [
+    services, _, cluster = status.stdout.partition("\n\n")
+    assert [line.split()[:2] for line in services.splitlines()] == [
         ["mosquitto", "up"],
         ["kafka", "up"],
         ["timescaledb", "up"],
     ]
+    # The Kafka section: the brokers, then each catalog topic's partitions and ISR.
+    lines = cluster.splitlines()
+    assert lines[0].startswith(f"kafka brokers: 1={stack_env.kafka_bootstrap}")
+    readings = lines.index("waste.readings.v1")
+    partitions = lines[readings + 1 : readings + 13]
+    assert [line.split()[:2] for line in partitions] == [["partition", str(i)] for i in range(12)]
+    assert all("leader  1" in line and line.endswith("isr 1") for line in partitions)
     env = run("services", "env")
     assert env.returncode == 0
     pairs = dict(
