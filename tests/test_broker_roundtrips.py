@@ -9,11 +9,13 @@ import uuid
 import paho.mqtt.client as mqtt
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
 from schema.topics import telemetry_topic
 from tests.conftest import StackEnv
 from tests.mqtt_login import login
+from wastewatch.kafka_topics import TopicError, create_topics, delete_prefixed_topics
 from wastewatch.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
@@ -96,3 +98,27 @@ async def test_kafka_group_commit_and_resume(kafka_settings: KafkaSettings) -> N
     assert await consume(3) == [b"r0", b"r1", b"r2"]
     # A new member of the same group starts from the committed offset, not the beginning.
     assert await consume(2) == [b"r3", b"r4"]
+
+
+def test_create_topics_refuses_a_topic_with_fewer_partitions(stack_env: StackEnv) -> None:
+    """Per-device order needs the catalog's partition count: a shorter topic is an error."""
+    kafka = KafkaSettings(
+        bootstrap=stack_env.kafka_bootstrap, topic_prefix=f"p{uuid.uuid4().hex[:8]}."
+    )
+
+    async def short_readings() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(kafka.topic_prefix + "waste.readings.v1", 3, 1)])
+        finally:
+            await admin.close()
+
+    asyncio.run(short_readings())
+    try:
+        with pytest.raises(
+            TopicError, match=r"waste\.readings\.v1 has 3 partitions, the catalog 12"
+        ):
+            asyncio.run(create_topics(kafka))
+    finally:
+        asyncio.run(delete_prefixed_topics(kafka))

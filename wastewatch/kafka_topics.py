@@ -57,16 +57,30 @@ def replication_for(kafka: KafkaSettings, brokers: int) -> tuple[int, int]:
 
 
 async def create_topics(kafka: KafkaSettings, *, timeout_s: float = 30.0) -> list[TopicReport]:
-    """Create every catalog topic that does not exist yet, replicated as the cluster allows."""
+    """Create every catalog topic that does not exist yet, replicated as the cluster allows.
+
+    An existing topic with fewer partitions than the catalog is an error: the bridge
+    and the processors key by device on the catalog's count.
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=kafka.bootstrap, request_timeout_ms=int(timeout_s * 1000)
     )
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
-        existing = set(await admin.list_topics())
-        brokers = len((await admin.describe_cluster())["brokers"])
-        factor, min_isr = replication_for(kafka, brokers)
+        factor, min_isr = await _replication(admin, kafka, timeout_s)
+        existing = await _partition_counts(admin)
         wanted = {kafka.topic_prefix + t.name: t.partitions for t in KAFKA_TOPICS}
+        short = [
+            f"{name} has {existing[name]} partitions, the catalog {parts}"
+            for name, parts in wanted.items()
+            if name in existing and existing[name] < parts
+        ]
+        if short:
+            raise TopicError(
+                "topics exist with fewer partitions than the catalog: "
+                + "; ".join(short)
+                + " (per-device order needs the catalog's count: recreate them)"
+            )
         missing = [
             NewTopic(
                 name=name,
@@ -87,6 +101,30 @@ async def create_topics(kafka: KafkaSettings, *, timeout_s: float = 30.0) -> lis
         raise TopicError(f"cannot create topics on {kafka.bootstrap}: {exc!r}") from exc
     finally:
         await admin.close()
+
+
+async def _replication(
+    admin: AIOKafkaAdminClient, kafka: KafkaSettings, timeout_s: float
+) -> tuple[int, int]:
+    """Replication for the cluster; waits (bounded) for every broker a fixed factor needs.
+
+    Right after a cluster starts, one broker's metadata may list fewer brokers than
+    have registered: with an explicit replication factor, ask again until they show.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        brokers = len((await admin.describe_cluster())["brokers"])
+        want = kafka.replication_factor or 1
+        if want <= brokers or asyncio.get_running_loop().time() > deadline:
+            return replication_for(kafka, brokers)
+        await asyncio.sleep(0.5)
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient) -> dict[str, int]:
+    names = list(await admin.list_topics())
+    if not names:
+        return {}
+    return {str(t["topic"]): len(t["partitions"]) for t in await admin.describe_topics(names)}
 
 
 async def list_topics(kafka: KafkaSettings, *, timeout_s: float = 10.0) -> set[str]:
