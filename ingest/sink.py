@@ -141,6 +141,8 @@ class Sink:
             max_poll_records=ingest.sink_batch_max,
             fetch_max_wait_ms=ingest.sink_batch_ms,
             fetch_min_bytes=ingest.sink_fetch_min_bytes,
+            session_timeout_ms=ingest.sink_session_timeout_ms,
+            heartbeat_interval_ms=max(100, ingest.sink_session_timeout_ms // 6),
             client_id="ww-sink",
         )
         self._producer: AIOKafkaProducer | None = None

@@ -178,6 +178,12 @@ class IngestSettings(BaseModel):
         description="the broker answers a fetch once this much is ready (or sink_batch_ms "
         "passed): fewer, larger fetches under load",
     )
+    sink_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        description="consumer group session timeout of a sink: how soon a dead sink's "
+        "partitions move to another (heartbeats every sixth of it)",
+    )
     sink_retry_max_s: float = Field(
         default=10.0, gt=0, description="longest back-off between database retries, s"
     )
