@@ -126,7 +126,7 @@ class Bridge:
         self._mqtt = MqttSource(
             url=settings.mqtt.bridge_url or settings.mqtt.url,
             ca_file=settings.mqtt.ca_file,
-            client_id=client_id or settings.mqtt.client_id,
+            client_id=client_id or settings.mqtt.bridge_client_id(),
             subscriptions=filters,
             receive_maximum=ingest.receive_maximum,
             session_expiry_s=ingest.session_expiry_s,
@@ -142,7 +142,7 @@ class Bridge:
             linger_ms=kafka.linger_ms,
             max_batch_size=kafka.max_batch_size,
             request_timeout_ms=kafka.request_timeout_ms,
-            client_id=f"ww-bridge-{client_id or settings.mqtt.client_id}",
+            client_id="ww-bridge",
         )
         self._acks = InOrderAcks()
         self._max_future_s = ingest.max_future_s

@@ -103,7 +103,7 @@ async def test_a_bridge_session_from_before_tickets_still_gets_them(settings: Se
     site = f"site-{tag}"
     test_settings = isolated_settings(settings, city, tag)
     port = mqtt_port(settings)
-    await asyncio.to_thread(_old_session, port, test_settings.mqtt.client_id, city)
+    await asyncio.to_thread(_old_session, port, test_settings.mqtt.bridge_client_id(), city)
     body = json.dumps(
         {
             "ticket_id": "T-0001",

@@ -9,9 +9,12 @@ host run connecting with the configuration `devices provision` wrote.
 Database: the read-only role cannot write, each run-time role can write only
 its own tables, none is a superuser, and the sink refuses to run as one.
 
-Devices are provisioned once for the module (one broker restart, see
-`wastewatch.stack.mosquitto` for why a reload is a restart) in a city of the
-module's own, and revoked at the end.
+Issue 17: no account takes another's client id (session takeover), and
+provisioning is live: devices are provisioned and revoked on the running
+broker through its dynamic security plugin, nobody else is disconnected.
+
+Devices are provisioned once for the module in a city of the module's own, and
+revoked at the end.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from tests.firmware.mp import FIRMWARE, MICROPYTHON, REPO
 from wastewatch.cli import main as cli
 from wastewatch.mqtt_url import MqttTarget
 from wastewatch.security.accounts import BRIDGE, OPS, WEIGHBRIDGE
+from wastewatch.security.dynsec import provision_commands, revoke_commands
 from wastewatch.security.tls import LocalCA
 from wastewatch.settings import KafkaSettings, Settings, load_settings
 from wastewatch.stack.mosquitto import MosquittoService, mqtt_ping
@@ -82,17 +86,26 @@ def fleet(stack_env: StackEnv) -> Iterator[Fleet]:
         for name in ("a", "b", "gone"):
             device, password = registry.provision(f"sec-{tag}-{name}", city)
             made[name] = Device(device.device_id, password)
-        assert broker.reload()
+            assert broker.apply(provision_commands(device.device_id, city, password))
         yield Fleet(city, made["a"], made["b"], made["gone"], broker)
     finally:
         # Also after a failed set-up: no test device outlives the module.
         for device in registry.devices():
             if device.city == city:
                 registry.revoke(device.device_id)
-        broker.reload()
+                broker.apply(
+                    revoke_commands(device.device_id), tolerate=("not found", "does not exist")
+                )
 
 
 # --- MQTT helpers -------------------------------------------------------------------------
+
+
+def own_client_id(username: str | None) -> str:
+    """The client id an account connects with: devices and weighbridges are bound to one."""
+    if username is None or (username.startswith("ww-") and username != WEIGHBRIDGE):
+        return f"sec-{uuid.uuid4().hex[:8]}"
+    return username
 
 
 def try_connect(
@@ -102,9 +115,12 @@ def try_connect(
     *,
     ca_file: str | None = None,
     timeout_s: float = 5.0,
+    client_id: str | None = None,
 ) -> str:
     """The CONNACK's reason ("Success", "Not authorized", ...) or why there was none."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sec-{uuid.uuid4().hex[:8]}")
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id or own_client_id(username)
+    )
     if username is not None:
         client.username_pw_set(username, password)
     if ca_file is not None:
@@ -141,7 +157,7 @@ class Client:
         self._lock = threading.Lock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"sec-{uuid.uuid4().hex[:8]}",
+            client_id=client_id or own_client_id(username),
             protocol=mqtt.MQTTv5,
         )
         self.client.username_pw_set(username, password)
@@ -358,11 +374,11 @@ def test_a_revoked_device_is_refused_and_cut_off(
     connected = Client(gone.device_id, gone.password, port=stack_env.mqtt_port)
     try:
         assert cli(["devices", "revoke", "--device-id", gone.device_id]) == 0
-        assert "restarted the local broker" in capsys.readouterr().out
+        assert "applied to the running local broker (no restart)" in capsys.readouterr().out
         assert connected.disconnected.wait(WAIT_S)
         assert try_connect(stack_env.mqtt_port, gone.device_id, gone.password) == "Not authorized"
         assert fleet.broker.devices.get(gone.device_id) is None
-        # The others still get in after the restart.
+        # The others still get in.
         assert try_connect(stack_env.mqtt_port, fleet.a.device_id, fleet.a.password) == "Success"
     finally:
         connected.client.loop_stop()
@@ -646,10 +662,143 @@ def test_the_broker_listens_on_loopback_with_auth_and_acl(stack_env: StackEnv) -
     assert len(listeners) == 2
     assert all(parts[2] == "127.0.0.1" for parts in listeners)
     assert "allow_anonymous false" in conf
-    assert any(line.startswith("password_file ") for line in conf)
-    assert any(line.startswith("acl_file ") for line in conf)
+    assert any(line.startswith("plugin ") and "dynamic_security" in line for line in conf)
+    assert not any(line.startswith(("password_file ", "acl_file ")) for line in conf)
 
 
 def _broker_conf() -> str:
     state = load_settings().state_dir.resolve()
     return (state / "mosquitto" / "mosquitto.conf").read_text()
+
+
+# --- issue 17: client ids and live provisioning -------------------------------------------
+
+
+def test_no_account_may_use_another_accounts_client_id(stack_env: StackEnv, fleet: Fleet) -> None:
+    """A device cannot take over the bridge's, another device's or a weighbridge's session,
+    on either listener, and a device on the plain listener cannot kick one off TLS."""
+    port, tls_port, ca = stack_env.mqtt_port, stack_env.mqtt_tls_port, stack_env.mqtt_ca_file
+    a, b = fleet.a, fleet.b
+    bridge_id = load_settings().mqtt.bridge_client_id()
+    assert bridge_id.startswith("ww-bridge-")
+    assert len(bridge_id) > len("ww-bridge-") + 16
+    for taken in (bridge_id, "ww-bridge", b.device_id, WEIGHBRIDGE, "ww-ops"):
+        assert try_connect(port, a.device_id, a.password, client_id=taken) == "Not authorized"
+    weighbridge = fleet.broker.passwords[WEIGHBRIDGE]
+    assert try_connect(port, WEIGHBRIDGE, weighbridge, client_id=a.device_id) == "Not authorized"
+    assert try_connect(port, WEIGHBRIDGE, weighbridge) == "Success"  # the control
+    assert try_connect(port, a.device_id, a.password) == "Success"
+    on_tls = Client(b.device_id, b.password, port=tls_port, ca_file=ca)
+    try:
+        assert try_connect(port, a.device_id, a.password, client_id=b.device_id) == (
+            "Not authorized"
+        )
+        time.sleep(QUIET_S)
+        assert not on_tls.disconnected.is_set(), "device b was kicked off the TLS listener"
+    finally:
+        on_tls.close()
+
+
+def test_a_device_cannot_steal_the_bridges_queued_readings(
+    settings: Settings, own_topics: KafkaSettings, stack_env: StackEnv, fleet: Fleet
+) -> None:
+    """The bridge stops (its persistent session queues for it), a device connects with the
+    bridge's client id, 200 readings are PUBACKed meanwhile: the restarted bridge gets all."""
+    asyncio.run(_takeover(settings, own_topics, stack_env, fleet))
+
+
+async def _takeover(
+    settings: Settings, kafka: KafkaSettings, stack_env: StackEnv, fleet: Fleet
+) -> None:
+    s = settings.model_copy(
+        update={
+            "city": fleet.city,
+            "kafka": kafka,
+            "mqtt": settings.mqtt.model_copy(
+                update={"client_id": f"ww-bridge-test-{uuid.uuid4().hex[:8]}"}
+            ),
+            "ingest": settings.ingest.model_copy(
+                update={"bridge_metrics_port": 0, "session_expiry_s": 120}
+            ),
+        }
+    )
+    bridge_id = s.mqtt.bridge_client_id()
+    city, a = fleet.city, fleet.a
+    async with Bridge(s):
+        pass  # the session now exists and queues while the bridge is away
+    for clean in (True, False):
+        thief = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=bridge_id, clean_session=clean)
+        thief.username_pw_set(a.device_id, a.password)
+        outcome: list[str] = []
+        thief.on_connect = lambda _c, _u, _f, rc, _p, out=outcome: out.append(str(rc))
+        thief.connect("127.0.0.1", stack_env.mqtt_port)
+        deadline = time.monotonic() + 5
+        while not outcome and time.monotonic() < deadline:
+            thief.loop(0.1)
+        thief.disconnect()
+        assert outcome == ["Not authorized"], (clean, outcome)
+    device = await asyncio.to_thread(Client, a.device_id, a.password, port=stack_env.mqtt_port)
+    try:
+        for seq in range(1, 201):
+            await asyncio.to_thread(
+                device.publish, telemetry_topic(city, a.device_id), reading(a.device_id, seq)
+            )
+    finally:
+        await asyncio.to_thread(device.close)
+    consumer = AIOKafkaConsumer(
+        kafka.topic_prefix + READINGS,
+        bootstrap_servers=kafka.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seqs: set[int] = set()
+    try:
+        async with Bridge(s):
+            deadline = time.monotonic() + 30
+            while len(seqs) < 200 and time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    seqs |= {json.loads(r.value)["seq"] for r in records}
+    finally:
+        await consumer.stop()
+    assert seqs == set(range(1, 201)), f"{200 - len(seqs)} PUBACKed readings never reached Kafka"
+
+
+def test_provisioning_is_live_and_disconnects_nobody(
+    stack_env: StackEnv, fleet: Fleet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A connected bridge account and a connected device stay connected through 100
+    provisionings and revocations; the new devices can connect at once, the revoked not."""
+    port = stack_env.mqtt_port
+    listener = service(fleet, BRIDGE, port)
+    device = Client(fleet.a.device_id, fleet.a.password, port=port)
+    try:
+        listener.subscribe(f"ww/{fleet.city}/bins/+/telemetry")
+        tag = uuid.uuid4().hex[:6]
+        rows = "device_id\n" + "".join(f"sec-{tag}-{i:03d}\n" for i in range(50))
+        (tmp_path / "devices.csv").write_text(rows)
+        argv = ["devices", "provision", "--csv", str(tmp_path / "devices.csv")]
+        argv += ["--city", fleet.city, "--out-dir", str(tmp_path / "configs"), "--no-tls"]
+        assert cli(argv) == 0
+        out = capsys.readouterr().out
+        assert "provisioned 50 devices" in out, out
+        assert "no restart" in out, out
+        configs = sorted((tmp_path / "configs").glob("*.json"))
+        assert len(configs) == 50
+        first = json.loads(configs[0].read_text())
+        assert first["broker"]["port"] == port
+        assert "ca" not in first["broker"]
+        assert configs[0].stat().st_mode & 0o777 == 0o600
+        user, password = first["broker"]["username"], first["broker"]["password"]
+        assert try_connect(port, user, password) == "Success"
+        for i in range(50):
+            assert cli(["devices", "revoke", "--device-id", f"sec-{tag}-{i:03d}"]) == 0
+        assert try_connect(port, user, password) == "Not authorized"
+        device.publish(telemetry_topic(fleet.city, fleet.a.device_id), reading(fleet.a.device_id))
+        assert listener.wait_for(telemetry_topic(fleet.city, fleet.a.device_id))
+        assert not listener.disconnected.is_set(), "the bridge account was disconnected"
+        assert not device.disconnected.is_set(), "the device was disconnected"
+    finally:
+        device.close()
+        listener.close()

@@ -58,7 +58,7 @@ def test_up_is_idempotent_and_down_stops_by_pid(private_stack: Stack) -> None:
         with psycopg.connect(env["WW_DB_DSN"]) as conn:
             assert conn.execute("select current_database()").fetchone() == ("wastewatch",)
         # Everything listens on loopback only.
-        for key in ("WW_MQTT_URL", "WW_MQTT_BRIDGE_URL", "WW_MQTT_OPS_URL"):
+        for key in ("WW_MQTT_URL", "WW_MQTT_BRIDGE_URL", "WW_MQTT_OPS_URL", "WW_MQTT_ADMIN_URL"):
             assert urlsplit(env[key]).hostname == "127.0.0.1", key
         assert env["WW_KAFKA_BOOTSTRAP"].startswith("127.0.0.1:")
 
@@ -66,7 +66,7 @@ def test_up_is_idempotent_and_down_stops_by_pid(private_stack: Stack) -> None:
         assert again == env  # same passwords, same ports
         assert read_pid(stack.mosquitto.pid_file) == pids["mosquitto"]  # reused, not restarted
         assert read_pid(stack.kafka.pid_file) == pids["kafka"]
-        assert stack.env_file.read_text().count("\nWW_") == 10
+        assert stack.env_file.read_text().count("\nWW_") == 11
         assert stack.env_file.stat().st_mode & 0o777 == 0o600
     finally:
         stopped = stack.down()

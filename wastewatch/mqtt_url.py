@@ -3,6 +3,7 @@ benchmarks alike."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -57,3 +58,13 @@ def redact(url: str) -> str:
         return "<an MQTT URL that cannot be parsed>"
     netloc = parts.netloc.rsplit("@", 1)[1]
     return parts._replace(netloc=f"{parts.username}:***@{netloc}").geturl()
+
+
+def derived_client_id(prefix: str, secret: str) -> str:
+    """``<prefix>-<20 hex>``: a client id fixed per deployment, unguessable without ``secret``.
+
+    For the bridge: a guessable id (``ww-bridge``) let any account that may choose its
+    client id take over the bridge's persistent session and the readings queued in it.
+    """
+    digest = hashlib.sha256(b"wastewatch client id\0" + prefix.encode() + b"\0" + secret.encode())
+    return f"{prefix}-{digest.hexdigest()[:20]}"

@@ -21,6 +21,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wastewatch.mqtt_url import MqttTarget, derived_client_id
+
 #: Where the local stack keeps its state and writes its env file.  Relative to
 #: the working directory, like git's ``.git``: run commands from the checkout.
 DEFAULT_STATE_DIR = Path(".wastewatch")
@@ -43,13 +45,30 @@ class MqttSettings(BaseModel):
         default=None,
         description="operators' account (reads every topic, publishes device configs)",
     )
+    admin_url: str | None = Field(
+        default=None,
+        description="the ww-admin account, which changes the broker's accounts live "
+        "(`wastewatch devices`); unset: the local stack's",
+    )
     ca_file: str | None = Field(
         default=None,
         description="CA certificate (PEM) that signed the broker's certificate, for mqtts://; "
         "unset: the system's CAs",
     )
-    client_id: str = Field(default="ww-bridge", description="MQTT client id of the bridge")
+    client_id: str | None = Field(
+        default=None,
+        description="MQTT client id of the bridge (its persistent session). Unset: derived "
+        "from the bridge account's password, so no other account can guess it",
+    )
     keepalive_s: int = Field(default=30, ge=5, description="MQTT keepalive in seconds")
+
+
+    def bridge_client_id(self) -> str:
+        """The bridge's client id: ``client_id``, else one derived from its password."""
+        if self.client_id:
+            return self.client_id
+        target = MqttTarget.from_url(self.bridge_url or self.url)
+        return derived_client_id("ww-bridge", target.password or target.host)
 
 
 class KafkaSettings(BaseModel):

@@ -1,27 +1,35 @@
 """`wastewatch devices provision|revoke|list`: one MQTT credential per bin sensor.
 
-``provision`` creates the device's credential and ACL entry in the registry,
-restarts the local broker so it takes effect (Mosquitto's reload is a restart,
-see `wastewatch.stack.mosquitto`) and writes the device's firmware
+``provision`` creates the device's credential in the registry, gives it to the
+running broker at once through Mosquitto's dynamic security plugin (no
+restart: nobody else is disconnected) and writes the device's firmware
 configuration: broker address, its user name and password, the CA certificate
-for TLS, and Wi-Fi and calibration placeholders for the technician.  The
-password exists only in that file.  ``revoke`` removes the credential (the
-broker restart also ends an open connection of the device).
+for TLS, Wi-Fi placeholders and the bin's mounting.  The password exists only
+in that file.  ``--rotate`` issues a new password to a provisioned device;
+``revoke`` removes the credential and the broker closes the device's open
+connection.  Many devices at once: ``--csv FILE`` or ``--from-bins`` (the bin
+registry in the database), one firmware config per device in ``--out-dir``.
 
 The registry is the local stack's (``.wastewatch/devices/``) unless
 ``--registry DIR`` names another, e.g. ``deploy/mosquitto/devices`` for
-docker-compose, whose broker then needs ``docker compose restart mosquitto``.
-A bad argument is one line and exit 2.
+docker-compose; the broker changed is the one at ``WW_MQTT_ADMIN_URL`` (the
+local stack's by default).  A bad argument is one line and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from wastewatch.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from wastewatch.security.devices import BrokerAddress, Device, Mounting
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,20 +38,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     prov = actions.add_parser(
         "provision",
-        help="create a device's credential and ACL entry, apply it, write its firmware config",
-        description="Creates the device's MQTT credential (user = device id) and ACL entry "
-        "(publish its own telemetry and status, read its own config), restarts the local "
-        "broker to apply it and writes the firmware's wastewatch.json (mode 600; the only "
-        "copy of the password).",
+        help="create devices' credentials live on the broker and write their firmware configs",
+        description="Creates each device's MQTT credential (user and client id = device id; "
+        "publish its own telemetry and status, read its own config), applies it to the "
+        "running broker at once (no restart) and writes the firmware's wastewatch.json "
+        "(mode 600; the only copy of the password). One device with --device-id, many with "
+        "--csv or --from-bins.",
     )
-    prov.add_argument("--device-id", required=True, metavar="ID", help="e.g. kls-bin-0001")
-    prov.add_argument("--city", default=None, help="the device's city (default: WW_CITY)")
+    which = prov.add_mutually_exclusive_group(required=True)
+    which.add_argument("--device-id", metavar="ID", help="one device, e.g. kls-bin-0001")
+    which.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="many devices: a CSV with a device_id column (optional: city, "
+        "mounting_height_mm, usable_depth_mm)",
+    )
+    which.add_argument(
+        "--from-bins",
+        action="store_true",
+        help="every active bin with a device in the database's bin registry",
+    )
+    prov.add_argument("--city", default=None, help="the devices' city (default: WW_CITY)")
     prov.add_argument(
         "--out",
         type=Path,
         default=None,
         metavar="FILE",
-        help="firmware config to write (default: .wastewatch/device-configs/ID.json)",
+        help="with --device-id: the firmware config to write "
+        "(default: .wastewatch/device-configs/ID.json)",
+    )
+    prov.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the firmware configs go, ID.json each (default: .wastewatch/device-configs)",
     )
     prov.add_argument(
         "--broker-host", default=None, help="host the device connects to (default: 127.0.0.1)"
@@ -60,12 +90,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     prov.add_argument(
         "--rotate",
         action="store_true",
-        help="the device is provisioned already: issue a new password (the old one stops)",
+        help="the devices are provisioned already: issue new passwords (the old ones stop)",
     )
     _registry_arg(prov)
     prov.set_defaults(handler=provision)
 
-    rev = actions.add_parser("revoke", help="remove a device's credential and ACL entry")
+    rev = actions.add_parser(
+        "revoke", help="remove a device's credential; the broker disconnects it at once"
+    )
     rev.add_argument("--device-id", required=True, metavar="ID")
     _registry_arg(rev)
     rev.set_defaults(handler=revoke)
@@ -99,64 +131,151 @@ def _bad(action: str, message: object) -> int:
     return 2
 
 
-def _apply(settings: Settings, registry: Path) -> str:
-    """Make the broker use the registry now; returns what was done, for the user."""
-    if registry != _local_registry(settings):
+def _apply(settings: Settings, registry: Path, commands: list[dict[str, Any]]) -> str:
+    """Send the plugin commands to the broker now; returns what was done, for the user."""
+    from wastewatch.mqtt_url import MqttTarget
+    from wastewatch.security.dynsec import DynsecControl
+
+    if registry == _local_registry(settings):
+        from wastewatch.stack.mosquitto import MosquittoService
+
+        if MosquittoService(settings).apply(commands):
+            return "applied to the running local broker (no restart)"
+        return "the local broker is not running; it applies this when it starts"
+    if settings.mqtt.admin_url is None:
         return (
-            f"the registry {registry} is not the local stack's: restart its broker to apply "
-            "it (docker-compose: `docker compose restart mosquitto`)"
+            f"the registry {registry} is not the local stack's: set WW_MQTT_ADMIN_URL to its "
+            "broker's ww-admin account to apply changes live (the broker also rebuilds its "
+            "accounts from the registry when its auth set-up runs)"
         )
-    from wastewatch.stack.mosquitto import MosquittoService
+    target = MqttTarget.from_url(settings.mqtt.admin_url, ca_file=settings.mqtt.ca_file)
+    with DynsecControl(target) as control:
+        control.run(commands)
+    return f"applied to the broker at {target} (no restart)"
 
-    if MosquittoService(settings).reload():
-        return "restarted the local broker to apply it"
-    return "the local broker is not running; it applies this when it starts"
 
-
-def provision(args: argparse.Namespace) -> int:
-    from wastewatch.security.devices import (
-        BrokerAddress,
-        DeviceRegistry,
-        firmware_config,
-        write_firmware_config,
-    )
+def _wanted(args: argparse.Namespace, settings: Settings) -> list[tuple[str, str, Mounting | None]]:
+    """(device id, city, mounting) for every device the arguments name."""
+    from wastewatch.security.devices import Mounting
     from wastewatch.security.errors import BadInputError
+
+    city = args.city or settings.city
+    if args.device_id is not None:
+        return [(args.device_id, city, None)]
+    if args.csv is not None:
+        try:
+            with args.csv.open(newline="", encoding="utf-8") as fh:
+                rows = list(csv.DictReader(fh))
+        except OSError as exc:
+            raise BadInputError(f"cannot read {args.csv}: {exc.strerror}") from exc
+        if not rows or "device_id" not in rows[0]:
+            raise BadInputError(f"{args.csv} needs a header row with a device_id column")
+        out: list[tuple[str, str, Mounting | None]] = []
+        for line, row in enumerate(rows, start=2):
+            try:
+                mount = (
+                    Mounting(int(row["mounting_height_mm"]), int(row["usable_depth_mm"]))
+                    if row.get("mounting_height_mm") and row.get("usable_depth_mm")
+                    else None
+                )
+            except ValueError as exc:
+                raise BadInputError(f"{args.csv} line {line}: mounting is not a number") from exc
+            out.append(((row["device_id"] or "").strip(), row.get("city") or city, mount))
+        return out
+    import psycopg
+
+    dsn = settings.db.reader_dsn or settings.db.writer_dsn or settings.db.dsn
+    try:
+        with psycopg.connect(dsn, connect_timeout=settings.db.connect_timeout_s) as conn:
+            rows_db = conn.execute(
+                "select device_id, mounting_height_mm, usable_depth_mm from bins "
+                "where device_id is not null and active order by device_id"
+            ).fetchall()
+    except psycopg.Error as exc:
+        raise BadInputError(
+            f"cannot read the bin registry ({str(exc).strip().splitlines()[0]}); is the "
+            "database up and migrated (`wastewatch db migrate`, `wastewatch bins import`)?"
+        ) from exc
+    if not rows_db:
+        raise BadInputError("the bin registry has no active bin with a device")
+    return [(str(d), city, Mounting(int(h), int(u))) for d, h, u in rows_db]
+
+
+def _broker(args: argparse.Namespace, settings: Settings) -> BrokerAddress:
+    from wastewatch.security.devices import BrokerAddress
     from wastewatch.security.tls import LocalCA
 
-    settings = load_settings()
-    registry = DeviceRegistry(_registry(args, settings))
-    city = args.city or settings.city
-    port = args.broker_port
-    if port is not None and not 1 <= port <= 65535:
-        return _bad("provision", f"--broker-port {port} is not a TCP port")
     ca_pem: str | None = None
     if not args.no_tls:
         ca = LocalCA.for_state_dir(settings.state_dir)
         ca.ensure()
         ca_pem = ca.ca_cert.read_text()
     default_port = settings.stack.mqtt_port if args.no_tls else settings.stack.mqtt_tls_port
-    broker = BrokerAddress(args.broker_host or "127.0.0.1", port or default_port, ca_pem)
-    out: Path = (
-        args.out or settings.state_dir.resolve() / "device-configs" / f"{args.device_id}.json"
+    return BrokerAddress(args.broker_host or "127.0.0.1", args.broker_port or default_port, ca_pem)
+
+
+def provision(args: argparse.Namespace) -> int:
+    from wastewatch.security.devices import (
+        DeviceRegistry,
+        firmware_config,
+        write_firmware_config,
     )
+    from wastewatch.security.dynsec import provision_commands
+    from wastewatch.security.errors import BadInputError
+
+    started = time.monotonic()
+    settings = load_settings()
+    if args.broker_port is not None and not 1 <= args.broker_port <= 65535:
+        return _bad("provision", f"--broker-port {args.broker_port} is not a TCP port")
+    if args.out is not None and args.device_id is None:
+        return _bad("provision", "--out is for one device; use --out-dir with --csv/--from-bins")
+    registry = DeviceRegistry(_registry(args, settings))
     try:
-        device, password = registry.provision(args.device_id, city, rotate=args.rotate)
+        wanted = _wanted(args, settings)
+        done = registry.provision_many([(d, c) for d, c, _ in wanted], rotate=args.rotate)
     except BadInputError as exc:
         return _bad("provision", exc)
-    write_firmware_config(out, firmware_config(device, password, broker))
-    applied = _apply(settings, registry.directory)
-    verb = "issued a new password to" if args.rotate else "provisioned"
-    print(f"{verb} {device.device_id} (city {device.city}) in {registry.directory}")
-    print(f"{applied}")
-    print(
-        f"wrote {out} (mode 600: it holds the password): copy it to the device as "
-        "wastewatch.json, then set Wi-Fi and measure the calibration (firmware/README.md)"
-    )
+    broker = _broker(args, settings)
+    out_dir: Path = args.out_dir or settings.state_dir.resolve() / "device-configs"
+    mountings = {d: m for d, _, m in wanted}
+    commands: list[dict[str, Any]] = []
+    for device, password in done:
+        out = args.out if args.out is not None else out_dir / f"{device.device_id}.json"
+        doc = firmware_config(device, password, broker, mountings.get(device.device_id))
+        write_firmware_config(out, doc)
+        commands += provision_commands(device.device_id, device.city, password, rotate=args.rotate)
+    applied = _apply(settings, registry.directory, commands)
+    _report(done, args, registry.directory, applied, out_dir, time.monotonic() - started)
     return 0
+
+
+def _report(
+    done: list[tuple[Device, str]],
+    args: argparse.Namespace,
+    registry: Path,
+    applied: str,
+    out_dir: Path,
+    seconds: float,
+) -> None:
+    verb = "issued new passwords to" if args.rotate else "provisioned"
+    if len(done) == 1:
+        device = done[0][0]
+        out = args.out or out_dir / f"{device.device_id}.json"
+        print(f"{verb} {device.device_id} (city {device.city}) in {registry}")
+        print(applied)
+        print(
+            f"wrote {out} (mode 600: it holds the password): copy it to the device as "
+            "wastewatch.json, then set Wi-Fi and check the calibration (firmware/README.md)"
+        )
+        return
+    print(f"{verb} {len(done)} devices in {registry} in {seconds:.1f} s")
+    print(applied)
+    print(f"wrote {len(done)} firmware configs (mode 600) to {out_dir}/ID.json")
 
 
 def revoke(args: argparse.Namespace) -> int:
     from wastewatch.security.devices import DeviceRegistry
+    from wastewatch.security.dynsec import revoke_commands
     from wastewatch.security.errors import BadInputError
 
     settings = load_settings()
@@ -167,7 +286,8 @@ def revoke(args: argparse.Namespace) -> int:
         return _bad("revoke", exc)
     config = settings.state_dir.resolve() / "device-configs" / f"{device.device_id}.json"
     config.unlink(missing_ok=True)
-    print(f"revoked {device.device_id}; {_apply(settings, registry.directory)}")
+    applied = _apply(settings, registry.directory, revoke_commands(device.device_id))
+    print(f"revoked {device.device_id}; {applied}")
     return 0
 
 

@@ -12,13 +12,17 @@ device id may take):
                     the demo only
 ``ww-ops``          operators: read every topic (and ``$SYS``), publish device
                     configs
-``ww-weighbridge``  landfill weighbridges: publish tickets only
+``ww-weighbridge``  landfill weighbridges: publish tickets only (client id
+                    ``ww-weighbridge`` only)
+``ww-admin``        changes accounts while the broker runs: sends the dynamic
+                    security plugin's commands (``wastewatch devices``) and
+                    nothing else
 ==================  ===========================================================
 
-The ACL text is the same for the local stack and docker-compose
-(``deploy/mosquitto/acl.conf``, checked by a test), so the names are fixed;
-only the passwords differ: generated under the state dir locally, from the
-environment in compose.
+The grants become roles of Mosquitto's dynamic security plugin
+(`wastewatch.security.dynsec`), the same for the local stack and
+docker-compose, so the names are fixed; only the passwords differ: generated
+under the state dir locally, from the environment in compose.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ BRIDGE: Final = "ww-bridge"
 SIM: Final = "ww-sim"
 OPS: Final = "ww-ops"
 WEIGHBRIDGE: Final = "ww-weighbridge"
+ADMIN: Final = "ww-admin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,19 +78,12 @@ SERVICE_ACCOUNTS: Final[tuple[ServiceAccount, ...]] = (
         "landfill weighbridges publish tickets only",
         (("write", "ww/+/landfill/+/tickets"),),
     ),
+    ServiceAccount(
+        ADMIN,
+        "the account tools change the broker's accounts with, live; it reads no data",
+        (("readwrite", "$CONTROL/dynamic-security/#"),),
+    ),
 )
-
-
-def service_acl() -> str:
-    """The ACL blocks of the service accounts (Mosquitto acl_file syntax)."""
-    lines = [
-        "# Service accounts (wastewatch.security.accounts). No anonymous access: the broker",
-        "# allows none, and topics not granted here are denied.",
-    ]
-    for account in SERVICE_ACCOUNTS:
-        lines += ["", f"# {account.purpose}", f"user {account.name}"]
-        lines += [f"topic {access} {topic}" for access, topic in account.grants]
-    return "\n".join(lines) + "\n"
 
 
 def load_or_create_passwords(path: Path) -> dict[str, str]:

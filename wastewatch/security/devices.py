@@ -1,23 +1,18 @@
-"""One MQTT credential and ACL entry per bin sensor: provision, revoke, list.
+"""One MQTT credential per bin sensor: provision, revoke, list.
 
 A registry is a folder holding ``devices.json`` (device id, city, password
-hash, when) and, generated from it, the broker's share: ``passwd`` (Mosquitto
-password-file lines) and ``acl.conf`` (one ``user`` block per device).  The
-local stack's registry is ``.wastewatch/devices/``; docker-compose mounts
-``deploy/mosquitto/devices/`` (git-ignored contents).  Only the hash is kept:
-the password itself goes once into the firmware configuration file that
-`provision` writes, and a lost one is replaced with ``--rotate``.
+hash, when).  The local stack's registry is ``.wastewatch/devices/``;
+docker-compose mounts ``deploy/mosquitto/devices/`` (git-ignored contents).
+Only the hash is kept: the password itself goes once into the firmware
+configuration file that `provision` writes, and a lost one is replaced with
+``--rotate``.
 
-A device may publish only its own telemetry and status and read only its own
-config::
-
-    user kls-bin-0001
-    topic write ww/kalasin/bins/kls-bin-0001/telemetry
-    topic write ww/kalasin/bins/kls-bin-0001/status
-    topic read ww/kalasin/bins/kls-bin-0001/config
-
-(the status topic is also its last will, which the broker checks against the
-same grant).  The ``ww-`` prefix is reserved for service accounts.
+The broker learns of a change at once, without a restart, through its dynamic
+security plugin (`wastewatch.security.dynsec`); the registry is what the
+plugin's state is rebuilt from whenever the broker starts.  A device may
+connect only with its own id as client id, publish only its own telemetry and
+status (also its last will) and read only its own config.  The ``ww-`` prefix
+is reserved for service accounts.
 """
 
 from __future__ import annotations
@@ -34,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from schema.common import CITY_PATTERN, DEVICE_ID_PATTERN
-from schema.topics import config_topic, status_topic, telemetry_topic
 from wastewatch.security.accounts import RESERVED_PREFIX
+from wastewatch.security.dynsec import DeviceGrant
 from wastewatch.security.errors import BadInputError, UnknownDeviceError
 from wastewatch.security.passwords import hash_password, new_password
 
@@ -52,13 +47,9 @@ class Device:
     password_hash: str
     provisioned_at: str
 
-    def acl(self) -> list[str]:
-        return [
-            f"user {self.device_id}",
-            f"topic write {telemetry_topic(self.city, self.device_id)}",
-            f"topic write {status_topic(self.city, self.device_id)}",
-            f"topic read {config_topic(self.city, self.device_id)}",
-        ]
+    def grant(self) -> DeviceGrant:
+        """What the broker's dynamic security plugin needs of it."""
+        return DeviceGrant(self.device_id, self.city, self.password_hash)
 
 
 def check_device_id(device_id: str) -> str:
@@ -92,14 +83,6 @@ class DeviceRegistry:
     def file(self) -> Path:
         return self.directory / "devices.json"
 
-    @property
-    def passwd_file(self) -> Path:
-        return self.directory / "passwd"
-
-    @property
-    def acl_file(self) -> Path:
-        return self.directory / "acl.conf"
-
     def devices(self) -> list[Device]:
         """Every provisioned device, by id."""
         if not self.file.exists():
@@ -115,28 +98,45 @@ class DeviceRegistry:
 
         Returns the entry and the new password, which is not stored anywhere.
         """
-        check_device_id(device_id)
-        check_city(city)
+        return self.provision_many([(device_id, city)], rotate=rotate)[0]
+
+    def provision_many(
+        self, wanted: list[tuple[str, str]], *, rotate: bool = False
+    ) -> list[tuple[Device, str]]:
+        """`provision` for many (device id, city) pairs under one lock and one write.
+
+        All or nothing: one bad or already-provisioned id refuses the whole list.
+        """
+        for device_id, city in wanted:
+            check_device_id(device_id)
+            check_city(city)
+        ids = [d for d, _ in wanted]
+        if len(set(ids)) != len(ids):
+            twice = sorted({d for d in ids if ids.count(d) > 1})
+            raise BadInputError(f"device ids listed twice: {', '.join(twice[:5])}")
+        out: list[tuple[Device, str]] = []
         with self._locked():
             known = {d.device_id: d for d in self.devices()}
-            old = known.get(device_id)
-            if old is not None and not rotate:
-                raise BadInputError(
-                    f"device {device_id!r} is already provisioned; --rotate issues it a new "
-                    "password (the old one stops working)"
+            for device_id, city in wanted:
+                old = known.get(device_id)
+                if old is not None and not rotate:
+                    raise BadInputError(
+                        f"device {device_id!r} is already provisioned; --rotate issues it a "
+                        "new password (the old one stops working)"
+                    )
+                if old is None and rotate:
+                    raise UnknownDeviceError(device_id, str(self.directory))
+                password = new_password()
+                device = Device(
+                    device_id=device_id,
+                    city=old.city if old is not None else city,
+                    password_hash=hash_password(password),
+                    provisioned_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 )
-            if old is None and rotate:
-                raise UnknownDeviceError(device_id, str(self.directory))
-            password = new_password()
-            device = Device(
-                device_id=device_id,
-                city=city,
-                password_hash=hash_password(password),
-                provisioned_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            )
-            known[device_id] = device
+                known[device_id] = device
+                out.append((device, password))
             self._write(known)
-        return device, password
+        return out
 
     def revoke(self, device_id: str) -> Device:
         """Remove a device's credential and ACL entry."""
@@ -149,14 +149,8 @@ class DeviceRegistry:
             self._write(known)
         return device
 
-    def passwd_text(self) -> str:
-        return "".join(f"{d.device_id}:{d.password_hash}\n" for d in self.devices())
-
-    def acl_text(self) -> str:
-        lines = ["# Devices (wastewatch devices provision): each its own topics only."]
-        for d in self.devices():
-            lines += ["", f"# provisioned {d.provisioned_at}", *d.acl()]
-        return "\n".join(lines) + "\n"
+    def grants(self) -> list[DeviceGrant]:
+        return [d.grant() for d in self.devices()]
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -172,8 +166,6 @@ class DeviceRegistry:
     def _write(self, known: dict[str, Device]) -> None:
         data = {k: asdict(known[k]) for k in sorted(known)}
         _write_private(self.file, json.dumps(data, indent=2) + "\n")
-        _write_private(self.passwd_file, self.passwd_text())
-        _write_private(self.acl_file, self.acl_text())
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -198,12 +190,25 @@ class BrokerAddress:
         return self.ca_pem is not None
 
 
-def firmware_config(device: Device, password: str, broker: BrokerAddress) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Mounting:
+    """Where the sensor sits in its bin (the registry's values, or typical ones)."""
+
+    mounting_height_mm: int = 1050
+    usable_depth_mm: int = 800
+    dead_zone_mm: int = 250
+
+
+def firmware_config(
+    device: Device, password: str, broker: BrokerAddress, mounting: Mounting | None = None
+) -> dict[str, Any]:
     """The device's ``wastewatch.json`` (firmware/README.md, "Configuration").
 
-    Wi-Fi and calibration are placeholders for the technician: the calibration
-    values are the shipped bins' typical geometry, to be measured at installation.
+    Wi-Fi is a placeholder for the technician; the calibration is the bin
+    registry's mounting when known, else the shipped bins' typical geometry, to
+    be measured at installation either way.
     """
+    mount = mounting or Mounting()
     broker_doc: dict[str, Any] = {
         "host": broker.host,
         "port": broker.port,
@@ -219,7 +224,11 @@ def firmware_config(device: Device, password: str, broker: BrokerAddress) -> dic
         "wifi": {"ssid": "change-me", "password": "change-me"},
         "broker": broker_doc,
         "ntp_host": "th.pool.ntp.org",
-        "calibration": {"mounting_height_mm": 1050, "usable_depth_mm": 800, "dead_zone_mm": 250},
+        "calibration": {
+            "mounting_height_mm": mount.mounting_height_mm,
+            "usable_depth_mm": mount.usable_depth_mm,
+            "dead_zone_mm": mount.dead_zone_mm,
+        },
         "report_interval_s": 900,
         "nearly_full_interval_s": 300,
         "heartbeat_interval_s": 3600,

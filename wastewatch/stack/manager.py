@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from wastewatch.security.accounts import BRIDGE, OPS, SIM
+from wastewatch.security.accounts import ADMIN, BRIDGE, OPS, SIM
 from wastewatch.settings import Settings
 from wastewatch.stack.kafka import KafkaService
 from wastewatch.stack.mosquitto import MosquittoService
@@ -58,6 +58,7 @@ class Stack:
             "WW_MQTT_URL": mqtt.url(SIM),
             "WW_MQTT_BRIDGE_URL": mqtt.url(BRIDGE),
             "WW_MQTT_OPS_URL": mqtt.url(OPS),
+            "WW_MQTT_ADMIN_URL": mqtt.url(ADMIN),
             "WW_MQTT_CA_FILE": str(mqtt.ca.ca_cert),
             "WW_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             **self.postgres.dsns(),

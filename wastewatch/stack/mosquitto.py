@@ -8,31 +8,33 @@ state dir's CA (`wastewatch.security.tls`).
 
 No anonymous access: every client logs in, with a service account
 (`wastewatch.security.accounts`) or a provisioned device's own
-(`wastewatch.security.devices`), and the ACL file limits each to its topics.
-The TLS listener also replaces a client's id with its user name, so a device
-cannot take over another's session by connecting with its client id.
+(`wastewatch.security.devices`).  Accounts, client-id bindings and ACLs live in
+Mosquitto's dynamic security plugin (`wastewatch.security.dynsec`): a device
+may connect only with its own id as client id, on either listener, so no
+device can take over another's session or the bridge's.  The TLS listener also
+replaces a client's id with its user name.
 
-**Reload is a restart.**  Mosquitto 2.0.11 (Debian bookworm) can crash when a
-SIGHUP reloads an ACL file whose per-user blocks changed (upstream
-eclipse/mosquitto#3418), so after provisioning or revoking a device the broker
-is stopped (SIGTERM: it saves its persistence file) and started again by its
-pid.  Queued QoS 1 messages and persistent sessions survive; clients
-reconnect (devices on their next wake, the bridge within seconds).  Connected
-clients are disconnected, which also makes a revoked device's open connection
-end at once.
+**Changes are live.**  Provisioning, revoking and rotating a device are plugin
+commands sent by the ``ww-admin`` account to the running broker (`apply`): no
+restart, nobody else disconnected; a revoked device's open connection is
+closed by the plugin.  When the broker is not running, its plugin file is
+rebuilt from the service passwords and the device registry at the next start.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import struct
 from pathlib import Path
+from typing import Any
 
-from wastewatch.security.accounts import OPS, load_or_create_passwords, mqtt_url, service_acl
+from wastewatch.mqtt_url import MqttTarget
+from wastewatch.security.accounts import ADMIN, OPS, load_or_create_passwords, mqtt_url
 from wastewatch.security.devices import DeviceRegistry
-from wastewatch.security.passwords import hash_password, verify_password
+from wastewatch.security.dynsec import DynsecControl, config_document, plugin_path
 from wastewatch.security.tls import LocalCA
 from wastewatch.settings import Settings
 from wastewatch.stack.apt import ensure_packages
@@ -51,6 +53,7 @@ from wastewatch.stack.process import (
 )
 
 SERVICE_USER = "mosquitto"
+DYNSEC_FILE = "dynamic-security.json"
 MARKER = "mosquitto"
 TLS_HOSTS = [LOOPBACK, "localhost"]
 
@@ -95,13 +98,18 @@ class MosquittoService:
         return ok and port_open(self.tls_port)
 
     def start(self) -> None:
-        """Start the broker; a running one whose configuration changed is restarted."""
+        """Start the broker; a running one whose configuration changed is restarted.
+
+        A broker that is not running gets its plugin state rebuilt from the service
+        passwords and the device registry first (the registry is the source of truth).
+        """
         home = service_dir(self._state, "mosquitto", SERVICE_USER)
         changed = self._write_files(home)
         if self.running():
             if not changed:
                 return
             self.stop()
+        self._write_dynsec(home)
         ensure_port_free(self.port, step="start mosquitto", setting="WW_STACK_MQTT_PORT")
         ensure_port_free(self.tls_port, step="start mosquitto", setting="WW_STACK_MQTT_TLS_PORT")
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -113,23 +121,24 @@ class MosquittoService:
             step="start mosquitto",
             log=log,
             hint="read the log; `mosquitto -c CONF -v` by hand shows config errors",
+            show_tail=True,
         )
 
-    def reload(self) -> bool:
-        """Apply the device registry now: rewrite the password and ACL files and, when the
-        broker runs, restart it (see the module docstring for why not SIGHUP).
+    def admin_target(self) -> MqttTarget:
+        """The ``ww-admin`` account's address: the only one that may change accounts."""
+        return MqttTarget.from_url(self.url(ADMIN))
 
-        Returns True when a running broker was restarted (a stopped one reads the
-        registry when it starts).
-        """
+    def apply(self, commands: list[dict[str, Any]], *, tolerate: tuple[str, ...] = ()) -> bool:
+        """Send dynamic-security commands to the running broker; False when it is not running
+        (its plugin state is rebuilt from the registry when it starts)."""
         if not self.running():
             return False
-        self.stop()
-        self.start()
+        with DynsecControl(self.admin_target()) as control:
+            control.run(commands, tolerate=tolerate)
         return True
 
     def _write_files(self, home: Path) -> bool:
-        """Config, passwords, ACL and TLS files in ``home``; True when any of them changed."""
+        """Config and TLS files in ``home``; True when any of them changed."""
         (home / "data").mkdir(exist_ok=True)
         tls = home / "tls"
         tls.mkdir(exist_ok=True)
@@ -142,37 +151,19 @@ class MosquittoService:
         if not ca_copy.exists() or ca_copy.read_bytes() != self.ca.ca_cert.read_bytes():
             ca_copy.write_bytes(self.ca.ca_cert.read_bytes())
             changed = True
-        files = {
-            "mosquitto.conf": self.config(home),
-            "passwd": self._passwd_text(home / "passwd"),
-            "acl.conf": service_acl() + "\n" + self.devices.acl_text(),
-        }
-        for name, text in files.items():
-            path = home / name
-            if not path.exists() or path.read_text() != text:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(text)
-                changed = True
+        text = self.config(home)
+        path = home / "mosquitto.conf"
+        if not path.exists() or path.read_text() != text:
+            _write_private(path, text)
+            changed = True
         _chown_tree(home)
         return changed
 
-    def _passwd_text(self, current: Path) -> str:
-        """Service accounts and provisioned devices; a service hash that still matches its
-        password is kept, so an unchanged file compares equal and needs no restart."""
-        old: dict[str, str] = {}
-        if current.exists():
-            for line in current.read_text().splitlines():
-                user, sep, hashed = line.partition(":")
-                if sep:
-                    old[user] = hashed
-        lines = []
-        for user, password in self.passwords.items():
-            hashed = old.get(user, "")
-            if not verify_password(password, hashed):
-                hashed = hash_password(password)
-            lines.append(f"{user}:{hashed}\n")
-        return "".join(lines) + self.devices.passwd_text()
+    def _write_dynsec(self, home: Path) -> None:
+        """The plugin's state from the service passwords and the registry (broker stopped)."""
+        document = config_document(self.passwords, self.devices.grants())
+        _write_private(home / "data" / DYNSEC_FILE, json.dumps(document, indent=1) + "\n")
+        _chown_tree(home)
 
     def config(self, home: Path) -> str:
         tls = home / "tls"
@@ -181,8 +172,9 @@ class MosquittoService:
                 "# Written by `wastewatch services up`; edits are overwritten.",
                 "per_listener_settings false",
                 "allow_anonymous false",
-                f"password_file {home / 'passwd'}",
-                f"acl_file {home / 'acl.conf'}",
+                "# Accounts, client-id bindings and ACLs: changed live by ww-admin.",
+                f"plugin {plugin_path()}",
+                f"plugin_opt_config_file {home / 'data' / DYNSEC_FILE}",
                 "persistence true",
                 f"persistence_location {home / 'data'}/",
                 "autosave_interval 30",
@@ -221,6 +213,12 @@ class MosquittoService:
         stopped = pid is not None and stop_pid(pid, MARKER)
         self.pid_file.unlink(missing_ok=True)
         return stopped
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
 
 def _chown_tree(home: Path) -> None:
