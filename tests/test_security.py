@@ -116,6 +116,7 @@ def try_connect(
     ca_file: str | None = None,
     timeout_s: float = 5.0,
     client_id: str | None = None,
+    bind: str = "",
 ) -> str:
     """The CONNACK's reason ("Success", "Not authorized", ...) or why there was none."""
     client = mqtt.Client(
@@ -129,7 +130,7 @@ def try_connect(
     client.on_connect = lambda _c, _u, _f, rc, _p: outcome.append(str(rc))
     client.on_disconnect = lambda *_a: outcome.append("disconnected")
     try:
-        client.connect("127.0.0.1", port, keepalive=10)
+        client.connect("127.0.0.1", port, keepalive=10, bind_address=bind)
         deadline = time.monotonic() + timeout_s
         while not outcome and time.monotonic() < deadline:
             client.loop(0.1)
@@ -802,3 +803,67 @@ def test_provisioning_is_live_and_disconnects_nobody(
     finally:
         device.close()
         listener.close()
+
+
+def _guard_events(fleet: Fleet, port: int) -> Client:
+    """The bridge's account, subscribed to what the broker's guard plugins report."""
+    watcher = service(fleet, BRIDGE, port)
+    watcher.subscribe("$SYS/broker/wastewatch/#")
+    return watcher
+
+
+def test_a_login_flood_is_refused_unchecked(stack_env: StackEnv, fleet: Fleet) -> None:
+    """Over the limit (20 attempts in 10 s), an address is refused even with the right
+    password, reported once on $SYS, and let in again after the window; 127.0.0.1, the
+    local tools' address, is exempt (the flood comes from 127.0.0.2)."""
+    port = stack_env.mqtt_port
+    right = fleet.broker.passwords[OPS]
+    watcher = _guard_events(fleet, port)
+    try:
+        started = time.monotonic()
+        results = [try_connect(port, OPS, "wrong", bind="127.0.0.2") for _ in range(40)]
+        assert set(results) == {"Not authorized"}
+        assert try_connect(port, OPS, right, bind="127.0.0.2") == "Not authorized"
+        assert try_connect(port, OPS, right) == "Success"  # 127.0.0.1 is exempt
+        topic = "$SYS/broker/wastewatch/login-refused"
+        assert watcher.wait_for(topic)
+        (event,) = [json.loads(m) for m in watcher.on(topic)]
+        assert event["address"] == "127.0.0.2"
+        assert event["username"] == OPS
+        time.sleep(max(0.0, 11.0 - (time.monotonic() - started)))
+        assert try_connect(port, OPS, right, bind="127.0.0.2") == "Success"
+    finally:
+        watcher.close()
+
+
+def test_a_denied_publish_is_reported_not_silent(stack_env: StackEnv, fleet: Fleet) -> None:
+    """MQTT 3.1.1 PUBACKs a publish the ACL denies; the broker reports it on $SYS instead of
+    dropping it without a trace (a device provisioned for the wrong city or id)."""
+    port, a = stack_env.mqtt_port, fleet.a
+    watcher = _guard_events(fleet, port)
+    device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=a.device_id)
+    device.username_pw_set(a.device_id, a.password)
+    try:
+        device.connect("127.0.0.1", port)
+        device.loop_start()
+        wrong_city = telemetry_topic("elsewhere", a.device_id)
+        info = device.publish(wrong_city, reading(a.device_id), qos=1)
+        info.wait_for_publish(WAIT_S)
+        assert info.is_published()  # the device believes it delivered
+        topic = "$SYS/broker/wastewatch/denied"
+        assert watcher.wait_for(topic)
+        event = json.loads(watcher.on(topic)[0])
+        assert event["access"] == "publish"
+        assert event["client_id"] == a.device_id
+        assert event["username"] == a.device_id
+        assert event["topic"] == wrong_city
+        # A publish it may make is not reported.
+        device.publish(
+            telemetry_topic(fleet.city, a.device_id), reading(a.device_id)
+        ).wait_for_publish(WAIT_S)
+        time.sleep(QUIET_S)
+        assert len(watcher.on(topic)) == 1
+    finally:
+        device.loop_stop()
+        device.disconnect()
+        watcher.close()

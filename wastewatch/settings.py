@@ -62,7 +62,6 @@ class MqttSettings(BaseModel):
     )
     keepalive_s: int = Field(default=30, ge=5, description="MQTT keepalive in seconds")
 
-
     def bridge_client_id(self) -> str:
         """The bridge's client id: ``client_id``, else one derived from its password."""
         if self.client_id:
@@ -293,6 +292,18 @@ class StackSettings(BaseModel):
     mqtt_port: int = Field(default=18830, ge=1024, le=65535)
     mqtt_tls_port: int = Field(
         default=18883, ge=1024, le=65535, description="Mosquitto's TLS listener (local CA)"
+    )
+    mqtt_login_max_attempts: int = Field(
+        default=20,
+        ge=1,
+        description="logins one address may try per mqtt_login_window_s before Mosquitto "
+        "refuses the rest unchecked (the guard plugin)",
+    )
+    mqtt_login_window_s: int = Field(default=10, ge=1, description="the login guard's window, s")
+    mqtt_login_exempt: list[str] = Field(
+        default=["127.0.0.1"],
+        description="addresses the login guard never limits (the local stack's own tools "
+        "connect from 127.0.0.1)",
     )
     kafka_port: int = Field(
         default=19092,

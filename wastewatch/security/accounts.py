@@ -60,6 +60,8 @@ SERVICE_ACCOUNTS: Final[tuple[ServiceAccount, ...]] = (
             ("read", "ww/+/bins/+/telemetry"),
             ("read", "ww/+/bins/+/status"),
             ("read", "ww/+/landfill/+/tickets"),
+            # The broker's guard plugins report refused logins and denied publishes here.
+            ("read", "$SYS/broker/wastewatch/#"),
         ),
     ),
     ServiceAccount(

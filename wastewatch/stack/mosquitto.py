@@ -39,6 +39,7 @@ from wastewatch.security.tls import LocalCA
 from wastewatch.settings import Settings
 from wastewatch.stack.apt import ensure_packages
 from wastewatch.stack.errors import StackError
+from wastewatch.stack.mosquitto_guard import GuardPlugins, ensure_guard
 from wastewatch.stack.paths import service_dir
 from wastewatch.stack.process import (
     LOOPBACK,
@@ -72,6 +73,7 @@ class MosquittoService:
         self.passwords = load_or_create_passwords(state / "secrets" / "mqtt.json")
         self.ca = LocalCA.for_state_dir(state)
         self.devices = DeviceRegistry(state / "devices")
+        self._guard: GuardPlugins | None = None
 
     @property
     def pid_file(self) -> Path:
@@ -88,7 +90,9 @@ class MosquittoService:
         return mqtt_url(account, self.passwords[account], LOOPBACK, port, tls=tls)
 
     def install(self) -> None:
-        ensure_packages(["mosquitto"], log=self._state.resolve() / "logs" / "apt.log")
+        log = self._state.resolve() / "logs" / "apt.log"
+        ensure_packages(["mosquitto"], log=log)
+        self._guard = ensure_guard(log=self._state.resolve() / "logs" / "mosquitto-guard.log")
 
     def running(self) -> bool:
         return is_alive(read_pid(self.pid_file), MARKER)
@@ -167,14 +171,26 @@ class MosquittoService:
 
     def config(self, home: Path) -> str:
         tls = home / "tls"
+        if self._guard is None:
+            self.install()
+        assert self._guard is not None
+        stack = self._settings.stack
         return "\n".join(
             [
                 "# Written by `wastewatch services up`; edits are overwritten.",
                 "per_listener_settings false",
                 "allow_anonymous false",
-                "# Accounts, client-id bindings and ACLs: changed live by ww-admin.",
+                "# Plugins are asked in this order (ww_guard.c says why it is two).",
+                "# 1. Login flood guard: too many attempts from one address are refused.",
+                f"plugin {self._guard.login_guard}",
+                f"plugin_opt_max_attempts {stack.mqtt_login_max_attempts}",
+                f"plugin_opt_window_s {stack.mqtt_login_window_s}",
+                f"plugin_opt_exempt {' '.join(stack.mqtt_login_exempt)}",
+                "# 2. Accounts, client-id bindings and ACLs: changed live by ww-admin.",
                 f"plugin {plugin_path()}",
                 f"plugin_opt_config_file {home / 'data' / DYNSEC_FILE}",
+                "# 3. What dynsec denies is reported on $SYS/broker/wastewatch/denied.",
+                f"plugin {self._guard.denial_watch}",
                 "persistence true",
                 f"persistence_location {home / 'data'}/",
                 "autosave_interval 30",
