@@ -33,6 +33,14 @@ PROVISIONING = ROOT / "grafana" / "provisioning"
 INFRASTRUCTURE = {"mosquitto", "kafka", "timescaledb", "grafana"}
 # Service -> the `wastewatch` subcommand it runs (the lead keeps the CLI in step).
 WASTEWATCH_COMMANDS = {
+    "mqtt-auth": [
+        "devices",
+        "broker-state",
+        "--registry",
+        "/mosquitto/devices",
+        "--out",
+        "/mosquitto/data/dynamic-security.json",
+    ],
     "kafka-topics": ["kafka", "create-topics"],
     "migrate": ["db", "migrate"],
     "ingest-bridge": ["ingest", "bridge"],
@@ -41,11 +49,23 @@ WASTEWATCH_COMMANDS = {
     "api": ["api", "--host", "0.0.0.0", "--port", "8080"],
     "simulator": ["simulate", "live"],
 }
-ONE_SHOT = {"kafka-topics", "migrate"}
+ONE_SHOT = {"mqtt-auth", "kafka-topics", "migrate"}
 # The only ports published on the host (container port -> service). Grafana for
 # operators; MQTT for field devices (8883 with TLS). All bind to 127.0.0.1
 # unless .env overrides the address, as .env.example documents.
 PUBLISHED = {3000: "grafana", 1883: "mosquitto", 8883: "mosquitto", 8080: "api"}
+# The variable each published port's host address comes from: one per MQTT listener,
+# so opening 8883 (TLS) to the field devices never opens 1883 (plain) with it.
+BIND_VARIABLES = {
+    3000: "GRAFANA_BIND_ADDRESS",
+    1883: "MQTT_BIND_ADDRESS",
+    8883: "MQTT_TLS_BIND_ADDRESS",
+    8080: "API_BIND_ADDRESS",
+}
+# Where the dynamic security plugin keeps the broker's accounts: mosquitto.conf's
+# plugin_opt_config_file, inside the mosquitto-data volume, written by mqtt-auth.
+DYNSEC_FILE = "/mosquitto/data/dynamic-security.json"
+DYNSEC_PLUGIN = "/usr/lib/mosquitto_dynamic_security.so"
 PLACEHOLDER_SECRET = "change-me"
 SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE_KEY", re.IGNORECASE)
 
@@ -219,6 +239,22 @@ def _volume_mounts(service: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]
             yield volume.get("type", "volume"), volume.get("source", ""), volume["target"]
 
 
+def _mounts_by_target(service: Mapping[str, Any]) -> dict[str, str]:
+    return {target: source for _kind, source, target in _volume_mounts(service)}
+
+
+def _mosquitto_conf() -> list[str]:
+    """deploy/mosquitto/mosquitto.conf's settings, comments and blank lines left out."""
+    text = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def _listener(conf: list[str], port: int) -> list[str]:
+    """The settings of one listener block (up to the next listener)."""
+    block = conf[conf.index(f"listener {port}") + 1 :]
+    return block[: next((i for i, x in enumerate(block) if x.startswith("listener")), len(block))]
+
+
 def _published_ports(service: Mapping[str, Any]) -> Iterator[tuple[str, int]]:
     """(host ip, container port) of each published port, after interpolation."""
     for port in service.get("ports") or []:
@@ -381,6 +417,8 @@ def test_depends_on_targets_exist_and_conditions_fit() -> None:
 def test_startup_order() -> None:
     services = _services()
     expected = {
+        "mqtt-auth": {},
+        "mosquitto": {"mqtt-auth": "service_completed_successfully"},
         "kafka-topics": {"kafka": "service_healthy"},
         "migrate": {"timescaledb": "service_healthy"},
         "grafana": {"migrate": "service_completed_successfully"},
@@ -463,46 +501,192 @@ def test_mosquitto_config_is_mounted() -> None:
     assert re.search(r"^allow_anonymous false$", text, re.M)
     assert re.search(r"^persistence true$", text, re.M)
     assert re.search(r"^persistence_location /mosquitto/data/?$", text, re.M)
-    assert mounts["/mosquitto/devices"] == "./deploy/mosquitto/devices"
     assert mounts["/mosquitto/tls"] == "./deploy/mosquitto/tls"
+    assert mounts["/mosquitto/data"] == "mosquitto-data"
 
 
-def test_mosquitto_has_auth_acls_and_a_tls_listener() -> None:
-    """The compose broker: passwords and ACL from the entrypoint, TLS on 8883 with the
-    certificate `wastewatch tls server-cert` writes, the same service ACL as the local
-    stack's (wastewatch.security.accounts)."""
-    from wastewatch.security.accounts import SERVICE_ACCOUNTS, service_acl
-
+def test_mosquitto_takes_its_accounts_from_the_dynamic_security_plugin() -> None:
+    """The compose broker, like the local stack's: Mosquitto's dynamic security plugin
+    holds accounts, client-id bindings and ACLs (changed live by ww-admin), no password
+    or ACL file; its state file is in the data volume, where mqtt-auth writes it."""
     config = ROOT / "deploy" / "mosquitto"
-    conf = (config / "mosquitto.conf").read_text(encoding="utf-8")
-    lines = [line.strip() for line in conf.splitlines() if line and not line.startswith("#")]
-    assert "password_file /mosquitto/auth/passwd" in lines
-    assert "acl_file /mosquitto/auth/acl.conf" in lines
-    assert "allow_anonymous true" not in lines
-    tls = lines[lines.index("listener 8883") + 1 :]
-    tls = tls[: next((i for i, x in enumerate(tls) if x.startswith("listener")), len(tls))]
+    conf = _mosquitto_conf()
+    assert "allow_anonymous false" in conf
+    assert "allow_anonymous true" not in conf
+    assert [x for x in conf if x.startswith("plugin ")] == [f"plugin {DYNSEC_PLUGIN}"]
+    assert [x for x in conf if x.startswith("plugin_opt_config_file")] == [
+        f"plugin_opt_config_file {DYNSEC_FILE}"
+    ]
+    assert not [x for x in conf if x.startswith(("password_file", "acl_file", "auth_plugin"))]
+    assert not (config / "acl.conf").exists(), "the plugin's roles replace acl.conf"
+    # The plugin's file lives in the broker's data volume (the plugin saves live changes
+    # there, so they survive a restart).
+    mosquitto = _services()["mosquitto"]
+    # 2.0.18 and later save it as FILE.new and rename that over FILE, so a save still
+    # works after mqtt-auth, running again beside a live broker, left FILE owned by root;
+    # 2.0.11 rewrote FILE in place, and failed there without a word.
+    version = re.fullmatch(r"eclipse-mosquitto:2\.0\.(\d+)", mosquitto["image"])
+    assert version, mosquitto["image"]
+    assert int(version[1]) >= 18, mosquitto["image"]
+    assert DYNSEC_FILE.startswith(_volume_target(mosquitto, "mosquitto-data") + "/")
+    # The entrypoint keeps only the TLS copy and the ownership work: no password hashing,
+    # no ACL, and it never rewrites the plugin's file (that would undo live changes).
+    entrypoint = (config / "docker-entrypoint.sh").read_text(encoding="utf-8")
+    code = [x for x in entrypoint.splitlines() if x.strip() and not x.lstrip().startswith("#")]
+    body = "\n".join(code)
+    for gone in ("mosquitto_passwd", "acl", "passwd", "/mosquitto/devices", "WW_MQTT_"):
+        assert gone not in body, gone
+    assert f"dynsec_file={DYNSEC_FILE}" in body
+    assert "chown -R mosquitto:mosquitto" in body
+    assert re.search(r"chown -R mosquitto:mosquitto .*/mosquitto/data\b", body)
+    assert 'chmod 600 "$dynsec_file"' in body
+    assert not re.search(r'(>|cp |mv )[^\n]*"\$dynsec_file"', body), "must not write the file"
+    for name in ("server.pem", "server.key", "ca.pem"):
+        assert name in body
+    assert code[-1].startswith("exec /usr/sbin/mosquitto -c /mosquitto/config/mosquitto.conf")
+
+
+def _volume_target(service: Mapping[str, Any], volume: str) -> str:
+    (target,) = [t for kind, s, t in _volume_mounts(service) if kind == "volume" and s == volume]
+    return target
+
+
+def test_mqtt_auth_writes_the_plugin_state_before_mosquitto_starts() -> None:
+    """The one-shot runs `devices broker-state` on every service password and the device
+    registry, into the volume mosquitto reads, and mosquitto waits for it to succeed."""
+    from wastewatch.cli import build_parser
+    from wastewatch.security.accounts import SERVICE_ACCOUNTS, password_variable
+
+    services = _services()
+    auth, mosquitto = services["mqtt-auth"], services["mosquitto"]
+    assert auth["restart"] == "no"
+    assert _depends_on(mosquitto)["mqtt-auth"] == "service_completed_successfully"
+    args = build_parser().parse_args(auth["command"])
+    assert auth["command"][:2] == ["devices", "broker-state"]
+    # The registry: the folder `devices provision --registry deploy/mosquitto/devices`
+    # writes, mounted read-only (the one-shot only reads it).
+    registry_mount = [
+        v for v in auth["volumes"] if isinstance(v, str) and v.split(":")[1] == str(args.registry)
+    ]
+    assert registry_mount == [f"./deploy/mosquitto/devices:{args.registry}:ro"]
+    # The output: the plugin's file, in the same volume mosquitto mounts at the same place.
+    assert str(args.out) == DYNSEC_FILE
+    assert _volume_target(auth, "mosquitto-data") == _volume_target(mosquitto, "mosquitto-data")
+    assert str(args.out).startswith(_volume_target(auth, "mosquitto-data") + "/")
+    # Every service account's password, each from its own variable, required.
+    wanted = {password_variable(a.name) for a in SERVICE_ACCOUNTS}
+    assert "WW_MQTT_ADMIN_PASSWORD" in wanted
+    environment = _environment(auth)
+    assert {k for k in environment if "PASSWORD" in k} == wanted
+    for variable in wanted:
+        assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", environment[variable]), variable
+    # The registry folder keeps its secrets out of git.
+    ignore = (ROOT / "deploy/mosquitto/devices/.gitignore").read_text(encoding="utf-8")
+    assert {"*", "!README.md"} <= set(ignore.splitlines())
+
+
+def test_the_one_shots_environment_is_all_broker_state_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run the one-shot's command with its interpolated environment (and its two container
+    paths mapped into tmp_path): it writes a plugin file with every service account."""
+    from wastewatch.cli import main as cli
+    from wastewatch.security.accounts import SERVICE_ACCOUNTS, password_variable
+
+    auth = _interpolated()["services"]["mqtt-auth"]
+    for account in SERVICE_ACCOUNTS:
+        monkeypatch.delenv(password_variable(account.name), raising=False)
+    for key, value in _environment(auth).items():
+        monkeypatch.setenv(key, value)
+    container = {"/mosquitto/devices": tmp_path / "devices", "/mosquitto/data": tmp_path / "data"}
+    for folder in container.values():
+        folder.mkdir()
+
+    def on_host(arg: str) -> str:
+        for target, folder in container.items():
+            if arg == target or arg.startswith(target + "/"):
+                return str(folder) + arg.removeprefix(target)
+        return arg
+
+    command = [on_host(arg) for arg in auth["command"]]
+    assert cli(command) == 0
+    written = tmp_path / "data" / Path(DYNSEC_FILE).name
+    users = [c["username"] for c in json.loads(written.read_text())["clients"]]
+    assert users == [a.name for a in SERVICE_ACCOUNTS]
+    assert written.stat().st_mode & 0o077 == 0
+
+
+def test_mosquitto_listens_plain_and_with_tls() -> None:
+    """Plain 1883 inside the network and for the operators' tools; TLS on 8883 with the
+    certificate `wastewatch tls server-cert` writes, the client id being the user name."""
+    conf = _mosquitto_conf()
+    assert sorted(x for x in conf if x.startswith("listener")) == ["listener 1883", "listener 8883"]
+    tls = _listener(conf, 8883)
     for option in ("cafile", "certfile", "keyfile"):
         assert any(x.startswith(f"{option} /mosquitto/auth/tls/") for x in tls), option
     assert "use_username_as_clientid true" in tls
-    acl = (config / "acl.conf").read_text(encoding="utf-8")
-    assert acl.endswith(service_acl()), "deploy/mosquitto/acl.conf differs from accounts.py"
-    assert "pattern" not in acl
-    entrypoint = (config / "docker-entrypoint.sh").read_text(encoding="utf-8")
-    environment = _environment(_services()["mosquitto"])
-    for account in SERVICE_ACCOUNTS:
-        variable = "WW_MQTT_" + account.name.removeprefix("ww-").upper() + "_PASSWORD"
-        assert f'"$passwd_file" {account.name} "${variable}"' in entrypoint, account.name
-        assert variable in environment
-    assert "devices=/mosquitto/devices" in entrypoint
-    for name in ("passwd", "acl.conf"):
-        assert f'"$devices/{name}"' in entrypoint
-    for name in ("server.pem", "server.key", "ca.pem"):
-        assert name in entrypoint
-    # The folders the broker mounts hold no secret in git: only their README and ignore file.
-    for folder in ("devices", "tls"):
-        ignore = (config / folder / ".gitignore").read_text(encoding="utf-8").splitlines()
-        assert "*" in ignore, folder
-        assert "!README.md" in ignore, folder
+    mounts = _mounts_by_target(_services()["mosquitto"])
+    assert mounts["/mosquitto/tls"] == "./deploy/mosquitto/tls"
+    ignore = (ROOT / "deploy/mosquitto/tls/.gitignore").read_text(encoding="utf-8")
+    assert {"*", "!README.md"} <= set(ignore.splitlines())
+
+
+def test_each_published_port_has_its_own_bind_address_variable() -> None:
+    """MQTT_BIND_ADDRESS publishes 1883 only, MQTT_TLS_BIND_ADDRESS 8883 only: opening the
+    TLS port to the field never opens the plain one (where ww-admin's password travels)."""
+    for name, service in _services().items():
+        for port in service.get("ports") or []:
+            spec = str(port)
+            container_port = int(spec.split("/")[0].rsplit(":", 1)[1])
+            variable = BIND_VARIABLES[container_port]
+            assert spec.startswith(f"${{{variable}:-127.0.0.1}}:"), (name, spec)
+    assert set(BIND_VARIABLES.values()) <= set(_env_example())
+    env = dict(_env_example(), MQTT_TLS_BIND_ADDRESS="0.0.0.0")
+    mosquitto = _interpolated(env)["services"]["mosquitto"]
+    assert {port: ip for ip, port in _published_ports(mosquitto)} == {
+        1883: "127.0.0.1",
+        8883: "0.0.0.0",
+    }
+
+
+def test_the_admin_password_is_required() -> None:
+    assert _env_example()["WW_MQTT_ADMIN_PASSWORD"] == PLACEHOLDER_SECRET
+    env = dict(_env_example())
+    del env["WW_MQTT_ADMIN_PASSWORD"]
+    with pytest.raises(InterpolationError, match="WW_MQTT_ADMIN_PASSWORD"):
+        _interpolated(env)
+
+
+def test_the_bridges_client_id_is_derived_from_its_password() -> None:
+    """Nothing pins WW_MQTT_CLIENT_ID (a guessable id would let another account take over
+    the bridge's session and the readings queued in it); the bridge derives its own."""
+    from wastewatch.settings import MqttSettings
+
+    for name, service in _services().items():
+        assert "WW_MQTT_CLIENT_ID" not in _environment(service), name
+        assert "--client-id" not in (service.get("command") or []), name
+    url = _environment(_interpolated()["services"]["ingest-bridge"])["WW_MQTT_URL"]
+    client_id = MqttSettings(url=url).bridge_client_id()
+    assert re.fullmatch(r"ww-bridge-[0-9a-f]{20}", client_id)
+    other = MqttSettings(url=url.replace(":change-me@", ":another-password@"))
+    assert other.bridge_client_id() != client_id
+
+
+def test_only_mqtt_auth_runs_as_root_with_one_capability() -> None:
+    """The wastewatch containers run as the image's user with no capability; mqtt-auth
+    needs root with DAC_OVERRIDE only, to read the operator's registry (mode 600) and write
+    into the mosquitto user's volume."""
+    services = _services()
+    for name in WASTEWATCH_COMMANDS:
+        service = services[name]
+        assert service["cap_drop"] == ["ALL"], name
+        assert service["security_opt"] == ["no-new-privileges:true"], name
+        if name == "mqtt-auth":
+            assert service["user"] == "0:0"
+            assert service["cap_add"] == ["DAC_OVERRIDE"]
+        else:
+            assert "user" not in service, name
+            assert "cap_add" not in service, name
 
 
 # --- variables and secrets ------------------------------------------------------------
@@ -629,13 +813,21 @@ def test_wastewatch_settings_point_at_the_compose_services() -> None:
     for role, variable in user.items():
         dsn = _environment(services["migrate"])[f"WW_DB_{role}_DSN"]
         assert dsn.startswith(f"postgresql://{env[variable]}:"), dsn
-    mqtt_secrets = {k for k in _environment(services["mosquitto"]) if "PASSWORD" in k}
-    assert mqtt_secrets == {
+    # The MQTT service passwords go to the broker and its one-shot, and no further (the
+    # bridge and the simulator get their own account's inside their URL).
+    service_passwords = {
         "WW_MQTT_BRIDGE_PASSWORD",
         "WW_MQTT_SIM_PASSWORD",
         "WW_MQTT_OPS_PASSWORD",
         "WW_MQTT_WEIGHBRIDGE_PASSWORD",
+        "WW_MQTT_ADMIN_PASSWORD",
     }
+    for name, service in services.items():
+        mqtt_secrets = {k for k in _environment(service) if k.startswith("WW_MQTT_")} - {
+            "WW_MQTT_URL"
+        }
+        wanted = service_passwords if name in {"mosquitto", "mqtt-auth"} else set()
+        assert mqtt_secrets == wanted, name
     kraft = kafka["KAFKA_PROCESS_ROLES"].split(",")
     assert sorted(kraft) == ["broker", "controller"]
 

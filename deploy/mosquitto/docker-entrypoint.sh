@@ -1,27 +1,23 @@
 #!/bin/sh
 # Entrypoint of the compose mosquitto service (eclipse-mosquitto:2 image).
-# Writes, on every start, into a tmpfs (so no secret is stored in the repository
-# or in a volume):
-#   /mosquitto/auth/passwd    the service accounts (passwords from the environment,
-#                             hashed by mosquitto_passwd) and the provisioned
-#                             devices' hashes (/mosquitto/devices/passwd)
-#   /mosquitto/auth/acl.conf  the service accounts' ACL (acl.conf beside this file)
-#                             and the devices' blocks (/mosquitto/devices/acl.conf)
-#   /mosquitto/auth/tls/      the TLS certificate and key (/mosquitto/tls), readable
-#                             by the mosquitto user only
+#
+# Accounts, client-id bindings and ACLs are the dynamic security plugin's, in
+# /mosquitto/data/dynamic-security.json (the mosquitto-data volume). The one-shot
+# mqtt-auth service wrote that file (`wastewatch devices broker-state`: service
+# passwords from .env, devices from deploy/mosquitto/devices) before this container
+# started; while the broker runs, the plugin rewrites it on every live change
+# (ww-admin). So this script never touches its contents. It only:
+#   - copies the TLS certificate and key (/mosquitto/tls) into a tmpfs
+#     (/mosquitto/auth/tls), readable by the mosquitto user only;
+#   - hands /mosquitto/data to the mosquitto user (mqtt-auth writes as root; the
+#     plugin must read the file and replace it in place), the plugin's file mode 600;
 # then runs the broker in the foreground. Mosquitto drops to the `mosquitto` user
-# itself. The service account names are fixed: acl.conf grants by name.
+# itself.
 set -eu
 
-: "${WW_MQTT_BRIDGE_PASSWORD:?WW_MQTT_BRIDGE_PASSWORD is not set}"
-: "${WW_MQTT_SIM_PASSWORD:?WW_MQTT_SIM_PASSWORD is not set}"
-: "${WW_MQTT_OPS_PASSWORD:?WW_MQTT_OPS_PASSWORD is not set}"
-: "${WW_MQTT_WEIGHBRIDGE_PASSWORD:?WW_MQTT_WEIGHBRIDGE_PASSWORD is not set}"
-
 auth_dir=/mosquitto/auth
-passwd_file="$auth_dir/passwd"
-devices=/mosquitto/devices
 tls_in=/mosquitto/tls
+dynsec_file=/mosquitto/data/dynamic-security.json
 
 for f in server.pem server.key ca.pem; do
     if [ ! -s "$tls_in/$f" ]; then
@@ -29,24 +25,16 @@ for f in server.pem server.key ca.pem; do
         exit 1
     fi
 done
+if [ ! -s "$dynsec_file" ]; then
+    echo "mosquitto: $dynsec_file is missing: the mqtt-auth service writes it (\`docker compose up -d\` runs it first; \`docker compose logs mqtt-auth\` says why it did not)" >&2
+    exit 1
+fi
 
 umask 077
 mkdir -p "$auth_dir/tls"
-# -c creates (truncates) the file; -b takes the password from the command line.
-mosquitto_passwd -c -b "$passwd_file" ww-bridge "$WW_MQTT_BRIDGE_PASSWORD"
-mosquitto_passwd -b "$passwd_file" ww-sim "$WW_MQTT_SIM_PASSWORD"
-mosquitto_passwd -b "$passwd_file" ww-ops "$WW_MQTT_OPS_PASSWORD"
-mosquitto_passwd -b "$passwd_file" ww-weighbridge "$WW_MQTT_WEIGHBRIDGE_PASSWORD"
-if [ -f "$devices/passwd" ]; then
-    cat "$devices/passwd" >> "$passwd_file"
-fi
-cp /mosquitto/config/acl.conf "$auth_dir/acl.conf"
-if [ -f "$devices/acl.conf" ]; then
-    printf '\n' >> "$auth_dir/acl.conf"
-    cat "$devices/acl.conf" >> "$auth_dir/acl.conf"
-fi
 cp "$tls_in/server.pem" "$tls_in/server.key" "$tls_in/ca.pem" "$auth_dir/tls/"
 chown -R mosquitto:mosquitto "$auth_dir" /mosquitto/data
 chmod -R go-rwx "$auth_dir"
+chmod 600 "$dynsec_file"
 
 exec /usr/sbin/mosquitto -c /mosquitto/config/mosquitto.conf

@@ -12,8 +12,16 @@ registry in the database), one firmware config per device in ``--out-dir``.
 
 The registry is the local stack's (``.wastewatch/devices/``) unless
 ``--registry DIR`` names another, e.g. ``deploy/mosquitto/devices`` for
-docker-compose; the broker changed is the one at ``WW_MQTT_ADMIN_URL`` (the
-local stack's by default).  A bad argument is one line and exit 2.
+docker-compose.  The local registry's changes go to the local broker; another
+registry's go to the broker that ``WW_MQTT_ADMIN_URL`` names in the
+environment (never the local stack's env file, whose ww-admin is the local
+broker's), or, when it is unset, only to the registry.  A bad argument is one
+line and exit 2.
+
+``broker-state`` writes the plugin's whole state file for a broker that is not
+running yet, from the service passwords in the environment and a registry:
+docker-compose's one-shot ``mqtt-auth`` service runs it before Mosquitto
+starts.  Once the broker runs, the plugin keeps that file itself.
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +43,9 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("devices", help="per-device MQTT credentials: provision, revoke, list")
+    p = sub.add_parser(
+        "devices", help="per-device MQTT credentials: provision, revoke, list, broker-state"
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     prov = actions.add_parser(
@@ -107,6 +119,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _registry_arg(lst)
     lst.set_defaults(handler=list_devices)
 
+    state = actions.add_parser(
+        "broker-state",
+        help="write the dynamic security plugin's file for a broker that is not running yet",
+        description="Builds the plugin's whole state (service accounts, their roles, every "
+        "device in the registry, each bound to its own client id) and writes it to FILE, mode "
+        "600, in one rename. The service passwords come from the environment: "
+        "WW_MQTT_BRIDGE_PASSWORD, WW_MQTT_SIM_PASSWORD, WW_MQTT_OPS_PASSWORD, "
+        "WW_MQTT_WEIGHBRIDGE_PASSWORD and WW_MQTT_ADMIN_PASSWORD. docker-compose's mqtt-auth "
+        "service runs it before Mosquitto starts; a running broker keeps the file itself.",
+    )
+    state.add_argument(
+        "--registry",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="device registry folder, e.g. deploy/mosquitto/devices",
+    )
+    state.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the plugin's config file (plugin_opt_config_file), e.g. "
+        "/mosquitto/data/dynamic-security.json",
+    )
+    state.set_defaults(handler=broker_state)
+
 
 def _registry_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -142,13 +181,18 @@ def _apply(settings: Settings, registry: Path, commands: list[dict[str, Any]]) -
         if MosquittoService(settings).apply(commands):
             return "applied to the running local broker (no restart)"
         return "the local broker is not running; it applies this when it starts"
-    if settings.mqtt.admin_url is None:
+    # Another registry's broker is named by the real environment only: the local stack's
+    # env file (.wastewatch/env, read by default) holds the *local* broker's ww-admin, and
+    # a compose registry's devices must never be created there.
+    own = load_settings(_env_file=None)
+    if own.mqtt.admin_url is None:
         return (
             f"the registry {registry} is not the local stack's: set WW_MQTT_ADMIN_URL to its "
             "broker's ww-admin account to apply changes live (the broker also rebuilds its "
             "accounts from the registry when its auth set-up runs)"
         )
-    target = MqttTarget.from_url(settings.mqtt.admin_url, ca_file=settings.mqtt.ca_file)
+    ca_file = own.mqtt.ca_file or settings.mqtt.ca_file  # the local CA signs both brokers
+    target = MqttTarget.from_url(own.mqtt.admin_url, ca_file=ca_file)
     with DynsecControl(target) as control:
         control.run(commands)
     return f"applied to the broker at {target} (no restart)"
@@ -304,3 +348,56 @@ def list_devices(args: argparse.Namespace) -> int:
     if not devices and not args.json:
         print("no devices provisioned")
     return 0
+
+
+def broker_state(args: argparse.Namespace) -> int:
+    from wastewatch.security.accounts import passwords_from_environment
+    from wastewatch.security.devices import DeviceRegistry
+    from wastewatch.security.dynsec import config_document
+    from wastewatch.security.errors import BadInputError
+
+    try:
+        passwords = passwords_from_environment(os.environ)
+    except BadInputError as exc:
+        return _bad("broker-state", exc)
+    registry = DeviceRegistry(args.registry.resolve())
+    if not registry.directory.is_dir():
+        return _bad("broker-state", f"the registry {registry.directory} is not a folder")
+    try:
+        grants = registry.grants()
+    except (OSError, ValueError, TypeError) as exc:
+        # A broker started without its devices would refuse the whole fleet: stop instead.
+        print(
+            f"wastewatch devices broker-state: cannot read the registry {registry.file}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    document = config_document(passwords, grants)
+    try:
+        _replace_private(args.out, json.dumps(document, indent=1) + "\n")
+    except OSError as exc:
+        print(f"wastewatch devices broker-state: cannot write {args.out}: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {args.out} (mode 600): {len(passwords)} service accounts and "
+        f"{len(grants)} devices from {registry.directory}"
+    )
+    return 0
+
+
+def _replace_private(path: Path, text: str) -> None:
+    """Replace ``path`` with a mode-600 file in one rename: a broker starting meanwhile reads
+    the old file or the new one, never half of either.  The temporary name is not the
+    plugin's own (``FILE.new``), so a running broker saving at the same moment is harmless."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

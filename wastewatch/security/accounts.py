@@ -22,17 +22,20 @@ device id may take):
 The grants become roles of Mosquitto's dynamic security plugin
 (`wastewatch.security.dynsec`), the same for the local stack and
 docker-compose, so the names are fixed; only the passwords differ: generated
-under the state dir locally, from the environment in compose.
+under the state dir locally, from the environment in compose
+(`password_variable`: ``ww-bridge`` -> ``WW_MQTT_BRIDGE_PASSWORD``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 from urllib.parse import quote
 
+from wastewatch.security.errors import BadInputError
 from wastewatch.security.passwords import new_password
 
 RESERVED_PREFIX: Final = "ww-"
@@ -103,6 +106,31 @@ def load_or_create_passwords(path: Path) -> dict[str, str]:
         path.chmod(0o600)
         path.write_text(json.dumps(data, indent=2))
     return {a.name: data[a.name] for a in SERVICE_ACCOUNTS}
+
+
+def password_variable(account: str) -> str:
+    """The environment variable holding a service account's password where the environment
+    supplies it (docker-compose's ``.env``): ``ww-admin`` -> ``WW_MQTT_ADMIN_PASSWORD``."""
+    return "WW_MQTT_" + account.removeprefix(RESERVED_PREFIX).upper() + "_PASSWORD"
+
+
+def passwords_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Service account -> password, each from its `password_variable`.
+
+    An unset or empty variable is refused (`BadInputError`, naming the first one):
+    a broker built without it would lock that service out, or worse, accept ``""``.
+    """
+    passwords: dict[str, str] = {}
+    for account in SERVICE_ACCOUNTS:
+        variable = password_variable(account.name)
+        password = environ.get(variable, "")
+        if not password:
+            raise BadInputError(
+                f"{variable} is not set: it holds the password of the {account.name} account "
+                "(docker-compose: set it in .env)"
+            )
+        passwords[account.name] = password
+    return passwords
 
 
 def mqtt_url(user: str, password: str, host: str, port: int, *, tls: bool = False) -> str:
