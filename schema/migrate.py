@@ -14,11 +14,11 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Final, Protocol
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 SQL_DIR = Path(__file__).parent / "sql"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -27,6 +27,52 @@ WRITER_GROUP = "ww_writer"
 READER_GROUP = "ww_reader"
 INGEST_GROUP = "ww_ingest"
 PROCESSOR_GROUP = "ww_processor"
+PROJECT_MARKER = "public.ww_schema_migrations"
+"""The table that makes a database the project's: its migrations decide who may connect."""
+
+#: pg_catalog functions closed to PUBLIC in every database: large objects (any role could
+#: make them, of any size, even in a read-only transaction) and WAL messages (likewise).
+#: Migration 0010 closes them in the project's databases, :func:`lock_down_cluster` in
+#: the others and in template1.
+PUBLIC_WRITE_FUNCTIONS: Final = (
+    "lo_creat",
+    "lo_create",
+    "lo_from_bytea",
+    "lo_import",
+    "lo_export",
+    "lo_open",
+    "lo_close",
+    "loread",
+    "lowrite",
+    "lo_lseek",
+    "lo_lseek64",
+    "lo_tell",
+    "lo_tell64",
+    "lo_truncate",
+    "lo_truncate64",
+    "lo_unlink",
+    "lo_get",
+    "lo_put",
+    "pg_logical_emit_message",
+)
+
+# Databases where PUBLIC (every role) may still connect or make temp objects; a NULL ACL
+# is PostgreSQL's built-in default, which grants PUBLIC both.
+_OPEN_DATABASES = """
+select d.datname, d.datallowconn
+from pg_database d
+where d.datacl is null
+   or exists (select 1 from aclexplode(d.datacl) a
+              where a.grantee = 0 and a.privilege_type in ('CONNECT', 'TEMPORARY'))
+order by d.datname
+"""
+_PUBLIC_ROUTINES = """
+select p.oid::regprocedure::text
+from pg_proc p
+where p.pronamespace = 'pg_catalog'::regnamespace and p.proname = any(%s)
+  and (p.proacl is null
+       or exists (select 1 from aclexplode(p.proacl) a where a.grantee = 0))
+"""
 
 
 class MigrationError(Exception):
@@ -159,6 +205,13 @@ def ensure_login_roles(
     login role; any other user is created as a member of the group.  Passwords
     are passed as SQL literals built by psycopg, never pasted.  A login role is
     never a superuser: a DSN naming one is refused.
+
+    The reader's login role gets ``default_transaction_read_only = on`` (a role's
+    settings apply to the role that logs in, not to its members, hence here and not
+    in a migration).  It guards Grafana, the API and the CLI against a privilege
+    granted by mistake; it is not the lock, since any session (and the role itself,
+    with ``ALTER ROLE``) may turn it off, so each run sets it again, as it does the
+    password.  The lock is the privileges (migration 0010, :func:`lock_down_cluster`).
     """
     pairs = (
         (writer_dsn, WRITER_GROUP),
@@ -192,8 +245,95 @@ def ensure_login_roles(
                 conn.execute(
                     sql.SQL("grant {} to {}").format(sql.Identifier(group), sql.Identifier(user))
                 )
+            if group == READER_GROUP:
+                conn.execute(
+                    sql.SQL("alter role {} set default_transaction_read_only = on").format(
+                        sql.Identifier(user)
+                    )
+                )
             changed.append(user)
     return changed
+
+
+def lock_down_cluster(dsn: str) -> list[str]:
+    """Close every database on the server that is not the project's; returns those closed.
+
+    PostgreSQL lets PUBLIC, so every role, connect to a database and make temporary
+    objects in it unless its ACL says otherwise, and lets PUBLIC call the large-object
+    functions and ``pg_logical_emit_message`` (:data:`PUBLIC_WRITE_FUNCTIONS`).
+    Migration 0010 closes the project's own databases and grants CONNECT to the roles
+    that need it.  This closes the rest (``postgres``, ``template1``, ``template0`` and
+    any database made by hand): it revokes CONNECT and TEMP from PUBLIC and, in each one
+    it can enter, EXECUTE on those functions.  After it, ww_reader (or any run-time role)
+    can connect only where the project granted it.  It is idempotent: a database already
+    closed is not entered again.
+
+    Why here: it needs the superuser DSN, and ``migrate_with_roles`` (``wastewatch db
+    migrate``) is the one step that holds it on every cluster the project runs on (the
+    local stack, compose's migrate service, test and benchmark databases).  ``services
+    up`` sets up the local stack only, and before ``db migrate`` no run-time role may log
+    in anyway.
+
+    Why databases made later are not closed at birth: PostgreSQL gives a new database a
+    built-in default ACL (PUBLIC: CONNECT, TEMP) rather than a copy of template1's, and
+    no setting changes that default.  So a database made by hand is open until the next
+    ``db migrate`` (the project's own are migrated, hence closed, right after they are
+    made).  Function privileges, in contrast, are copied with template1's catalog, so
+    the functions come closed in every database made after this has run.
+
+    A database that has the project's migration table is left to its migrations: one
+    that predates 0010 gets it at its own next ``db migrate``.  Revoking PUBLIC's
+    CONNECT there now would lock its login roles out before 0010 grants them CONNECT.
+    """
+    closed: list[str] = []
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for name, connectable in conn.execute(_OPEN_DATABASES).fetchall():
+                if connectable and not _close_functions(conn, dsn, str(name)):
+                    continue
+                try:
+                    conn.execute(
+                        sql.SQL("revoke connect, temporary on database {} from public").format(
+                            sql.Identifier(str(name))
+                        )
+                    )
+                except psycopg.errors.InvalidCatalogName:
+                    continue  # dropped meanwhile (a test's)
+                closed.append(str(name))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise MigrationError(
+            f"closing the other databases to PUBLIC needs a superuser WW_DB_DSN: {exc}".strip()
+        ) from exc
+    except psycopg.Error as exc:
+        raise MigrationError(f"closing the other databases failed: {exc}".strip()) from exc
+    return closed
+
+
+def _close_functions(server: psycopg.Connection[tuple[object, ...]], dsn: str, name: str) -> bool:
+    """Revoke PUBLIC's EXECUTE on :data:`PUBLIC_WRITE_FUNCTIONS` in database ``name``.
+
+    False when it is a project database (left to its migrations) or was dropped
+    meanwhile (a test's); True when the caller should close it to PUBLIC.
+    """
+    try:
+        with psycopg.connect(make_conninfo(dsn, dbname=name), autocommit=True) as conn:
+            marker = conn.execute("select to_regclass(%s)", [PROJECT_MARKER]).fetchone()
+            if marker is not None and marker[0] is not None:
+                return False
+            for (routine,) in conn.execute(
+                _PUBLIC_ROUTINES, [list(PUBLIC_WRITE_FUNCTIONS)]
+            ).fetchall():
+                conn.execute(
+                    sql.SQL("revoke execute on routine {} from public").format(
+                        sql.SQL(str(routine))  # regprocedure text: quoted by the server
+                    )
+                )
+    except psycopg.OperationalError:
+        found = server.execute("select 1 from pg_database where datname = %s", [name])
+        if found.fetchone() is None:
+            return False
+        raise
+    return True
 
 
 class RoleDsns(Protocol):
@@ -212,9 +352,12 @@ class RoleDsns(Protocol):
 
 
 def migrate_with_roles(db: RoleDsns) -> list[Migration]:
-    """:func:`migrate`, then :func:`ensure_login_roles` for every role ``db`` names: what a
-    fresh database (the stack's, a test's, a benchmark's) needs before anything connects."""
+    """:func:`migrate`, :func:`lock_down_cluster`, then :func:`ensure_login_roles` for every
+    role ``db`` names: what a fresh database (the stack's, a test's, a benchmark's) needs
+    before anything connects.  The cluster is closed before any login role is made, so a
+    new cluster is never open to one."""
     applied = migrate(db.dsn)
+    lock_down_cluster(db.dsn)
     ensure_login_roles(
         db.dsn,
         writer_dsn=db.writer_dsn,

@@ -454,8 +454,9 @@ def selections(
 
 
 def test_reader_role_cannot_write(reader: psycopg.Connection[Any]) -> None:
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        reader.execute("delete from alerts")
+    # read-only by default; without the privilege even in a read-write transaction
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), reader.transaction():
+        reader.execute("set transaction read write; delete from alerts")
 
 
 @pytest.mark.parametrize("selection", ["all", "one"])

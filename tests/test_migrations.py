@@ -51,8 +51,10 @@ def test_replayed_reading_inserts_nothing(test_db: SessionDb) -> None:
 
 def test_reader_cannot_write(test_db: SessionDb) -> None:
     t = datetime(2026, 11, 1, 3, 0, tzinfo=UTC)
+    # with its read-only default off, so that the privileges are what refuses
+    rw = "-c default_transaction_read_only=off"
     with (
-        psycopg.connect(test_db.reader_dsn) as conn,
+        psycopg.connect(test_db.reader_dsn, options=rw) as conn,
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute(INSERT, [t, "kls-mig-0002", 0, 0, 0.1])

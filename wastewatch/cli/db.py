@@ -17,12 +17,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def migrate(_: argparse.Namespace) -> int:
-    from schema.migrate import ensure_login_roles
+    from schema.migrate import ensure_login_roles, lock_down_cluster
     from schema.migrate import migrate as apply
 
     settings = load_settings()
     applied = apply(settings.db.dsn)
     db = settings.db
+    closed = lock_down_cluster(db.dsn)  # the databases no migration covers (see its docstring)
     roles = ensure_login_roles(
         db.dsn,
         writer_dsn=db.writer_dsn,
@@ -35,6 +36,8 @@ def migrate(_: argparse.Namespace) -> int:
             print(f"applied {mig.path.name}")
     else:
         print("database is up to date")
+    if closed:
+        print("closed to PUBLIC (CONNECT, TEMP): " + ", ".join(closed))
     if roles:
         print("login roles ready: " + ", ".join(roles))
     return 0

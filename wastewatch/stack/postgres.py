@@ -5,6 +5,11 @@ TCP only, no Unix socket), uses scram passwords generated on first start and
 kept in the state dir's secrets file, and preloads TimescaleDB.  It runs as
 the `postgres` account when we are root, because PostgreSQL refuses to run as
 root.
+
+Who may connect to which database is not set here but by `wastewatch db migrate`
+(`schema.migrate.lock_down_cluster` and migration 0010), which runs on every cluster
+the project uses, this one and docker-compose's alike; until it has run, no run-time
+role may log in.
 """
 
 from __future__ import annotations
