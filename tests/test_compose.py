@@ -380,8 +380,13 @@ def test_wastewatch_services_share_one_image_and_run_their_subcommand() -> None:
     for name, command in WASTEWATCH_COMMANDS.items():
         assert services[name]["command"] == command, name
         assert "entrypoint" not in services[name], f"{name} must use the image's wastewatch"
-    for name in INFRASTRUCTURE:
+    for name in INFRASTRUCTURE - {"mosquitto"}:
         assert "build" not in services[name], f"{name} runs an upstream image"
+    # The broker is the upstream image plus the guard plugins, built from the repo.
+    assert services["mosquitto"]["build"] == {
+        "context": "./deploy/mosquitto",
+        "dockerfile": "Dockerfile",
+    }
 
 
 def test_every_wastewatch_command_parses_with_the_real_cli() -> None:
@@ -513,7 +518,12 @@ def test_mosquitto_takes_its_accounts_from_the_dynamic_security_plugin() -> None
     conf = _mosquitto_conf()
     assert "allow_anonymous false" in conf
     assert "allow_anonymous true" not in conf
-    assert [x for x in conf if x.startswith("plugin ")] == [f"plugin {DYNSEC_PLUGIN}"]
+    # The login guard before the plugin, the denial watch after it (ww_guard.c says why).
+    assert [x for x in conf if x.startswith("plugin ")] == [
+        "plugin /usr/lib/ww_login_guard.so",
+        f"plugin {DYNSEC_PLUGIN}",
+        "plugin /usr/lib/ww_denial_watch.so",
+    ]
     assert [x for x in conf if x.startswith("plugin_opt_config_file")] == [
         f"plugin_opt_config_file {DYNSEC_FILE}"
     ]
@@ -525,9 +535,20 @@ def test_mosquitto_takes_its_accounts_from_the_dynamic_security_plugin() -> None
     # 2.0.18 and later save it as FILE.new and rename that over FILE, so a save still
     # works after mqtt-auth, running again beside a live broker, left FILE owned by root;
     # 2.0.11 rewrote FILE in place, and failed there without a word.
-    version = re.fullmatch(r"eclipse-mosquitto:2\.0\.(\d+)", mosquitto["image"])
-    assert version, mosquitto["image"]
-    assert int(version[1]) >= 18, mosquitto["image"]
+    dockerfile = (config / "Dockerfile").read_text(encoding="utf-8")
+    base = re.findall(r"^FROM eclipse-mosquitto:2\.0\.(\d+)\s*$", dockerfile, re.M)
+    assert len(base) == 1, "the broker image must build FROM eclipse-mosquitto:2.0.x"
+    assert int(base[0]) >= 18, base
+    assert mosquitto["image"].endswith(f":2.0.{base[0]}}}"), mosquitto["image"]
+    # The same source as the local stack's plugins, both roles, warnings as errors.
+    for define, name in (
+        ("WW_LOGIN_GUARD", "ww_login_guard.so"),
+        ("WW_DENIAL_WATCH", "ww_denial_watch.so"),
+    ):
+        assert re.search(
+            rf"-Werror -D{define}\s*\\\s*\n\s*-o /src/{name} /src/ww_guard\.c", dockerfile
+        ), name
+    assert "COPY guard/ww_guard.c" in dockerfile
     assert DYNSEC_FILE.startswith(_volume_target(mosquitto, "mosquitto-data") + "/")
     # The entrypoint keeps only the TLS copy and the ownership work: no password hashing,
     # no ACL, and it never rewrites the plugin's file (that would undo live changes).
@@ -657,19 +678,28 @@ def test_the_admin_password_is_required() -> None:
         _interpolated(env)
 
 
-def test_the_bridges_client_id_is_derived_from_its_password() -> None:
-    """Nothing pins WW_MQTT_CLIENT_ID (a guessable id would let another account take over
-    the bridge's session and the readings queued in it); the bridge derives its own."""
+def test_the_bridges_client_id_is_a_required_secret_of_its_own() -> None:
+    """Only the bridge sets WW_MQTT_CLIENT_ID, from a required .env variable that is not
+    guessable (a guessable id would let another account take over the bridge's session
+    and the readings queued in it) and does not change with the bridge's password (a new
+    id would strand the old session's queue)."""
     from wastewatch.settings import MqttSettings
 
     for name, service in _services().items():
-        assert "WW_MQTT_CLIENT_ID" not in _environment(service), name
         assert "--client-id" not in (service.get("command") or []), name
-    url = _environment(_interpolated()["services"]["ingest-bridge"])["WW_MQTT_URL"]
-    client_id = MqttSettings(url=url).bridge_client_id()
-    assert re.fullmatch(r"ww-bridge-[0-9a-f]{20}", client_id)
-    other = MqttSettings(url=url.replace(":change-me@", ":another-password@"))
-    assert other.bridge_client_id() != client_id
+        if name != "ingest-bridge":
+            assert "WW_MQTT_CLIENT_ID" not in _environment(service), name
+    raw = _environment(_services()["ingest-bridge"])["WW_MQTT_CLIENT_ID"]
+    assert _REQUIRED_INTERPOLATION.match(raw), raw
+    assert raw.startswith("${WW_MQTT_BRIDGE_CLIENT_ID:?")
+    assert _env_example()["WW_MQTT_BRIDGE_CLIENT_ID"] == PLACEHOLDER_SECRET
+    env = _environment(_interpolated()["services"]["ingest-bridge"])
+    settings = MqttSettings(url=env["WW_MQTT_URL"], client_id=env["WW_MQTT_CLIENT_ID"])
+    rotated = MqttSettings(
+        url=env["WW_MQTT_URL"].replace(":change-me@", ":another-password@"),
+        client_id=env["WW_MQTT_CLIENT_ID"],
+    )
+    assert settings.bridge_client_id() == rotated.bridge_client_id()
 
 
 def test_only_mqtt_auth_runs_as_root_with_one_capability() -> None:
@@ -827,6 +857,8 @@ def test_wastewatch_settings_point_at_the_compose_services() -> None:
             "WW_MQTT_URL"
         }
         wanted = service_passwords if name in {"mosquitto", "mqtt-auth"} else set()
+        if name == "ingest-bridge":
+            wanted = {"WW_MQTT_CLIENT_ID"}  # its session's id, a secret of its own
         assert mqtt_secrets == wanted, name
     kraft = kafka["KAFKA_PROCESS_ROLES"].split(",")
     assert sorted(kraft) == ["broker", "controller"]
