@@ -158,6 +158,10 @@ class Bridge:
         }
         self._order = itertools.count()
         self._failed: list[Outgoing] = []
+        # The pump and the retry loop both build and send batches, and sending waits (for
+        # room in the producer, up to request_timeout_ms): one at a time, or one of them
+        # pops or fills a batch the other is still working on.
+        self._batching = asyncio.Lock()
         self._healthy = asyncio.Event()
         self._healthy.set()
         self._wake_retry = asyncio.Event()
@@ -276,24 +280,29 @@ class Bridge:
     async def _pump(self) -> None:
         queue = self._mqtt
         linger_s = self._settings.kafka.linger_ms / 1000
+        batching = self._batching
         while True:
             if not self._healthy.is_set():
-                await self._flush_all()
+                async with batching:
+                    await self._flush_all()
                 await self._healthy.wait()
             if queue.empty():
                 if self._open:
                     remaining = self._opened_at + linger_s - time.monotonic()
                     if remaining <= 0 or not await queue.wait_for_message(remaining):
-                        await self._flush_all()
+                        async with batching:
+                            await self._flush_all()
                         continue
                     msg = queue.get_nowait()
                 else:
                     msg = await queue.get()
             else:
                 msg = queue.get_nowait()
-            await self._append(self._outgoing(msg))
-            if self._open and time.monotonic() - self._opened_at >= linger_s:
-                await self._flush_all()
+            out = self._outgoing(msg)
+            async with batching:
+                await self._append(out)
+                if self._open and time.monotonic() - self._opened_at >= linger_s:
+                    await self._flush_all()
 
     def _outgoing(self, msg: Message) -> Outgoing:
         slot = self._acks.arrived(msg.mid, msg.qos)
@@ -352,7 +361,10 @@ class Bridge:
             await self._flush(where)
 
     async def _flush(self, where: tuple[str, int]) -> None:
-        builder, outs = self._open.pop(where)
+        entry = self._open.pop(where, None)
+        if entry is None:  # sent meanwhile: stop() flushes without waiting for the lock
+            return
+        builder, outs = entry
         if not outs:
             return
         try:
@@ -399,12 +411,13 @@ class Bridge:
             self._wake_retry.clear()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
-            batch = sorted(self._failed, key=lambda o: o.order)
-            self._failed = []
-            for out in batch:
-                out.attempts += 1
-                await self._append(out)
-            await self._flush_all()
+            async with self._batching:
+                batch = sorted(self._failed, key=lambda o: o.order)
+                self._failed = []
+                for out in batch:
+                    out.attempts += 1
+                    await self._append(out)
+                await self._flush_all()
             if not self._failed:
                 backoff = 0.2
                 self._healthy.set()

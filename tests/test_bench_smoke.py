@@ -8,6 +8,7 @@ and that nothing was lost or stored twice.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -79,6 +80,79 @@ def test_bench_rejects_bad_arguments() -> None:
             "--devices",
             "20",
         ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+FAILOVER_KEYS = {
+    "messages",
+    "acked",
+    "stored",
+    "lost",
+    "duplicates",
+    "leader_kills",
+    "pipeline_kills",
+    "max_stall_s",
+    "e2e_per_s",
+    "broker_peak_rss_mb",
+    "recovered_s",
+}
+
+
+@pytest.mark.timeout(150)
+def test_bench_failover_small_run(stack_env: StackEnv) -> None:
+    """Three private brokers, the leader and the pipeline killed once each, nothing lost.
+
+    Small buffers (Receive Maximum and hand-off of 20) let 2,000 readings build a
+    backlog larger than the bridge's buffers before the pipeline is killed.
+    """
+    env = {**os.environ, "WW_INGEST_RECEIVE_MAXIMUM": "20", "WW_INGEST_HANDOFF_MAX": "20"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wastewatch",
+            "bench",
+            "failover",
+            "--brokers",
+            "3",
+            "--messages",
+            "2000",
+            "--devices",
+            "50",
+            "--rate",
+            "100",
+            "--kill-pipeline",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=140,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(result) == FAILOVER_KEYS
+    assert result["messages"] == result["acked"] == result["stored"] == 2000
+    assert result["lost"] == 0
+    assert result["duplicates"] == 0
+    assert result["leader_kills"] == 1
+    assert result["pipeline_kills"] == 1
+    assert result["max_stall_s"] > 0
+    assert result["recovered_s"] is not None
+    assert result["broker_peak_rss_mb"] > 0
+    assert "with a backlog of only" not in done.stderr, "the pipeline died without a backlog"
+
+
+def test_bench_failover_rejects_bad_arguments() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wastewatch", "bench", "failover", "--brokers", "9"],
         capture_output=True,
         text=True,
         timeout=60,

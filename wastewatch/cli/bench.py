@@ -1,4 +1,4 @@
-"""`wastewatch bench ingest`: measure the ingest path on the local stack.
+"""`wastewatch bench ...`: measure the ingest path, the simulator and the boards.
 
 Progress goes to stderr; with ``--json`` the last line of stdout is one JSON
 object (keys in ``bench/README.md``), otherwise a short table.
@@ -88,6 +88,65 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     simulate.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
     simulate.set_defaults(handler=run_simulate)
 
+    failover = actions.add_parser(
+        "failover",
+        help="kill -9 Kafka brokers (and the bridge and sink) under MQTT load: lost, "
+        "duplicated, longest stall, recovery",
+        description="Starts a private Kafka cluster of its own (state under "
+        ".wastewatch/bench-failover/), a database and topic prefix of its own, the real "
+        "bridge and sink; publishes N readings over MQTT and kills the partition leader "
+        "with kill -9 mid-run (with --kill-pipeline also the bridge and the sink, with a "
+        "backlog queued in Mosquitto), bringing each back. See bench/README.md.",
+    )
+    failover.add_argument(
+        "--brokers",
+        "-b",
+        type=_broker_count,
+        default=3,
+        metavar="B",
+        help="Kafka brokers of the private cluster, 1-5 (default 3)",
+    )
+    failover.add_argument(
+        "--messages",
+        "-n",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="readings to publish (default 100000)",
+    )
+    failover.add_argument(
+        "--devices",
+        "-d",
+        type=_positive_int,
+        default=1000,
+        metavar="D",
+        help="simulated devices, bench-dev-00001..D (default 1000; at most N)",
+    )
+    failover.add_argument(
+        "--publishers",
+        "-p",
+        type=_positive_int,
+        default=2,
+        metavar="P",
+        help="publisher processes (default 2; at most D)",
+    )
+    failover.add_argument(
+        "--rate",
+        type=_rate,
+        default=2000.0,
+        metavar="R",
+        help="readings per second offered, all publishers together (default 2000; "
+        "0 = as fast as they can)",
+    )
+    failover.add_argument(
+        "--kill-pipeline",
+        action="store_true",
+        help="also kill -9 the bridge and the sink once mid-run, with a backlog larger than "
+        "the bridge's buffers queued in Mosquitto, and restart them",
+    )
+    failover.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
+    failover.set_defaults(handler=run_failover, bench_parser=failover)
+
     dashboards = actions.add_parser(
         "dashboards",
         help="every Grafana panel query timed on 90 days x 1000 bins (target <= 200 ms)",
@@ -158,6 +217,23 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 < value < 3600:
         raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 3600 seconds")
+    return value
+
+
+def _broker_count(text: str) -> int:
+    value = _positive_int(text)
+    if value > 5:
+        raise argparse.ArgumentTypeError(f"{value} brokers: the local cluster has 1 to 5")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1000000 per second")
     return value
 
 
@@ -240,6 +316,40 @@ def _table(r: dict[str, Any]) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def run_failover(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.bench_parser
+    if args.devices > args.messages:
+        parser.error(f"--devices ({args.devices}) must not exceed --messages ({args.messages})")
+    if args.publishers > min(args.devices, _MAX_PUBLISHERS):
+        parser.error(
+            f"--publishers ({args.publishers}) must not exceed --devices ({args.devices}) "
+            f"nor {_MAX_PUBLISHERS}: each publisher owns whole devices"
+        )
+
+    from bench.errors import BenchError
+    from bench.failover import FailoverOptions, run_failover_bench
+
+    opts = FailoverOptions(
+        messages=args.messages,
+        devices=args.devices,
+        brokers=args.brokers,
+        publishers=args.publishers,
+        rate_per_s=args.rate,
+        kill_pipeline=args.kill_pipeline,
+    )
+    try:
+        result = run_failover_bench(opts, _progress)
+    except BenchError as exc:
+        print(f"wastewatch bench failover: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, separators=(",", ":")))
+    else:
+        width = max(len(k) for k in result)
+        print("\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in result.items()))
+    return 0
 
 
 def run_simulate(args: argparse.Namespace) -> int:
