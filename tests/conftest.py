@@ -169,9 +169,13 @@ def settings(stack_env: StackEnv, test_db: SessionDb, kafka_settings: KafkaSetti
 
 
 def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive loopback ports that are free right now."""
+    """The first of ``count`` consecutive loopback ports that are free right now.
+
+    Below the kernel's ephemeral range (32768-60999), where outgoing connections
+    would otherwise take a port between this check and the broker's bind.
+    """
     for _ in range(200):
-        first = random.randrange(20_000, 60_000 - count)
+        first = random.randrange(20_000, 32_000 - count)
         socks: list[socket.socket] = []
         try:
             for port in range(first, first + count):

@@ -306,7 +306,16 @@ class KafkaService:
 
     # --- internals -----------------------------------------------------------------------
     def _registered(self, node_id: int) -> bool:
-        view = asyncio.run(describe_cluster(self.kafka_settings(), topics=[], timeout_s=3))
+        """The node itself answers, and its own metadata lists it as a broker.
+
+        Asking the node, not the cluster: right after a kill -9 the other brokers
+        still list the dead node until its session times out.
+        """
+        node = self.node(node_id)
+        if not port_open(node.port):
+            return False
+        alone = self.kafka_settings().model_copy(update={"bootstrap": node.address})
+        view = asyncio.run(describe_cluster(alone, topics=[], timeout_s=3))
         return node_id in view.brokers
 
     def _dist(self) -> KafkaDistribution:
