@@ -36,10 +36,8 @@ import contextlib
 import logging
 import math
 import os
-import random
 import shutil
 import signal
-import socket
 import threading
 import time
 from collections import Counter
@@ -71,8 +69,9 @@ from wastewatch.settings import Settings, load_settings
 from wastewatch.stack.errors import StackError
 from wastewatch.stack.kafka import KafkaNode, KafkaService
 from wastewatch.stack.manager import Stack
+from wastewatch.stack.process import free_port_block
 
-__all__ = ["FailoverOptions", "free_port_block", "run_failover_bench"]
+__all__ = ["FailoverOptions", "run_failover_bench"]
 
 READINGS: Final = "waste.readings.v1"
 SAMPLE_S: Final = 0.25
@@ -108,34 +107,6 @@ class FailoverOptions:
     rate_per_s: float = 2000.0
     """Offered readings per second, all publishers together; 0 = as fast as they can."""
     kill_pipeline: bool = False
-
-
-def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive loopback ports that are free right now.
-
-    Chosen below the kernel's ephemeral range where it can be, so an outgoing
-    connection's source port cannot take one between this check and the broker's bind.
-    """
-    top = 60_000
-    with contextlib.suppress(OSError, ValueError):
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-        if low > 20_000 + 10 * count:
-            top = low
-    for _ in range(200):
-        first = random.randrange(20_000, top - count)  # noqa: S311 - not a secret
-        socks: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-        return first
-    raise BenchError(f"no {count} consecutive free loopback ports")
 
 
 # --------------------------------------------------------------------------- the cluster

@@ -11,8 +11,6 @@ never see each other's data.
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from wastewatch.settings import (
 )
 from wastewatch.stack.kafka import KafkaService
 from wastewatch.stack.manager import Stack
+from wastewatch.stack.process import free_port_block
 
 
 @dataclass(frozen=True)
@@ -166,29 +165,6 @@ def settings(stack_env: StackEnv, test_db: SessionDb, kafka_settings: KafkaSetti
         kafka=kafka_settings,
         db=test_db.settings(),
     )
-
-
-def free_port_block(count: int) -> int:
-    """The first of ``count`` consecutive loopback ports that are free right now.
-
-    Below the kernel's ephemeral range (32768-60999), where outgoing connections
-    would otherwise take a port between this check and the broker's bind.
-    """
-    for _ in range(200):
-        first = random.randrange(20_000, 32_000 - count)
-        socks: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-        return first
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 @pytest.fixture(scope="session")

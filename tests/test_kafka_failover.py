@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-from bench.failover import free_port_block
 from tests.conftest import SessionDb, StackEnv
 from tests.pipeline_faults import (
     Pipeline,
@@ -43,6 +42,7 @@ from wastewatch.kafka_topics import (
 )
 from wastewatch.settings import Settings, StackSettings
 from wastewatch.stack.kafka import KafkaService
+from wastewatch.stack.process import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

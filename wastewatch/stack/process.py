@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -218,6 +219,34 @@ def port_open(port: int, host: str = LOOPBACK) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports that are free right now.
+
+    Chosen below the kernel's ephemeral range where it can be, so an outgoing
+    connection's source port cannot take one between this check and the broker's bind.
+    """
+    top = 60_000
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        if low > 20_000 + 10 * count:
+            top = low
+    for _ in range(200):
+        first = random.randrange(20_000, top - count)  # noqa: S311 - not a secret
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return first
+    raise StackError("find free ports", f"no {count} consecutive free loopback ports")
 
 
 def ensure_port_free(port: int, *, step: str, setting: str) -> None:
