@@ -1,22 +1,7 @@
-"""Run the real node on the MicroPython unix port with a simulated board.
+"""Run the real node on the MicroPython unix port with a simulated board; see USAGE.
 
-    micropython firmware/host_run.py --broker HOST:PORT --device-id ID --readings N
-        [--city C] [--state-dir DIR] [--scenario FILE] [--username U --password P]
-        [--ca PEM_FILE] [--interval-s S] [--pace-ms MS] [--drain-s S] [--ring-capacity N]
-    micropython firmware/host_run.py --config wastewatch.json --readings N [...]
-
-``--config`` reads a board's ``wastewatch.json`` (as ``wastewatch devices
-provision`` writes it: broker, credentials, CA certificate, calibration); the
-other options override it.  ``--ca`` connects with TLS, verifying the broker
-with that CA certificate.
-
-Each wake builds a fresh ``Node`` (as a deep-sleep reset would) and runs
-``Node.wake()``; the simulated deep sleep returns at once.  The run stops when
-N readings have been recorded for publishing, then keeps trying to empty the
-flash buffer for up to ``--drain-s`` seconds, prints a JSON summary line and
-exits 0.  The state directory stands in for flash: run again with the same
-directory and the node cold-boots (new boot number) with its buffer intact.
-Exit status 2 = bad arguments, 75 = simulated power cut (scenario).
+The usage text is a constant, not this docstring: MicroPython keeps no
+docstrings, and ``__doc__`` is undefined there.
 """
 
 import json
@@ -30,6 +15,29 @@ import store  # noqa: E402
 from compat import sleep_ms, ticks_add, ticks_diff, ticks_ms  # noqa: E402
 from hal_sim import SimHal  # noqa: E402
 from wwerr import WWError  # noqa: E402
+
+USAGE = """Run the real node on the MicroPython unix port with a simulated board.
+
+    micropython firmware/host_run.py --broker HOST:PORT --device-id ID --readings N
+        [--city C] [--state-dir DIR] [--scenario FILE] [--username U --password P]
+        [--ca PEM_FILE] [--interval-s S] [--pace-ms MS] [--drain-s S] [--ring-capacity N]
+    micropython firmware/host_run.py --config wastewatch.json --readings N [...]
+    micropython firmware/host_run.py --help
+
+``--config`` reads a board's ``wastewatch.json`` (as ``wastewatch devices
+provision`` writes it: broker, credentials, CA certificate, calibration); the
+other options override it.  ``--ca`` connects with TLS, verifying the broker
+with that CA certificate.
+
+Each wake builds a fresh ``Node`` (as a deep-sleep reset would) and runs
+``Node.wake()``; the simulated deep sleep returns at once.  The run stops when
+N readings have been recorded for publishing, then keeps trying to empty the
+flash buffer for up to ``--drain-s`` seconds, prints a JSON summary line and
+exits 0.  The state directory stands in for flash: run again with the same
+directory and the node cold-boots (new boot number) with its buffer intact.
+Exit status 2 = bad arguments, 75 = simulated power cut (scenario); --help
+prints this and exits 0.
+"""
 
 _OPTIONS = (
     "--config",
@@ -51,7 +59,7 @@ _OPTIONS = (
 
 def _usage(msg: str) -> None:
     print("host_run: " + msg)
-    print(__doc__)
+    print(USAGE)
     sys.exit(2)
 
 
@@ -61,6 +69,9 @@ def parse_args(argv: "list[str]") -> "dict[str, str]":
     i = 0
     while i < len(argv):
         key = argv[i]
+        if key in ("--help", "-h"):
+            print(USAGE)
+            sys.exit(0)
         if key not in _OPTIONS or i + 1 >= len(argv):
             _usage("unknown option or missing value: " + key)
         opts[key[2:]] = argv[i + 1]

@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ingest.acks import InOrderAcks, Slot
 from ingest.errors import IngestError, KafkaUnavailableError
+from ingest.log_budget import LogBudget
 from ingest.mqtt import Message, MqttSource
 from ingest.validate import (
     DLQ,
@@ -146,6 +147,11 @@ class Bridge:
         )
         self._acks = InOrderAcks()
         self._max_future_s = ingest.max_future_s
+        self._dead_letter_log = LogBudget(
+            per_key=ingest.dead_letter_log_per_device,
+            per_window=ingest.dead_letter_log_per_window,
+            window_s=ingest.dead_letter_log_window_s,
+        )
         self._open: dict[tuple[str, int], tuple[Any, list[Outgoing]]] = {}
         self._opened_at = 0.0
         self._partitions: dict[str, list[int]] = {}
@@ -315,10 +321,14 @@ class Bridge:
         else:
             self._received["invalid"].inc()
             self.metrics.dead_letters.labels(verdict.reason.value).inc()
-            log.info(
-                "dead letter (%s) from %s: %s", verdict.reason.value, msg.topic, verdict.detail
-            )
             topic, key = self._prefix + DLQ, (verdict.device_id or msg.topic)[:256]
+            logged, suppressed = self._dead_letter_log.admit(key)
+            if suppressed is not None:
+                log.warning("%s", suppressed)
+            if logged:
+                log.info(
+                    "dead letter (%s) from %s: %s", verdict.reason.value, msg.topic, verdict.detail
+                )
             value = dead_letter_bytes(
                 msg.payload, source_topic=msg.topic, verdict=verdict, received_at_s=msg.received_at
             )

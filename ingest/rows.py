@@ -1,9 +1,14 @@
 """Kafka records -> database rows: pure decoding, no I/O.
 
 The bridge has validated every record on these topics; the sink validates
-again with the same strict models (a few microseconds a record) because
-anything may be produced to a Kafka topic, and one poison record must never
-stop the sink: it is returned as a reject, never raised.
+again with the same strict models and wire checks (a few microseconds a
+record) because anything may be produced to a Kafka topic, and one poison
+record must never stop the sink: it is returned as a reject, never raised.
+
+A device time before `EARLIEST_PLAUSIBLE_TS` (``ts`` 0, 1970, MicroPython's
+2000 epoch: the clock was never set) is replaced by the bridge's receive time:
+such a reading is staged as clockless (`ingest.store`), and a status row gets
+the receive time, so no hypertable chunk before 2024 is ever created.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from pydantic import ValidationError
 from ingest.validate import describe_errors
 from schema.landfill import LandfillDelivery
 from schema.status import DeviceStatus
-from schema.telemetry import DeviceTelemetry
+from schema.telemetry import EARLIEST_PLAUSIBLE_TS, DeviceTelemetry
+from schema.wire import wire_problem
 
 READING_COLUMNS = (
     "time",
@@ -105,8 +111,13 @@ def reading_row(value: bytes | None, received: datetime) -> ReadingRow | Reject:
         r = DeviceTelemetry.model_validate_json(value or b"", **_STRICT)
     except ValidationError as exc:
         return Reject(f"undecodable reading: {describe_errors(exc)}")
-    # ts 0 means "my clock was never set": the bridge's receive time stands in.
-    clock_unset = r.timestamp_s == 0
+    problem = wire_problem(value or b"", r)
+    if problem is not None:
+        return Reject(f"undecodable reading: {problem}")
+    # ts 0 or any time before 2024 means "my clock was never set": the bridge's receive
+    # time stands in.  (A plausible ts with the CLOCK_UNSET flag is kept: the row's flags say
+    # it, and the processors do not place such a reading in event time.)
+    clock_unset = r.timestamp_s < EARLIEST_PLAUSIBLE_TS
     return (
         received if clock_unset else r.time,
         r.device_id,
@@ -131,9 +142,13 @@ def status_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Rej
         s = DeviceStatus.model_validate_json(value or b"", **_STRICT)
     except ValidationError as exc:
         return Reject(f"undecodable status: {describe_errors(exc)}")
+    problem = wire_problem(value or b"", s)
+    if problem is not None:
+        return Reject(f"undecodable status: {problem}")
     if s.device_id is None:
         return Reject("undecodable status: no device id")
-    time = _utc(s.timestamp_s) if s.timestamp_s is not None else received
+    ts = s.timestamp_s
+    time = _utc(ts) if ts is not None and ts >= EARLIEST_PLAUSIBLE_TS else received
     reason = None if s.reason is None else str(s.reason)
     return (time, s.device_id, str(s.state), s.firmware_version, s.boot_count, reason, received)
 
@@ -144,6 +159,9 @@ def ticket_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Rej
         t = LandfillDelivery.model_validate_json(value or b"", **_STRICT)
     except ValidationError as exc:
         return Reject(f"undecodable ticket: {describe_errors(exc)}")
+    problem = wire_problem(value or b"", t)
+    if problem is not None:
+        return Reject(f"undecodable ticket: {problem}")
     return (
         t.weighed_at,
         t.ticket_id,

@@ -8,8 +8,9 @@ to its history (idempotent) and to the latest-state table; weighbridge tickets
 to ``landfill_deliveries`` (idempotent on site, ticket and time), where an older
 status never overwrites a newer one.
 
-A device whose clock was never set sends ``ts`` 0 (and the CLOCK_UNSET flag);
-its reading is stored at the bridge's receive time.  That time differs
+A device whose clock was never set sends ``ts`` 0 (and the CLOCK_UNSET flag),
+or a time before 2024 (``EARLIEST_PLAUSIBLE_TS``: 1970, MicroPython's 2000
+epoch); its reading is stored at the bridge's receive time (`ingest.rows`).  That time differs
 between a delivery and its redelivery, so the natural key cannot catch such a
 duplicate: those rows are deduplicated on (device, boot, seq) over the
 preceding week instead, which the natural-key index answers.

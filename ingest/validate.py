@@ -3,8 +3,13 @@
 Every message gets exactly one verdict, so the bridge can always acknowledge
 it: valid telemetry is forwarded byte for byte (no re-serialisation on the hot
 path), a status message is completed with what the topic and the bridge's
-clock know (a last will carries only ``{"state":"offline"}``), and anything
-else becomes a dead letter with a reason from `DeadLetterReason`.
+clock know (a last will carries only ``{"state":"offline"}``, and a time
+before `EARLIEST_PLAUSIBLE_TS` means the device's clock was never set), and
+anything else becomes a dead letter with a reason from `DeadLetterReason`.
+
+Because valid bytes are forwarded as they are, they must mean one thing to
+every reader: besides the strict model, `schema.wire.wire_problem` refuses a
+key given twice and a number that underflows to zero (reason ``invalid``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from schema.dlq import DeadLetterReason
 from schema.errors import SchemaError
 from schema.landfill import LandfillDelivery
 from schema.status import DeviceStatus
-from schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
+from schema.telemetry import EARLIEST_PLAUSIBLE_TS, MAX_PAYLOAD_BYTES, DeviceTelemetry
 from schema.topics import (
     DeviceTopic,
     DeviceTopicKind,
@@ -26,6 +31,7 @@ from schema.topics import (
     parse_device_topic,
     parse_landfill_topic,
 )
+from schema.wire import wire_problem
 
 READINGS = "waste.readings.v1"
 STATUS = "waste.status.v1"
@@ -107,6 +113,9 @@ def _ticket(
         )
     except ValidationError as exc:
         return Rejected(_reason(exc), describe_errors(exc), site_id)
+    problem = wire_problem(payload, ticket)
+    if problem is not None:
+        return Rejected(DeadLetterReason.INVALID, problem, site_id)
     if ticket.site_id != site_id:
         return Rejected(
             DeadLetterReason.DEVICE_MISMATCH,
@@ -117,6 +126,14 @@ def _ticket(
         return Rejected(
             DeadLetterReason.FUTURE_TIMESTAMP,
             f"weighed_at {ticket.weighed_at.isoformat()} is ahead of the bridge's clock",
+            site_id,
+        )
+    if ticket.weighed_at.timestamp() < EARLIEST_PLAUSIBLE_TS:
+        # Its time is part of the ticket's key, so the receive time cannot stand in.
+        return Rejected(
+            DeadLetterReason.INVALID,
+            f"weighed_at {ticket.weighed_at.isoformat()} is before 2024: the weighbridge's "
+            "clock is not set",
             site_id,
         )
     return Accepted(LANDFILL, site_id, ticket.to_json_bytes())
@@ -133,6 +150,9 @@ def _telemetry(
         )
     except ValidationError as exc:
         return Rejected(_reason(exc), describe_errors(exc), device_id)
+    problem = wire_problem(payload, reading)
+    if problem is not None:
+        return Rejected(DeadLetterReason.INVALID, problem, device_id)
     if reading.device_id != device_id:
         return Rejected(
             DeadLetterReason.DEVICE_MISMATCH,
@@ -158,6 +178,9 @@ def _status(
         )
     except ValidationError as exc:
         return Rejected(_reason(exc), describe_errors(exc), device_id)
+    problem = wire_problem(payload, status)
+    if problem is not None:
+        return Rejected(DeadLetterReason.INVALID, problem, device_id)
     if status.device_id is not None and status.device_id != device_id:
         return Rejected(
             DeadLetterReason.DEVICE_MISMATCH,
@@ -171,10 +194,12 @@ def _status(
             device_id,
         )
     # A last will has neither id nor time: the topic and the broker's delivery stand in.
+    # So does the receive time for a clock that was never set (ts 0, 1970, 2000, ...).
+    ts = status.timestamp_s
     complete = status.model_copy(
         update={
             "device_id": device_id,
-            "timestamp_s": status.timestamp_s if status.timestamp_s is not None else int(now_s),
+            "timestamp_s": ts if ts is not None and ts >= EARLIEST_PLAUSIBLE_TS else int(now_s),
         }
     )
     return Accepted(STATUS, device_id, complete.to_json_bytes())

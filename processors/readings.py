@@ -16,6 +16,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from schema.common import TelemetryFlag
+from schema.telemetry import EARLIEST_PLAUSIBLE_TS
 
 __all__ = [
     "ALARM_FLAGS",
@@ -49,7 +50,8 @@ class Reading(NamedTuple):
     boot: int
     seq: int
     ts: int
-    """Event time, UTC epoch seconds; 0 when the device's clock was unset."""
+    """Event time, UTC epoch seconds; 0 (or any time before 2024) when the device's clock
+    was unset."""
     d_mm: int | None
     fill: float | None
     temp_c: float | None
@@ -59,8 +61,9 @@ class Reading(NamedTuple):
 
     @property
     def has_time(self) -> bool:
-        """False for clockless readings: they cannot be placed on the event-time axis."""
-        return self.ts > 0 and not self.flags & _CLOCK_UNSET
+        """False for clockless readings (ts 0 or before 2024, or CLOCK_UNSET): they cannot
+        be placed on the event-time axis (nor in a 1970 chunk of a rollup)."""
+        return self.ts >= EARLIEST_PLAUSIBLE_TS and not self.flags & _CLOCK_UNSET
 
     @property
     def level(self) -> float | None:

@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import IntFlag, StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 __all__ = [
     "BIN_ID_PATTERN",
@@ -36,6 +46,7 @@ __all__ = [
     "TelemetryFlag",
     "TruckId",
     "UtcDatetime",
+    "Version1",
     "WasteStream",
     "ZoneId",
     "to_utc",
@@ -136,6 +147,36 @@ def to_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(to_utc)]
 """A timezone-aware instant, normalised to UTC; naive datetimes are rejected."""
+
+
+class _IntegerFirst:
+    """Marker: validate as a strict integer, then as the annotated literal.
+
+    A literal compares by equality, so even strict mode takes JSON ``true`` and
+    ``1.0`` for ``Literal[1]`` (``True == 1.0 == 1``), and the bridge would forward
+    them as they are.  A chain of two core validators refuses them like any
+    integer field does, at no measurable cost (no Python call); the JSON Schema
+    stays the literal's.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.chain_schema([core_schema.int_schema(strict=True), handler(source)])
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        if schema["type"] == "chain":
+            return handler(schema["steps"][-1])
+        return handler(schema)
+
+
+Version1 = Annotated[Literal[1], _IntegerFirst]
+"""Payload format version 1: the JSON integer ``1``; ``true``, ``1.0`` and ``"1"`` are
+invalid, another integer is an unknown version."""
 
 
 class MessageModel(BaseModel):

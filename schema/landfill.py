@@ -34,6 +34,7 @@ class LandfillDelivery(MessageModel):
 
     model_config = ConfigDict(
         title="LandfillDelivery",
+        allow_inf_nan=False,  # NaN, +-Infinity and 1e400 are not masses
         json_schema_extra={
             "examples": [
                 {

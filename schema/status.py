@@ -11,11 +11,10 @@ device id it reads from the topic (a will may carry none).
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from schema.common import DeviceId, MessageModel
+from schema.common import DeviceId, MessageModel, Version1
 
 __all__ = ["DeviceState", "DeviceStatus", "StatusReason"]
 
@@ -68,7 +67,7 @@ class DeviceStatus(MessageModel):
         },
     )
 
-    version: Literal[1] = Field(
+    version: Version1 = Field(
         default=1,
         alias="v",
         description="Payload format version; defaults to 1 so a bare will is valid.",

@@ -12,12 +12,12 @@ the natural key that makes replays idempotent in TimescaleDB.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from schema.common import KNOWN_FLAG_BITS, DeviceId, MessageModel, TelemetryFlag
+from schema.common import KNOWN_FLAG_BITS, DeviceId, MessageModel, TelemetryFlag, Version1
 
 __all__ = [
     "EARLIEST_PLAUSIBLE_TS",
@@ -69,6 +69,9 @@ class DeviceTelemetry(MessageModel):
 
     model_config = ConfigDict(
         title="DeviceTelemetry",
+        # NaN and +-Infinity literals, and 1e400 (a double holds it as infinity), are not
+        # measurements: refused with a clear error rather than by whichever range fails.
+        allow_inf_nan=False,
         json_schema_extra={
             "examples": [
                 _EXAMPLE,
@@ -99,7 +102,7 @@ class DeviceTelemetry(MessageModel):
         },
     )
 
-    version: Literal[1] = Field(
+    version: Version1 = Field(
         alias="v",
         description="Payload format version; a new format is a new model and topic.",
         examples=[1],

@@ -172,3 +172,22 @@ def test_example_first_boot_file_is_accepted() -> None:
     result = run_micropython("-c", script)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ww/kalasin/bins/kls-bin-0001/telemetry"
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_host_run_help_prints_usage_and_exits_0(flag: str) -> None:
+    """MicroPython keeps no module docstrings (``__doc__`` is undefined there)."""
+    result = run_micropython(FIRMWARE / "host_run.py", flag, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "micropython firmware/host_run.py --broker HOST:PORT" in result.stdout
+    assert "--readings N" in result.stdout
+    assert "Exit status 2 = bad arguments" in result.stdout
+
+
+def test_host_run_bad_option_prints_usage_and_exits_2() -> None:
+    result = run_micropython(FIRMWARE / "host_run.py", "--nonsense", "1", timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "unknown option or missing value: --nonsense" in result.stdout
+    assert "--readings N" in result.stdout

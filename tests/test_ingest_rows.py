@@ -14,6 +14,7 @@ from ingest.rows import (
     received_at,
     status_row,
 )
+from schema.telemetry import EARLIEST_PLAUSIBLE_TS
 
 RECEIVED = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
 TS = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -57,6 +58,32 @@ def test_clockless_reading_is_stored_at_the_receive_time() -> None:
     assert cols["clock_unset"] is True
 
 
+@pytest.mark.parametrize(
+    "ts",
+    [
+        pytest.param(1, id="1970"),
+        pytest.param(820_454_400, id="1996"),
+        pytest.param(946_684_800, id="micropython-epoch-2000"),
+        pytest.param(EARLIEST_PLAUSIBLE_TS - 1, id="one-second-early"),
+    ],
+)
+def test_reading_before_the_plausible_time_is_clockless(ts: int) -> None:
+    """A clock that was never set: stored at the receive time, deduplicated as clockless,
+    never in a hypertable chunk of 1970 (one chunk per distinct day)."""
+    row = reading_row(MINIMAL.replace(b"1767225600", str(ts).encode()), RECEIVED)
+    assert not isinstance(row, Reject), row
+    cols = dict(zip(STAGE_COLUMNS, row, strict=True))
+    assert cols["time"] == RECEIVED
+    assert cols["clock_unset"] is True
+
+
+def test_reading_at_the_plausible_time_keeps_its_own() -> None:
+    row = reading_row(MINIMAL.replace(b"1767225600", str(EARLIEST_PLAUSIBLE_TS).encode()), RECEIVED)
+    assert not isinstance(row, Reject), row
+    assert row[0] == datetime.fromtimestamp(EARLIEST_PLAUSIBLE_TS, tz=UTC)
+    assert row[-1] is False
+
+
 def test_minimal_reading_gets_nulls_and_zero_defaults() -> None:
     row = reading_row(MINIMAL, RECEIVED)
     assert not isinstance(row, Reject), row
@@ -91,6 +118,9 @@ def test_minimal_reading_gets_nulls_and_zero_defaults() -> None:
         pytest.param(MINIMAL.replace(b"1767225600", b"253402300800"), id="ts-year-10000"),
         pytest.param(MINIMAL.replace(b"1767225600", b"1e400"), id="ts-infinite"),
         pytest.param(MINIMAL.replace(b"1767225600", b"NaN"), id="ts-NaN"),
+        pytest.param(MINIMAL.replace(b'"seq":5,', b'"seq":5,"seq":6,'), id="duplicate-key"),
+        pytest.param(MINIMAL.replace(b'"v":1', b'"v":true'), id="v-true"),
+        pytest.param(MINIMAL.replace(b'"fill":null', b'"fill":1e-400'), id="fill-underflow"),
     ],
 )
 def test_poison_reading_is_a_reject_not_an_exception(value: bytes | None) -> None:
@@ -124,6 +154,13 @@ def test_status_without_time_falls_back_to_receive_time() -> None:
     assert row[3:6] == (None, None, None)
 
 
+@pytest.mark.parametrize("ts", [0, 1, 946_684_800, EARLIEST_PLAUSIBLE_TS - 1])
+def test_status_before_the_plausible_time_falls_back_to_receive_time(ts: int) -> None:
+    row = status_row(b'{"id":"kls-bin-0001","state":"online","ts":%d}' % ts, RECEIVED)
+    assert not isinstance(row, Reject), row
+    assert row[0] == RECEIVED
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -133,6 +170,7 @@ def test_status_without_time_falls_back_to_receive_time() -> None:
         pytest.param(b'{"id":"kls-bin-0001"}', id="missing-state"),
         pytest.param(b'{"id":"kls-bin-0001","state":"offline","ts":"now"}', id="ts-string"),
         pytest.param(b'{"id":"kls-bin-0001","state":"offline","ts":1e20}', id="ts-overflow"),
+        pytest.param(b'{"id":"kls-bin-0001","state":"offline","state":"online"}', id="dup-key"),
     ],
 )
 def test_poison_status_is_a_reject_not_an_exception(value: bytes | None) -> None:

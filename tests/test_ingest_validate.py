@@ -31,7 +31,7 @@ from ingest.validate import (
 )
 from schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
 from schema.status import DeviceState, DeviceStatus
-from schema.telemetry import LATEST_TS, MAX_PAYLOAD_BYTES, DeviceTelemetry
+from schema.telemetry import EARLIEST_PLAUSIBLE_TS, LATEST_TS, MAX_PAYLOAD_BYTES, DeviceTelemetry
 from schema.topics import config_topic, status_topic, telemetry_topic
 
 CITY = "kalasin"
@@ -214,6 +214,8 @@ REJECTIONS: list[tuple[str, str, bytes, DeadLetterReason]] = [
     ("v-2", TELEMETRY, wire(reading(v=2)), Reason.UNKNOWN_VERSION),
     ("v-0", TELEMETRY, wire(reading(v=0)), Reason.UNKNOWN_VERSION),
     ("v-2-and-new-field", TELEMETRY, wire(reading(v=2, hum=55)), Reason.UNKNOWN_VERSION),
+    ("v-1-as-string", TELEMETRY, wire(reading(v="1")), Reason.INVALID),
+    ("v-1-as-float", TELEMETRY, wire(reading(v=1.0)), Reason.INVALID),
     ("status-v-2", STATUS_TOPIC, b'{"v":2,"state":"online"}', Reason.UNKNOWN_VERSION),
     # device id in payload differs from the topic's
     ("other-device", TELEMETRY, wire(reading(id=OTHER_DEVICE)), Reason.DEVICE_MISMATCH),
@@ -281,7 +283,7 @@ def test_device_id_is_kept_when_the_topic_names_one() -> None:
 def test_detail_names_the_offending_field() -> None:
     assert "fill" in assert_rejected(verdict(wire(reading(fill=1.5))), Reason.INVALID).detail
     many = verdict(wire(dict.fromkeys(reading(), "x") | {"a": 1, "b": 2, "c": 3}))
-    detail = assert_rejected(many, Reason.UNKNOWN_VERSION).detail
+    detail = assert_rejected(many, Reason.INVALID).detail  # "v": "x" is no version at all
     assert "more" in detail
     assert len(detail) <= 2000
 
@@ -512,3 +514,243 @@ def test_bad_ticket_is_a_dead_letter(change: dict[str, object], reason: DeadLett
     result = classify(TICKET_TOPIC, body, now_s=NOW_S, max_future_s=MAX_FUTURE_S)
     assert isinstance(result, Rejected)
     assert result.reason == reason
+
+
+# --- issue 17: duplicate keys, non-integers, numbers a double cannot hold, unset clocks -------
+#
+# Every case below was accepted before issue 17 and forwarded byte for byte; each is now an
+# `invalid` dead letter whose detail names the key or says what is wrong.
+
+INT_KEYS = ("v", "boot", "seq", "ts", "d_mm", "bat_mv", "rssi", "fl", "drop")
+FLOAT_KEYS = ("fill", "t_c")
+NOT_INTEGERS = ("true", "false", "1.0", "0.0", "-0.0", "1e0", "1E2", "17.0", "-71.0")
+BIG_INTEGERS = (
+    "9223372036854775808",
+    "18446744073709551616",
+    "-9223372036854775809",
+    "1" + "0" * 200,
+)
+#: Literals a double cannot hold: non-zero numbers that parse to zero (underflow), numbers
+#: that parse to infinity (overflow), and tokens that are not JSON numbers at all.
+NOT_DOUBLES = (
+    "1e-400",
+    "-1e-400",
+    "2e-324",
+    "0." + "0" * 330 + "1",
+    "1e400",
+    "-1e400",
+    "1" + "0" * 320,
+    "NaN",
+    "Infinity",
+    "-Infinity",
+)
+
+
+def refused(payload: bytes, topic: str = TELEMETRY) -> Rejected:
+    assert len(payload) <= MAX_PAYLOAD_BYTES, "make the case smaller: it would be oversize"
+    return assert_rejected(verdict(payload, topic), Reason.INVALID)
+
+
+@pytest.mark.parametrize("token", NOT_INTEGERS + BIG_INTEGERS)
+@pytest.mark.parametrize("key", INT_KEYS)
+def test_integer_fields_refuse_booleans_floats_and_big_numbers(key: str, token: str) -> None:
+    assert key in refused(raw(**{key: token})).detail
+
+
+@pytest.mark.parametrize("token", NOT_DOUBLES)
+@pytest.mark.parametrize("key", INT_KEYS + FLOAT_KEYS)
+def test_numeric_fields_refuse_what_a_double_cannot_hold(key: str, token: str) -> None:
+    detail = refused(raw(**{key: token})).detail
+    assert key in detail or token[:8] in detail, detail
+
+
+@pytest.mark.parametrize("token", ["true", "false"])
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_float_fields_refuse_booleans(key: str, token: str) -> None:
+    assert key in refused(raw(**{key: token})).detail
+
+
+@pytest.mark.parametrize(
+    ("key", "token"),
+    [
+        ("fill", "0"),
+        ("fill", "0.0"),
+        ("fill", "-0.0"),
+        ("fill", "0e-400"),
+        ("fill", "0.000E+5"),
+        ("fill", "1e-300"),
+        ("fill", "2.2250738585072014e-308"),
+        # subnormal: less precise, but not zero, and what the model dumps for such a value
+        ("fill", "1e-310"),
+        ("fill", "5e-324"),
+        ("fill", "1"),
+        ("t_c", "0.0"),
+        ("t_c", "-0.0"),
+        ("t_c", "-40"),
+        ("t_c", "1.5e2"),
+    ],
+)
+def test_zeros_and_tiny_normal_numbers_are_still_accepted(key: str, token: str) -> None:
+    payload = raw(**{key: token})
+    assert verdict(payload) == Accepted(READINGS, DEVICE, payload)
+
+
+@pytest.mark.parametrize("token", ["true", "1.0", "1e0"])
+def test_status_version_refuses_booleans_and_floats(token: str) -> None:
+    payload = b'{"v":' + token.encode() + b',"state":"online"}'
+    assert "v" in refused(payload, STATUS_TOPIC).detail
+
+
+@pytest.mark.parametrize("token", NOT_INTEGERS + BIG_INTEGERS[:2] + NOT_DOUBLES[:3] + ("NaN",))
+@pytest.mark.parametrize("key", ["boot", "ts"])
+def test_status_integer_fields_refuse_non_integers(key: str, token: str) -> None:
+    payload = b'{"state":"online","' + key.encode() + b'":' + token.encode() + b"}"
+    refused(payload, STATUS_TOPIC)
+
+
+def splice_pair(payload: bytes, pair: bytes, *, at_end: bool = True) -> bytes:
+    """``payload`` (a JSON object) with one more raw ``"key":value`` pair."""
+    if at_end:
+        return payload[:-1] + b"," + pair + b"}"
+    return b"{" + pair + b"," + payload[1:]
+
+
+DUPLICATES: list[tuple[str, str, bytes]] = [
+    # (name, topic, payload)
+    ("id-B-then-A", TELEMETRY, splice_pair(wire(reading(id="b-bin-0001")), b'"id":"kls-bin-0001"')),
+    ("id-twice-same", TELEMETRY, splice_pair(VALID, b'"id":"kls-bin-0001"')),
+    ("seq-twice-same", TELEMETRY, splice_pair(VALID, b'"seq":4242', at_end=False)),
+    ("seq-string-then-int", TELEMETRY, splice_pair(VALID, b'"seq":"x"', at_end=False)),
+    ("seq-object-then-int", TELEMETRY, splice_pair(VALID, b'"seq":{"a":1,"a":2}', at_end=False)),
+    ("seq-null-then-int", TELEMETRY, splice_pair(VALID, b'"seq":null', at_end=False)),
+    ("escaped-key", TELEMETRY, splice_pair(VALID, b'"\\u0073eq":4243')),
+    ("v-twice", TELEMETRY, splice_pair(VALID, b'"v":1')),
+    ("ts-twice", TELEMETRY, splice_pair(VALID, b'"ts":0', at_end=False)),
+    ("fill-twice", TELEMETRY, splice_pair(VALID, b'"fill":0.9', at_end=False)),
+    ("optional-t_c-twice", TELEMETRY, splice_pair(VALID, b'"t_c":20.0')),
+    (
+        "three-times",
+        TELEMETRY,
+        splice_pair(splice_pair(VALID, b'"drop":1'), b'"drop":2', at_end=False),
+    ),
+    (
+        "optional-keys-left-out",
+        TELEMETRY,
+        splice_pair(wire(reading(_drop=["t_c", "bat_mv", "rssi", "fl", "drop"])), b'"boot":17'),
+    ),
+    ("status-state-twice", STATUS_TOPIC, b'{"state":"online","state":"offline"}'),
+    (
+        "status-id-B-then-A",
+        STATUS_TOPIC,
+        b'{"state":"offline","id":"kls-bin-0002","id":"kls-bin-0001"}',
+    ),
+    ("status-ts-twice", STATUS_TOPIC, b'{"state":"online","ts":1767225000,"ts":1767225001}'),
+    ("status-null-id-twice", STATUS_TOPIC, b'{"state":"online","id":null,"id":null}'),
+]
+
+
+@pytest.mark.parametrize(("topic", "payload"), [pytest.param(t, p, id=n) for n, t, p in DUPLICATES])
+def test_duplicate_keys_are_refused(topic: str, payload: bytes) -> None:
+    assert "duplicate key" in refused(payload, topic).detail
+
+
+def test_duplicate_key_detail_names_the_key() -> None:
+    detail = refused(DUPLICATES[0][2]).detail
+    assert "'id'" in detail, detail
+
+
+@pytest.mark.parametrize(
+    ("change", "token"),
+    [
+        ("net_kg", "1e-400"),
+        ("net_kg", "-1e-400"),
+        ("net_kg", "NaN"),
+        ("gross_kg", "1e400"),
+        ("gross_kg", "Infinity"),
+        ("tare_kg", "-Infinity"),
+        ("gross_kg", "true"),
+        ("net_kg", "false"),
+    ],
+)
+def test_ticket_numbers_a_double_cannot_hold_are_refused(change: str, token: str) -> None:
+    body = {**TICKET, "gross_kg": 9310.5, "tare_kg": 9310.0, "net_kg": 0.5} | {change: "@@"}
+    payload = json.dumps(body).replace('"@@"', token).encode()
+    assert_rejected(
+        classify(TICKET_TOPIC, payload, now_s=NOW_S, max_future_s=MAX_FUTURE_S), Reason.INVALID
+    )
+
+
+@pytest.mark.parametrize("key", ["net_kg", "site_id", "ticket_id", "weighed_at"])
+def test_ticket_duplicate_keys_are_refused(key: str) -> None:
+    payload = splice_pair(
+        json.dumps(TICKET).encode(), json.dumps({key: TICKET[key]})[1:-1].encode()
+    )
+    result = classify(TICKET_TOPIC, payload, now_s=NOW_S, max_future_s=MAX_FUTURE_S)
+    assert "duplicate key" in assert_rejected(result, Reason.INVALID).detail
+
+
+def test_ticket_weighed_before_the_plausible_time_is_refused() -> None:
+    """A weighbridge whose clock was reset: a ticket of 1970 would land in a 1970 chunk."""
+    payload = json.dumps({**TICKET, "weighed_at": "1970-01-01T00:05:00Z"}).encode()
+    result = classify(TICKET_TOPIC, payload, now_s=NOW_S, max_future_s=MAX_FUTURE_S)
+    assert "weighed_at" in assert_rejected(result, Reason.INVALID).detail
+
+
+@pytest.mark.parametrize("ts", [0, 1, 86_400, 820_454_400, 946_684_800, EARLIEST_PLAUSIBLE_TS - 1])
+def test_status_before_the_plausible_time_gets_the_receive_time(ts: int) -> None:
+    """As for a last will without ``ts``: the device's clock was never set."""
+    payload = wire({"v": 1, "state": "online", "id": DEVICE, "ts": ts})
+    result = verdict(payload, STATUS_TOPIC)
+    assert isinstance(result, Accepted), result
+    assert DeviceStatus.model_validate_json(result.value).timestamp_s == int(NOW_S)
+
+
+def test_status_at_the_plausible_time_keeps_it() -> None:
+    payload = wire({"v": 1, "state": "online", "id": DEVICE, "ts": EARLIEST_PLAUSIBLE_TS})
+    result = verdict(payload, STATUS_TOPIC)
+    assert isinstance(result, Accepted), result
+    assert DeviceStatus.model_validate_json(result.value).timestamp_s == EARLIEST_PLAUSIBLE_TS
+
+
+@pytest.mark.parametrize("ts", [1, 86_400, 820_454_400, EARLIEST_PLAUSIBLE_TS - 1])
+def test_reading_before_the_plausible_time_is_forwarded_as_clockless(ts: int) -> None:
+    """The bridge forwards it unchanged; the sink stores it at the receive time."""
+    payload = wire(reading(ts=ts))
+    assert verdict(payload) == Accepted(READINGS, DEVICE, payload)
+    row = reading_row(payload, datetime.fromtimestamp(NOW_S, tz=UTC))
+    assert not isinstance(row, Reject), row
+    cols = dict(zip(STAGE_COLUMNS, row, strict=True))
+    assert cols["time"] == datetime.fromtimestamp(NOW_S, tz=UTC)
+    assert cols["clock_unset"] is True
+
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(model=telemetry_models, data=st.data())
+def test_any_duplicated_key_is_refused(model: DeviceTelemetry, data: st.DataObject) -> None:
+    """A valid reading with any of its keys repeated anywhere, with any value, is refused."""
+    pairs = list(json.loads(model.model_dump_json(by_alias=True)).items())
+    key = data.draw(st.sampled_from([k for k, _ in pairs]), label="key")
+    same = dict(pairs)[key]
+    value = data.draw(st.just(same) | json_scalars | st.lists(json_scalars, max_size=2))
+    pairs.insert(data.draw(st.integers(0, len(pairs)), label="at"), (key, value))
+    payload = ("{" + ",".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in pairs) + "}").encode()
+    topic = telemetry_topic(CITY, model.device_id)
+    result = classify(topic, payload, now_s=NOW_S, max_future_s=MAX_FUTURE_S)
+    assert isinstance(result, Rejected), f"{payload!r} was accepted"
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        assert result.reason is Reason.OVERSIZE
+    elif key == "v" and value != 1:
+        assert result.reason in {Reason.INVALID, Reason.UNKNOWN_VERSION}
+    else:
+        assert result.reason is Reason.INVALID, result
+    if value == same and type(value) is type(same) and len(payload) <= MAX_PAYLOAD_BYTES:
+        assert "duplicate key" in result.detail, result

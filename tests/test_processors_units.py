@@ -521,3 +521,21 @@ def test_a_small_fleet_uses_the_global_watermark_only_when_drained() -> None:
     stage.caught_up = True
     stage._advance_watermark()
     assert stage.watermark_of(devs[0]) == T0 - stage.lateness  # the 5th percentile
+
+
+@pytest.mark.parametrize(
+    ("ts", "flags", "has_time"),
+    [
+        (T0, 0, True),
+        (1_704_067_200, 0, True),  # 2024-01-01, the earliest plausible time
+        (1_704_067_199, 0, False),
+        (946_684_800, 0, False),  # MicroPython's epoch: the RTC was never set
+        (86_400, 0, False),  # 1970: would put a rollup hour in a 1970 chunk
+        (0, 0, False),
+        (T0, int(F.CLOCK_UNSET), False),
+    ],
+)
+def test_only_a_plausible_clock_places_a_reading_in_event_time(
+    ts: int, flags: int, has_time: bool
+) -> None:
+    assert reading(0, 0.5, ts=ts, flags=flags).has_time is has_time

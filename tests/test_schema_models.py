@@ -176,6 +176,37 @@ def test_telemetry_rejects_out_of_range(key: str, value: Any) -> None:
         DeviceTelemetry.model_validate({**TELEMETRY, key: value})
 
 
+_STRICT_JSON: dict[str, Any] = {"strict": True, "by_alias": True, "by_name": False}
+
+
+@pytest.mark.parametrize("token", ["true", "false", "1.0", "1e0", "NaN", "1e400"])
+@pytest.mark.parametrize("model", [DeviceTelemetry, DeviceStatus])
+def test_version_refuses_booleans_and_floats(model: type[BaseModel], token: str) -> None:
+    """``Literal[1]`` compares by equality (``True == 1.0 == 1``), even in strict mode."""
+    body = json.dumps({**model_examples(model)[1], "v": "@@"}).replace('"@@"', token)
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate_json(body, **_STRICT_JSON)
+    assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [(("v",), "int_type")]
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+@pytest.mark.parametrize(
+    ("model", "key"),
+    [
+        (DeviceTelemetry, "fill"),
+        (DeviceTelemetry, "t_c"),
+        (LandfillDelivery, "gross_kg"),
+        (LandfillDelivery, "tare_kg"),
+        (LandfillDelivery, "net_kg"),
+    ],
+)
+def test_inbound_floats_must_be_finite(model: type[BaseModel], key: str, token: str) -> None:
+    body = json.dumps({**model_examples(model)[0], key: "@@"}).replace('"@@"', token)
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate_json(body, **_STRICT_JSON)
+    assert ((key,), "finite_number") in [(e["loc"], e["type"]) for e in caught.value.errors()]
+
+
 @pytest.mark.parametrize("key", ["v", "id", "boot", "seq", "ts", "d_mm", "fill"])
 def test_telemetry_requires_core_keys(key: str) -> None:
     payload = {k: v for k, v in TELEMETRY.items() if k != key}

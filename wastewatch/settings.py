@@ -176,6 +176,23 @@ class IngestSettings(BaseModel):
         description="readings time-stamped further than this ahead of the bridge's clock "
         "go to the dead-letter topic",
     )
+    dead_letter_log_per_device: int = Field(
+        default=5,
+        ge=0,
+        description="dead letters the bridge logs per device (or topic) per window; the "
+        "rest are only counted (ww_bridge_dead_letters_total) and summarised",
+    )
+    dead_letter_log_per_window: int = Field(
+        default=100,
+        ge=0,
+        description="dead letters the bridge logs per window from all devices together",
+    )
+    dead_letter_log_window_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="window of the dead-letter log budget, s; the first dead letter after "
+        "a window that held lines back logs 'suppressed K dead letters from D devices'",
+    )
     bridge_metrics_port: int = Field(
         default=9464, ge=0, le=65535, description="bridge /metrics and /healthz; 0 = off"
     )
