@@ -243,6 +243,9 @@ class Bridge:
         await self._mqtt.stop()
         await self._producer.stop()
         await self._http.stop()
+        summary = self._dead_letter_log.flush()
+        if summary is not None:
+            log.warning("%s", summary)
         log.info("bridge stopped; %d messages left unacked for redelivery", len(self._acks))
 
     async def wait(self) -> None:
@@ -290,14 +293,14 @@ class Bridge:
         while True:
             if not self._healthy.is_set():
                 async with batching:
-                    await self._flush_all()
+                    self._park_open()
                 await self._healthy.wait()
             if queue.empty():
                 if self._open:
                     remaining = self._opened_at + linger_s - time.monotonic()
                     if remaining <= 0 or not await queue.wait_for_message(remaining):
                         async with batching:
-                            await self._flush_all()
+                            await self._send_open()
                         continue
                     msg = queue.get_nowait()
                 else:
@@ -308,7 +311,15 @@ class Bridge:
             async with batching:
                 await self._append(out)
                 if self._open and time.monotonic() - self._opened_at >= linger_s:
-                    await self._flush_all()
+                    await self._send_open()
+
+    async def _send_open(self) -> None:
+        """Send the open batches, unless a send failed meanwhile: then they wait their
+        turn behind the failed records (per-device order)."""
+        if self._healthy.is_set():
+            await self._flush_all()
+        else:
+            self._park_open()
 
     def _outgoing(self, msg: Message) -> Outgoing:
         slot = self._acks.arrived(msg.mid, msg.qos)
@@ -366,24 +377,43 @@ class Bridge:
             await self._flush(where)  # full: send it and start a new one
         raise IngestError(f"a {len(out.value)}-byte record does not fit an empty Kafka batch")
 
-    async def _flush_all(self) -> None:
+    async def _flush_all(self) -> list[asyncio.Future[Any]]:
+        """Send every open batch; the delivery futures of those sent."""
+        sent = []
         for where in list(self._open):
-            await self._flush(where)
+            fut = await self._flush(where)
+            if fut is not None:
+                sent.append(fut)
+        return sent
 
-    async def _flush(self, where: tuple[str, int]) -> None:
+    async def _flush(self, where: tuple[str, int]) -> asyncio.Future[Any] | None:
         entry = self._open.pop(where, None)
         if entry is None:  # sent meanwhile: stop() flushes without waiting for the lock
-            return
+            return None
         builder, outs = entry
         if not outs:
-            return
+            return None
         try:
-            fut = await self._producer.send_batch(builder, where[0], partition=where[1])
+            fut: asyncio.Future[Any] = await self._producer.send_batch(
+                builder, where[0], partition=where[1]
+            )
         except (KafkaError, OSError) as exc:
             self._failed_send(outs, exc)
-            return
+            return None
         self.metrics.batch_records.observe(len(outs))
         fut.add_done_callback(lambda f: self._delivered(outs, f))
+        return fut
+
+    def _park_open(self) -> None:
+        """Move the records of unsent batches to the failed ones (a send failed).
+
+        Sending them now would put a device's newer readings into Kafka before its
+        older ones that failed; the retry loop re-sends everything in arrival order.
+        """
+        for _builder, outs in self._open.values():
+            self._failed.extend(outs)
+        self._open.clear()
+        self._wake_retry.set()
 
     def _delivered(self, outs: list[Outgoing], fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
@@ -415,6 +445,8 @@ class Bridge:
         self._wake_retry.set()
 
     async def _retry(self) -> None:
+        """Re-send failed records in arrival order; intake resumes only once Kafka
+        acknowledged them (a re-send queued in the producer is not yet a delivery)."""
         backoff = 0.2
         while True:
             await self._wake_retry.wait()
@@ -422,16 +454,20 @@ class Bridge:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
             async with self._batching:
+                self._park_open()  # newer unsent records go behind the failed ones
+                self._wake_retry.clear()
                 batch = sorted(self._failed, key=lambda o: o.order)
                 self._failed = []
                 for out in batch:
                     out.attempts += 1
                     await self._append(out)
-                await self._flush_all()
+                sent = await self._flush_all()
+            await asyncio.gather(*sent, return_exceptions=True)
+            await asyncio.sleep(0)  # the delivery callbacks have run
             if not self._failed:
                 backoff = 0.2
                 self._healthy.set()
-                log.info("Kafka sends resumed (%d records re-sent)", len(batch))
+                log.info("Kafka sends resumed (%d records re-sent and acknowledged)", len(batch))
 
 
 def _log_death(task: asyncio.Task[None]) -> None:

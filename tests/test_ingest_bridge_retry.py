@@ -118,3 +118,57 @@ async def test_a_failure_while_the_pump_waits_to_send_loses_nothing_and_kills_no
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await bridge._producer.stop()  # never started; closes what its constructor opened
+
+
+@pytest.mark.asyncio
+async def test_a_failed_send_keeps_each_devices_order() -> None:
+    """A device's reading 0 is in flight when its newer readings 1 and 2 wait in an open
+    batch; reading 0's send fails.  What reaches Kafka next is 0, 1, 2 in that order, and
+    intake resumes only once Kafka acknowledged the re-send."""
+    settings = Settings(
+        city=CITY,
+        kafka=KafkaSettings(bootstrap="127.0.0.1:1", linger_ms=300),
+        ingest=IngestSettings(bridge_metrics_port=0),
+    )
+    bridge = Bridge(settings, client_id="order-test")
+    for name in (READINGS, STATUS, DLQ, LANDFILL):
+        bridge._partitions[settings.kafka.topic_prefix + name] = list(range(PARTITIONS))
+    batches: list[tuple[list[int], asyncio.Future[Any]]] = []
+
+    async def send_batch(builder: Any, topic: str, partition: int) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        outs = bridge._last_flushed  # the records of this batch, in order
+        batches.append(([o.order for o in outs], fut))
+        return fut
+
+    original_flush = bridge._flush
+
+    async def flush(where: tuple[str, int]) -> asyncio.Future[Any] | None:
+        bridge._last_flushed = list(bridge._open[where][1]) if where in bridge._open else []
+        return await original_flush(where)
+
+    bridge._producer.send_batch = send_batch  # type: ignore[method-assign]
+    bridge._flush = flush  # type: ignore[method-assign]
+    source = bridge._mqtt
+    bridge._started = True
+    tasks = [asyncio.create_task(bridge._pump()), asyncio.create_task(bridge._retry())]
+    try:
+        source._inbox.append(_reading("dev-order", 0))
+        source._wake()
+        await _until(lambda: len(batches) == 1, "reading 0 was not sent")
+        source._inbox.extend([_reading("dev-order", 1), _reading("dev-order", 2)])
+        source._wake()
+        await _until(lambda: len(bridge._open) == 1, "readings 1 and 2 are not in a batch")
+        batches[0][1].set_exception(KafkaTimeoutError())
+        await _until(lambda: len(batches) == 2, "nothing was re-sent")
+        assert batches[1][0] == [0, 1, 2], "a device's readings left out of order"
+        await asyncio.sleep(0.3)
+        assert not bridge._healthy.is_set(), "intake resumed before Kafka acknowledged"
+        batches[1][1].set_result(None)
+        await _until(bridge._healthy.is_set, "intake did not resume after the ack")
+        assert bridge.metrics.acked._value.get() == 3
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await bridge._producer.stop()
