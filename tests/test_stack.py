@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -97,3 +98,37 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path, stack_env: object) -> None
     text = str(err.value)
     assert f"127.0.0.1:{port} is already in use" in text
     assert "WW_STACK_MQTT_PORT" in text
+
+
+@pytest.mark.timeout(120)
+def test_a_kafka_broker_that_does_not_start_shows_the_end_of_its_log(tmp_path: Path) -> None:
+    """A node whose data belongs to another node exits at once: the error says so with
+    the end of the broker's log, without waiting out the start timeout."""
+    from wastewatch.stack.kafka import KafkaService
+
+    settings = Settings(
+        state_dir=tmp_path / "state",
+        stack=StackSettings(
+            kafka_port=_free_port(), kafka_controller_port=_free_port(), kafka_heap_mb=256
+        ),
+    )
+    kafka = KafkaService(settings)
+    try:
+        kafka.start()
+    finally:
+        kafka.stop()
+    meta = kafka.nodes[0].data_dir / "meta.properties"
+    text = meta.read_text()
+    meta.write_text(text.replace("node.id=1", "node.id=7"))
+    started = time.monotonic()
+    try:
+        with pytest.raises(StackError) as err:
+            kafka.start()
+    finally:
+        kafka.stop()
+    assert time.monotonic() - started < 60
+    text = str(err.value)
+    assert "start kafka" in text
+    assert "the process exited" in text
+    assert "node" in text.lower()  # the broker's own words about the stored node id
+    assert str(kafka.nodes[0].log) in text
