@@ -11,6 +11,9 @@ What Grafana adds is a watcher of the watchers: it notices when the pipeline
 itself stops (no readings stored, processors behind, a mass outage that is a
 network or broker fault rather than many broken devices, critical alerts whose
 webhook is not getting through) and keeps paging while a fire alert is open.
+It also watches what no processor sees: readings the MQTT broker denied (they
+never reach Kafka: a device provisioned for the wrong city or id) and login
+floods the broker refused (``broker_events``, the broker's guard plugins).
 The rules go to Grafana's default notification policy; the contact point is
 set up per deployment (see grafana/README.md).
 
@@ -44,6 +47,7 @@ class AlertRule:
     pending: str
     summary: str
     no_data: Literal["OK", "NoData", "Alerting"] = "OK"
+    severity: Literal["critical", "warning"] = "critical"
 
     def to_provisioning(self) -> dict[str, Any]:
         return {
@@ -92,7 +96,7 @@ class AlertRule:
             "execErrState": "Error",
             "for": self.pending,
             "annotations": {"summary": self.summary},
-            "labels": {"severity": "critical", "service": "wastewatch"},
+            "labels": {"severity": self.severity, "service": "wastewatch"},
             "isPaused": False,
         }
 
@@ -154,6 +158,36 @@ RULES: Final = (
         pending="0s",
         summary="A bin is burning (open fire alert); see the Collection operations board. "
         "Repeats until the processors resolve the alert.",
+    ),
+    AlertRule(
+        uid="ww-broker-denied",
+        title=title("โบรกเกอร์ปฏิเสธข้อมูลจากอุปกรณ์", "Publishes denied by the broker"),
+        sql="SELECT coalesce(sum(count), 0)::float8 AS value FROM broker_events\n"
+        "WHERE event = 'denied' AND access = 'publish'\n"
+        "  AND time > now() - interval '15 minutes'",
+        op="gt",
+        threshold=0,
+        pending="0s",
+        summary="The MQTT broker denied publishes in the last 15 min: a device provisioned "
+        "for the wrong city or id loses every reading (MQTT 3.1.1 acknowledges and drops "
+        "them). `wastewatch devices refused` or the Fleet health board's 'Refused by the "
+        "broker' panel name it; compare the topic with `wastewatch devices list` and "
+        "re-provision it with the right --city.",
+        severity="warning",
+    ),
+    AlertRule(
+        uid="ww-broker-login-flood",
+        title=title("มีการพยายามเข้าสู่ระบบถี่ผิดปกติ", "Login flood refused by the broker"),
+        sql="SELECT count(*)::float8 AS value FROM broker_events\n"
+        "WHERE event = 'login_refused' AND time > now() - interval '15 minutes'",
+        op="gt",
+        threshold=0,
+        pending="0s",
+        summary="The MQTT broker refused logins from an address that tried too often in "
+        "the last 15 min (a password-guessing flood or a misconfigured client). "
+        "`wastewatch devices refused` names the address and user; block it in the host "
+        "firewall if it persists (deploy/README.md).",
+        severity="warning",
     ),
 )
 

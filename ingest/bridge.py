@@ -14,6 +14,13 @@ Delivery semantics
 * Invalid input is never dropped and never blocks: it becomes a dead letter
   (`waste.dlq.v1`, reason and original bytes) and is acked once the dead
   letter is in Kafka.
+* The broker's own reports of what it refused (``$SYS/broker/wastewatch/#``:
+  denied publishes and subscriptions, login floods) arrive on a plain
+  subscription, never a shared one (the account's ACL grants the plain filter),
+  and go to `waste.broker.v1` on the same terms.  With several bridges each
+  forwards a copy; the sink stores each report once (natural key).  An account
+  that may not read them gets its device subscriptions all the same: the
+  refusal is logged and ``/healthz`` says ``broker_events: false``.
 * Backpressure: MQTT v5 Receive Maximum bounds the unacked messages in flight
   to us; when Kafka is slow or down, acks stop, the broker stops sending and
   queues for our session.  Failed sends are retried with back-off, in arrival
@@ -41,6 +48,7 @@ from ingest.errors import IngestError, KafkaUnavailableError
 from ingest.log_budget import LogBudget
 from ingest.mqtt import Message, MqttSource
 from ingest.validate import (
+    BROKER,
     DLQ,
     LANDFILL,
     READINGS,
@@ -49,6 +57,7 @@ from ingest.validate import (
     classify,
     dead_letter_bytes,
 )
+from schema.broker import BROKER_TOPIC_ROOT, BrokerEventKind
 from schema.topics import DeviceTopicKind, device_filter, landfill_ticket_filter
 from wastewatch.logs import configure
 from wastewatch.mqtt_url import redact
@@ -58,6 +67,9 @@ from wastewatch.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 RECEIVED_AT_HEADER = "received_at_ms"
+BROKER_EVENTS_FILTER = f"{BROKER_TOPIC_ROOT}/#"
+"""The guard plugins' reports: subscribed as it is, also by bridges in a share group."""
+_TOPICS = (READINGS, STATUS, DLQ, LANDFILL, BROKER)
 
 
 @dataclass(slots=True)
@@ -89,6 +101,14 @@ class BridgeMetrics:
         self.dead_letters = Counter(
             "ww_bridge_dead_letters", "messages sent to the DLQ", ["reason"], registry=r
         )
+        self.broker_events = Counter(
+            "ww_bridge_broker_events",
+            "the broker's reports of what it refused, forwarded (denied, login_refused)",
+            ["event"],
+            registry=r,
+        )
+        for kind in BrokerEventKind:
+            self.broker_events.labels(kind.value)  # every series exists from the start, at 0
         self.acked = Counter("ww_bridge_mqtt_acked", "PUBACKs sent", registry=r)
         self.send_errors = Counter(
             "ww_bridge_kafka_send_errors", "failed Kafka sends (retried)", registry=r
@@ -129,6 +149,7 @@ class Bridge:
             ca_file=settings.mqtt.ca_file,
             client_id=client_id or settings.mqtt.bridge_client_id(),
             subscriptions=filters,
+            optional_subscriptions=[BROKER_EVENTS_FILTER],
             receive_maximum=ingest.receive_maximum,
             session_expiry_s=ingest.session_expiry_s,
             keepalive_s=settings.mqtt.keepalive_s,
@@ -156,11 +177,11 @@ class Bridge:
         self._opened_at = 0.0
         self._partitions: dict[str, list[int]] = {}
         self._partition_cache: dict[tuple[str, str], int] = {}
-        kinds = (READINGS, STATUS, LANDFILL, "invalid")
+        kinds = (READINGS, STATUS, LANDFILL, BROKER, "invalid")
         self._received = {k: self.metrics.received.labels(k) for k in kinds}
-        self._produced = {
-            self._prefix + t: self.metrics.produced.labels(t)
-            for t in (READINGS, STATUS, DLQ, LANDFILL)
+        self._produced = {self._prefix + t: self.metrics.produced.labels(t) for t in _TOPICS}
+        self._broker_events = {
+            k.value: self.metrics.broker_events.labels(k.value) for k in BrokerEventKind
         }
         self._order = itertools.count()
         self._failed: list[Outgoing] = []
@@ -191,7 +212,7 @@ class Bridge:
                 f"cannot reach Kafka at {self._settings.kafka.bootstrap}: {exc!r}"
             ) from exc
         try:
-            for name in (READINGS, STATUS, DLQ, LANDFILL):
+            for name in _TOPICS:
                 topic = self._prefix + name
                 parts = await self._producer.partitions_for(topic)
                 self._partitions[topic] = sorted(parts)
@@ -277,6 +298,7 @@ class Bridge:
             "kafka_sending": self._healthy.is_set(),
             "in_flight": len(self._acks),
             "retrying": len(self._failed),
+            "broker_events": BROKER_EVENTS_FILTER not in self._mqtt.refused,
         }
 
     # --- hot path ------------------------------------------------------------------------
@@ -328,6 +350,8 @@ class Bridge:
         )
         if isinstance(verdict, Accepted):
             self._received[verdict.topic].inc()
+            if verdict.event is not None:
+                self._broker_events[verdict.event].inc()
             topic, key, value = self._prefix + verdict.topic, verdict.device_id, verdict.value
         else:
             self._received["invalid"].inc()
@@ -494,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["RECEIVED_AT_HEADER", "Bridge", "Message", "serve"]
+__all__ = ["BROKER_EVENTS_FILTER", "RECEIVED_AT_HEADER", "Bridge", "Message", "serve"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -65,6 +65,7 @@ class MqttSource:
         client_id: str,
         subscriptions: list[str],
         receive_maximum: int,
+        optional_subscriptions: list[str] | None = None,
         session_expiry_s: int,
         keepalive_s: int = 30,
         ca_file: str | None = None,
@@ -76,6 +77,10 @@ class MqttSource:
             raise MqttConnectError(redact(url), str(exc)) from exc
         self._url = redact(url)  # for messages: never the password
         self._subscriptions = subscriptions
+        self._optional = list(optional_subscriptions or ())
+        self.refused: frozenset[str] = frozenset()
+        """Optional filters the broker refused at the last SUBACK (the account may not read
+        them); the required ones refused fail `subscribed` instead."""
         self._receive_maximum = receive_maximum
         self._session_expiry_s = session_expiry_s
         self._keepalive_s = keepalive_s
@@ -258,7 +263,8 @@ class MqttSource:
         # the subscription is new, so a reconnect does not replay every device's
         # retained status.
         options = SubscribeOptions(qos=1, retainHandling=1)
-        client.subscribe([(topic, options) for topic in self._subscriptions])
+        wanted = self._subscriptions + self._optional
+        client.subscribe([(topic, options) for topic in wanted])
 
     def _on_subscribe(
         self,
@@ -271,7 +277,18 @@ class MqttSource:
         loop = self._loop
         if loop is None:
             return
-        failed = [str(rc) for rc in reason_codes if rc.is_failure]
+        # One reason code per filter, in the order subscribed: required, then optional.
+        wanted = self._subscriptions + self._optional
+        refused = [(f, rc) for f, rc in zip(wanted, reason_codes, strict=False) if rc.is_failure]
+        optional = frozenset(f for f, _ in refused if f in self._optional)
+        if optional and optional != self.refused:
+            log.warning(
+                "MQTT subscription to %s refused (the account may not read it); carrying "
+                "on without it",
+                ", ".join(sorted(optional)),
+            )
+        self.refused = optional
+        failed = [f"{f}: {rc}" for f, rc in refused if f not in optional]
         if failed:
             log.error("MQTT subscription refused: %s", ", ".join(failed))
             error = MqttConnectError(self._url, f"subscription refused: {', '.join(failed)}")

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ingest.validate import describe_errors
+from schema.broker import BrokerEvent
 from schema.landfill import LandfillDelivery
 from schema.status import DeviceStatus
 from schema.telemetry import EARLIEST_PLAUSIBLE_TS, DeviceTelemetry
@@ -67,6 +68,19 @@ TICKET_COLUMNS = (
     "gross_kg",
     "tare_kg",
     "net_kg",
+    "received_at",
+)
+BROKER_EVENT_COLUMNS = (
+    "time",
+    "event",
+    "access",
+    "client_id",
+    "username",
+    "address",
+    "topic",
+    "count",
+    "attempts",
+    "window_s",
     "received_at",
 )
 STATUS_COLUMNS = (
@@ -171,5 +185,30 @@ def ticket_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Rej
         t.gross_kg,
         t.tare_kg,
         t.net_kg,
+        received,
+    )
+
+
+def broker_event_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Reject:
+    """One report of the broker's guard plugins as a row of broker_events (its time is the
+    broker's ``at``, part of the natural key: the same report from two bridges is one row)."""
+    try:
+        e = BrokerEvent.model_validate_json(value or b"", **_STRICT)
+    except ValidationError as exc:
+        return Reject(f"undecodable broker report: {describe_errors(exc)}")
+    problem = wire_problem(value or b"", e)
+    if problem is not None:
+        return Reject(f"undecodable broker report: {problem}")
+    return (
+        e.time,
+        str(e.event),
+        None if e.access is None else str(e.access),
+        e.client_id,
+        e.username,
+        e.address,
+        e.topic,
+        e.count,
+        e.attempts,
+        e.window_s,
         received,
     )

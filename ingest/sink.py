@@ -3,13 +3,15 @@
 Delivery semantics
 ------------------
 * A consumer group (``WW_INGEST_SINK_GROUP``) with ``enable_auto_commit=False``
-  reads `waste.readings.v1`, `waste.status.v1` and `waste.landfill.v1`
-  (weighbridge tickets) in batches bounded in size
+  reads `waste.readings.v1`, `waste.status.v1`, `waste.landfill.v1`
+  (weighbridge tickets) and `waste.broker.v1` (what the MQTT broker refused) in
+  batches bounded in size
   (``sink_batch_max``) and time (``sink_batch_ms``).
 * Each batch is written in one database transaction (`ingest.store`), and
   only after that transaction commits are the batch's offsets committed to
   Kafka.  A crash between the two replays the batch, and the natural-key
   ``ON CONFLICT DO NOTHING`` makes the replay insert nothing: exactly-once rows.
+  The same key stores a broker report once when several bridges forwarded it.
 * When PostgreSQL is unreachable the sink keeps the batch, retries with
   exponential back-off (``sink_retry_max_s``), commits nothing, and catches up
   when the database returns.
@@ -34,8 +36,23 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ingest import store
 from ingest.errors import IngestError
-from ingest.rows import Reject, reading_row, received_at, status_row, ticket_row
-from ingest.validate import DLQ, LANDFILL, READINGS, STATUS, Rejected, dead_letter_bytes
+from ingest.rows import (
+    Reject,
+    broker_event_row,
+    reading_row,
+    received_at,
+    status_row,
+    ticket_row,
+)
+from ingest.validate import (
+    BROKER,
+    DLQ,
+    LANDFILL,
+    READINGS,
+    STATUS,
+    Rejected,
+    dead_letter_bytes,
+)
 from schema.dlq import DeadLetterReason
 from wastewatch.dbroles import superuser_message, superuser_role
 from wastewatch.logs import configure
@@ -51,12 +68,13 @@ _DECODERS: dict[str, Callable[[bytes | None, datetime], tuple[Any, ...] | Reject
     "reading": reading_row,
     "status": status_row,
     "ticket": ticket_row,
+    "broker": broker_event_row,
 }
 
 
 def consumer_groups(settings: Settings) -> dict[str, list[str]]:
     """The sink's consumer group and the topics it reads: what a lag check must cover."""
-    return {settings.ingest.sink_group: [READINGS, STATUS, LANDFILL]}
+    return {settings.ingest.sink_group: [READINGS, STATUS, LANDFILL, BROKER]}
 
 
 class Rows:
@@ -123,10 +141,12 @@ class Sink:
         self._readings_topic = prefix + READINGS
         self._status_topic = prefix + STATUS
         self._landfill_topic = prefix + LANDFILL
+        self._broker_topic = prefix + BROKER
         self._kinds = {
             self._readings_topic: "reading",
             self._status_topic: "status",
             self._landfill_topic: "ticket",
+            self._broker_topic: "broker",
         }
         self._dlq_topic = prefix + DLQ
         ingest = settings.ingest
@@ -134,6 +154,7 @@ class Sink:
             self._readings_topic,
             self._status_topic,
             self._landfill_topic,
+            self._broker_topic,
             bootstrap_servers=settings.kafka.bootstrap,
             group_id=ingest.sink_group,
             enable_auto_commit=False,
@@ -328,7 +349,11 @@ class Sink:
                     result = await self._write_one_by_one(conn, rows)
                 else:
                     inserted = await store.write_batch(
-                        conn, rows.rows["reading"], rows.rows["status"], rows.rows["ticket"]
+                        conn,
+                        rows.rows["reading"],
+                        rows.rows["status"],
+                        rows.rows["ticket"],
+                        rows.rows["broker"],
                     )
                     result = (inserted, [])
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
@@ -363,7 +388,11 @@ class Sink:
                 single = {k: [row] if k == kind else [] for k in rows.rows}
                 try:
                     inserted += await store.write_batch(
-                        conn, single["reading"], single["status"], single["ticket"]
+                        conn,
+                        single["reading"],
+                        single["status"],
+                        single["ticket"],
+                        single["broker"],
                     )
                 except (psycopg.OperationalError, psycopg.InterfaceError):
                     raise

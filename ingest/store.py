@@ -6,7 +6,9 @@ the bin registry for ``bin_id`` on the way: a batch replayed after a crash
 inserts nothing twice, and the COPY keeps the per-row cost low.  Status goes
 to its history (idempotent) and to the latest-state table; weighbridge tickets
 to ``landfill_deliveries`` (idempotent on site, ticket and time), where an older
-status never overwrites a newer one.
+status never overwrites a newer one.  The broker's reports of what it refused go to
+``broker_events``, idempotent on the whole report (time, event, address, client,
+access, topic): the copy a second bridge forwards, or a replay, inserts nothing.
 
 A device whose clock was never set sends ``ts`` 0 (and the CLOCK_UNSET flag),
 or a time before 2024 (``EARLIEST_PLAUSIBLE_TS``: 1970, MicroPython's 2000
@@ -24,6 +26,7 @@ from typing import Any
 import psycopg
 
 from ingest.rows import (
+    BROKER_EVENT_COLUMNS,
     READING_COLUMNS,
     STAGE_COLUMNS,
     STAGE_TYPES,
@@ -67,6 +70,11 @@ insert into landfill_deliveries ({", ".join(TICKET_COLUMNS)})
 values ({", ".join(["%s"] * len(TICKET_COLUMNS))})
 on conflict do nothing
 """
+_BROKER_EVENTS = f"""
+insert into broker_events ({", ".join(BROKER_EVENT_COLUMNS)})
+values ({", ".join(["%s"] * len(BROKER_EVENT_COLUMNS))})
+on conflict do nothing
+"""
 _STATUS_HISTORY = f"""
 insert into device_status_history ({", ".join(STATUS_COLUMNS)})
 values ({", ".join(["%s"] * len(STATUS_COLUMNS))})
@@ -96,6 +104,7 @@ async def write_batch(
     readings: Sequence[Sequence[Any]],
     statuses: Sequence[Sequence[Any]],
     tickets: Sequence[Sequence[Any]] = (),
+    broker_events: Sequence[Sequence[Any]] = (),
 ) -> int:
     """Write one batch in one transaction; returns the readings actually inserted."""
     inserted = 0
@@ -115,6 +124,9 @@ async def write_batch(
         if tickets:
             async with conn.cursor() as cur:
                 await cur.executemany(_TICKETS, tickets)
+        if broker_events:
+            async with conn.cursor() as cur:
+                await cur.executemany(_BROKER_EVENTS, broker_events)
         if statuses:
             async with conn.cursor() as cur:
                 await cur.executemany(_STATUS_HISTORY, statuses)

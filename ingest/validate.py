@@ -7,6 +7,10 @@ clock know (a last will carries only ``{"state":"offline"}``, and a time
 before `EARLIEST_PLAUSIBLE_TS` means the device's clock was never set), and
 anything else becomes a dead letter with a reason from `DeadLetterReason`.
 
+The broker's own reports (``$SYS/broker/wastewatch/...``: a denied publish or
+subscription, a refused login flood; `schema.broker`) go to ``waste.broker.v1`` in
+their canonical form; a malformed one is a dead letter like any other message.
+
 Because valid bytes are forwarded as they are, they must mean one thing to
 every reader: besides the strict model, `schema.wire.wire_problem` refuses a
 key given twice and a number that underflows to zero (reason ``invalid``).
@@ -19,6 +23,12 @@ from functools import lru_cache
 
 from pydantic import ValidationError
 
+from schema.broker import (
+    BROKER_EVENT_TOPICS,
+    BROKER_TOPIC_ROOT,
+    MAX_BROKER_EVENT_BYTES,
+    BrokerEvent,
+)
 from schema.dlq import DeadLetterReason
 from schema.errors import SchemaError
 from schema.landfill import LandfillDelivery
@@ -37,6 +47,7 @@ READINGS = "waste.readings.v1"
 STATUS = "waste.status.v1"
 DLQ = "waste.dlq.v1"
 LANDFILL = "waste.landfill.v1"
+BROKER = "waste.broker.v1"
 #: Weighbridge tickets are few and a little larger than readings.
 MAX_TICKET_BYTES = 4096
 
@@ -47,7 +58,10 @@ class Accepted:
 
     topic: str
     device_id: str
+    """The Kafka key: the device or site id, for a broker report `BrokerEvent.kafka_key`."""
     value: bytes
+    event: str | None = None
+    """For a broker report, its `BrokerEventKind` value (the bridge counts them by it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +75,8 @@ class Rejected:
 
 def classify(topic: str, payload: bytes, *, now_s: float, max_future_s: int) -> Accepted | Rejected:
     """The verdict on one message received on ``topic`` at ``now_s`` (bridge clock)."""
+    if topic.startswith("$"):  # no device or weighbridge topic does: the broker's reports
+        return _broker_event(topic, payload, now_s=now_s, max_future_s=max_future_s)
     where = _parse_topic(topic)
     if isinstance(where, LandfillTopic):
         return _ticket(payload, where.site_id, now_s=now_s, max_future_s=max_future_s)
@@ -137,6 +153,47 @@ def _ticket(
             site_id,
         )
     return Accepted(LANDFILL, site_id, ticket.to_json_bytes())
+
+
+def _broker_event(
+    topic: str, payload: bytes, *, now_s: float, max_future_s: int
+) -> Accepted | Rejected:
+    """A guard plugin's report (`BrokerEvent`), forwarded in its canonical form."""
+    kind = BROKER_EVENT_TOPICS.get(topic)
+    if kind is None:
+        return Rejected(
+            DeadLetterReason.BAD_TOPIC,
+            f"not a broker report topic (expected {BROKER_TOPIC_ROOT}/denied or /login-refused)",
+            None,
+        )
+    if len(payload) > MAX_BROKER_EVENT_BYTES:
+        return Rejected(
+            DeadLetterReason.OVERSIZE,
+            f"{len(payload)} bytes, the limit for a broker report is {MAX_BROKER_EVENT_BYTES}",
+            None,
+        )
+    try:
+        event = BrokerEvent.model_validate_json(payload, strict=True, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        return Rejected(_reason(exc), describe_errors(exc), None)
+    problem = wire_problem(payload, event)
+    if problem is not None:
+        return Rejected(DeadLetterReason.INVALID, problem, None)
+    if event.event is not kind:
+        return Rejected(
+            DeadLetterReason.INVALID,
+            f"a {event.event.value} report on the {kind.value} topic",
+            None,
+        )
+    if event.at > now_s + max_future_s:
+        return Rejected(
+            DeadLetterReason.FUTURE_TIMESTAMP,
+            f"at {event.at} is {event.at - now_s:.0f} s ahead of the bridge's clock "
+            f"(limit {max_future_s} s)",
+            None,
+        )
+    value = event.model_dump_json(by_alias=True, exclude_none=True).encode()
+    return Accepted(BROKER, event.kafka_key, value, event.event.value)
 
 
 def _telemetry(
@@ -246,6 +303,7 @@ def dead_letter_bytes(
 
 
 __all__ = [
+    "BROKER",
     "DLQ",
     "LANDFILL",
     "READINGS",

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from schema.alerts import Alert
 from schema.bins import BinRegistration
+from schema.broker import BrokerEvent
 from schema.config import DeviceConfig
 from schema.dlq import DeadLetter
 from schema.events import CollectionEvent
@@ -55,6 +56,7 @@ MODELS: Final[dict[str, type[BaseModel]]] = {
     "landfill_site.v1": LandfillSite,
     "route_plan.v1": RoutePlan,
     "dead_letter.v1": DeadLetter,
+    "broker_event.v1": BrokerEvent,
     "zone.v1": Zone,
     "depot.v1": Depot,
     "truck.v1": Truck,

@@ -249,6 +249,16 @@ KAFKA_TOPICS: Final[tuple[KafkaTopic, ...]] = (
         description="Weighbridge tickets from landfill sites.",
     ),
     KafkaTopic(
+        name="waste.broker.v1",
+        partitions=3,
+        key="username",
+        value_model="broker_event.v1",
+        description="What the MQTT broker refused (its guard plugins' reports on "
+        "$SYS/broker/wastewatch/#): denied publishes and subscriptions, login floods. Key: "
+        "the user name for a denial (a device's is its id), the client address for a login "
+        "refusal. Several bridges each forward a copy; the sink stores each report once.",
+    ),
+    KafkaTopic(
         name="waste.routes.v1",
         partitions=3,
         key="truck_id",

@@ -39,9 +39,9 @@ from grafana.dashboards.common import BIN, STREAM, ZONE
 from grafana.dashboards.landfill import SITE
 from grafana.macros import TimeRange, VariableValue, expand
 from grafana.variables import opening_values, options
-from ingest.rows import Reject, reading_row, status_row, ticket_row
+from ingest.rows import Reject, broker_event_row, reading_row, status_row, ticket_row
 from ingest.store import prepare, write_batch
-from ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
+from ingest.validate import BROKER, LANDFILL, READINGS, STATUS, Accepted, classify
 from simulators.calendar import load_calendar
 from simulators.citydata import DEFAULT_CITY_DIR, load_city
 from simulators.engine import SimOptions, Simulation
@@ -93,6 +93,42 @@ async def _ingest(writer_dsn: str, sim: Simulation, end: int) -> None:
                 statuses if i == 0 else [],
                 tickets if i == 0 else [],
             )
+
+
+async def _broker_events(writer_dsn: str, p: str, device: str, end: int) -> None:
+    """What the broker refused in the last day of the replay: one of the city's devices
+    publishing for another city (twice, the copy of a second bridge too) and a login
+    flood, through the bridge's verdict and the sink's row code."""
+    denied = {
+        "event": "denied",
+        "access": "publish",
+        "client_id": device,
+        "username": device,
+        "address": "10.20.0.17",
+        "topic": f"ww/elsewhere/bins/{device}/telemetry",
+        "count": 3,
+    }
+    flood = {"event": "login_refused", "address": f"{p}flood", "username": "ww-ops"}
+    reports = [
+        ("$SYS/broker/wastewatch/denied", {**denied, "at": end - 7200}),
+        ("$SYS/broker/wastewatch/denied", {**denied, "count": 2, "at": end - 3600}),
+        ("$SYS/broker/wastewatch/denied", {**denied, "count": 2, "at": end - 3600}),
+        (
+            "$SYS/broker/wastewatch/login-refused",
+            {**flood, "attempts": 21, "window_s": 10, "at": end - 600},
+        ),
+    ]
+    rows = []
+    for topic, body in reports:
+        verdict = classify(topic, json.dumps(body).encode(), now_s=end, max_future_s=300)
+        assert isinstance(verdict, Accepted), verdict
+        assert verdict.topic == BROKER
+        row = broker_event_row(verdict.value, datetime.fromtimestamp(body["at"], UTC))
+        assert not isinstance(row, Reject), row
+        rows.append(row)
+    async with await psycopg.AsyncConnection.connect(writer_dsn) as conn:
+        await prepare(conn)
+        await write_batch(conn, [], [], [], rows)
 
 
 def _truth(folder: Path, name: str) -> list[dict[str, Any]]:
@@ -395,6 +431,8 @@ def dataset(test_db: SessionDb, tmp_path_factory: pytest.TempPathFactory) -> Ite
     )
     asyncio.run(_ingest(test_db.writer_dsn, sim, end))
     sim.finish()
+    device = min(b.reg.device_id for b in city.bins if b.reg.device_id)
+    asyncio.run(_broker_events(test_db.writer_dsn, p, device, end))
     end_dt = datetime.fromtimestamp(end, UTC)
     with psycopg.connect(test_db.dsn) as conn:
         _derive(conn, p, truth, end_dt)
@@ -502,3 +540,28 @@ def test_fire_alerts_come_first(
     kinds = [r[2] for r in reader.execute(sql).fetchall()]
     assert kinds[0] == "fire"
     assert kinds == sorted(kinds, key=lambda k: k != "fire")
+
+
+def test_the_broker_refusals_panel_lists_each_client_once(
+    dataset: Dataset, reader: psycopg.Connection[Any], test_db: SessionDb
+) -> None:
+    """Three reports of one device (one a second bridge's copy, stored once) are one row
+    with every denial counted and its bin named; the login flood is a row of its address."""
+    pq = next(q for q in QUERIES if "FROM broker_events" in q.query.sql)
+    sql = expand(pq.query.sql, time_range=dataset.time_range, variables={})
+    rows = [dict(zip(pq.query.columns, r, strict=True)) for r in reader.execute(sql).fetchall()]
+    mine = [r for r in rows if (r["bin_id"] or r["client"]).startswith(dataset.prefix)]
+    by_client = {r["client"]: r for r in mine}
+    assert len(by_client) == len(mine) == 2, mine
+    device = next(r for r in mine if r["refused"] == "publish")
+    assert device["count"] == 5  # 3 + 2: the copy of the second report is not counted
+    assert device["last_topic"] == f"ww/elsewhere/bins/{device['client']}/telemetry"
+    assert device["last_at"] == dataset.time_range.end - timedelta(hours=1)
+    assert device["bin_id"] is not None
+    flood = by_client[f"{dataset.prefix}flood"]
+    assert (flood["refused"], flood["count"], flood["bin_id"]) == ("login", 1, None)
+    with (
+        psycopg.connect(test_db.processor_dsn, autocommit=True) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("select 1 from broker_events limit 1")

@@ -70,7 +70,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 READINGS = "waste.readings.v1"
 LANDFILL = "waste.landfill.v1"
-SINK_TOPICS = (READINGS, "waste.status.v1", LANDFILL)
+SINK_TOPICS = (READINGS, "waste.status.v1", LANDFILL, "waste.broker.v1")
 PARTITIONS = topic_by_name(READINGS).partitions
 T0 = 1_767_200_400  # 2026-01-01 00:00 in Bangkok
 STEP = 900

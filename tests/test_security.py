@@ -536,7 +536,13 @@ PROCESSOR_TABLES = {
     "route_plans",
     "route_stops",
 }
-SINK_TABLES = {"readings", "device_status_history", "device_status", "landfill_deliveries"}
+SINK_TABLES = {
+    "readings",
+    "device_status_history",
+    "device_status",
+    "landfill_deliveries",
+    "broker_events",
+}
 REGISTRY = {"bins", "zones", "waste_streams", "depots", "trucks", "landfill_sites"}
 
 
@@ -583,6 +589,7 @@ def test_each_run_time_role_writes_only_its_own_tables(test_db: SessionDb) -> No
     assert set(ingest) == SINK_TABLES
     assert ingest["readings"] == {"INSERT"}  # a stored reading is never changed
     assert ingest["device_status"] == {"INSERT", "UPDATE"}
+    assert ingest["broker_events"] == {"INSERT"}  # what the broker refused, kept as reported
     processor = _writable(test_db.processor_dsn)
     assert set(processor) == PROCESSOR_TABLES | {"landfill_deliveries"}
     assert processor["landfill_deliveries"] == {"INSERT"}

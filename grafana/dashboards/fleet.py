@@ -7,7 +7,9 @@ the same as a live one.  The latest reading per device comes from ``readings``
 so only a few chunks are touched); battery drain from ``bin_battery_daily``
 (the daily minimum per bin, merged from the hourly rollup by a trigger,
 migration 0008: 10 rows per device instead of 240 hours); state and firmware
-from ``device_status``.
+from ``device_status``.  What the MQTT broker refused (denied publishes and
+subscriptions, login floods) from ``broker_events`` (migration 0011), with the same
+query as ``wastewatch devices refused``.
 
 Speed (``wastewatch bench dashboards``, 1,000 bins): the time series and the
 fault table filter ``bin_hourly`` on its own ``zone_id``/``stream`` (the bin's
@@ -33,6 +35,7 @@ from grafana.dashboards.common import (
     override,
 )
 from schema.common import TelemetryFlag
+from wastewatch.security.refused import REFUSED_COLUMNS, refused_sql
 
 UID = "ww-fleet"
 DEAD_BATTERY_MV = 3300
@@ -172,6 +175,9 @@ FROM bin_hourly h
 WHERE $__timeFilter(h.bucket) AND {_H_FILTER}
 GROUP BY 1
 ORDER BY 1"""
+
+_REFUSED_SQL = refused_sql(_NOW, "24")
+"""Each client the broker refused in the 24 h before the end of the range."""
 
 _BATTERY_STEPS = steps(("red", None), ("orange", 3400), ("green", 3550))
 _RSSI_STEPS = steps(("red", None), ("orange", -100), ("green", -90))
@@ -364,5 +370,25 @@ def build() -> Board:
         w=9,
         h=8,
         queries=[Query(_REPORTING_SQL, ("time", "bins_reporting", "readings"), fmt="time_series")],
+    )
+    board.add(
+        g.Table(
+            title=title("ถูกโบรกเกอร์ปฏิเสธ (24 ชม.)", "Refused by the broker (24 h)"),
+            description="Clients the MQTT broker refused in the 24 h before the end of the "
+            "range, every zone: publishes or subscriptions its ACL denied (a device "
+            "provisioned for the wrong city or id: the broker acknowledges its readings and "
+            "drops them) and addresses refused for a login flood (count = refused windows). "
+            "Compare last_topic with `wastewatch devices list`; re-provision the device with "
+            "the right --city. The same list: `wastewatch devices refused`.",
+            filterable=True,
+            overrides=[
+                override("count", unit="none", decimals=0),
+                override("last_at", display_name=title("ล่าสุด", "last")),
+                override("last_topic", display_name=title("หัวข้อล่าสุด", "last topic")),
+            ],
+        ),
+        w=24,
+        h=7,
+        queries=[Query(_REFUSED_SQL, REFUSED_COLUMNS, may_be_empty=True)],
     )
     return board

@@ -1,4 +1,4 @@
-"""`wastewatch devices provision|revoke|list`: one MQTT credential per bin sensor.
+"""`wastewatch devices provision|revoke|list|refused`: one MQTT credential per bin sensor.
 
 ``provision`` creates the device's credential in the registry, gives it to the
 running broker at once through Mosquitto's dynamic security plugin (no
@@ -17,6 +17,12 @@ registry's go to the broker that ``WW_MQTT_ADMIN_URL`` names in the
 environment (never the local stack's env file, whose ww-admin is the local
 broker's), or, when it is unset, only to the registry.  A bad argument is one
 line and exit 2.
+
+``refused`` lists, from the database (read-only role), each client the broker
+refused in the last hours: publishes or subscriptions its ACL denied (under MQTT
+3.1.1 a denied publish is acknowledged and dropped, so a device provisioned for the
+wrong city or id looks fine to itself) and login floods.  The Fleet health board
+shows the same list.
 
 ``broker-state`` writes the plugin's whole state file for a broker that is not
 running yet, from the service passwords in the environment and a registry:
@@ -44,7 +50,8 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "devices", help="per-device MQTT credentials: provision, revoke, list, broker-state"
+        "devices",
+        help="per-device MQTT credentials: provision, revoke, list, refused, broker-state",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
@@ -119,6 +126,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _registry_arg(lst)
     lst.set_defaults(handler=list_devices)
 
+    refused = actions.add_parser(
+        "refused",
+        help="clients the broker refused: denied publishes/subscriptions, login floods",
+        description="Each client the MQTT broker refused in the last hours, one line each, "
+        "latest first: what it was refused (publish, subscribe, login), how often, the last "
+        "topic it tried and when. Under MQTT 3.1.1 the broker acknowledges a denied publish "
+        "and drops it, so a device provisioned for the wrong city or id shows up here and "
+        "nowhere else. Reads the database through the read-only role (WW_DB_READER_DSN).",
+    )
+    refused.add_argument(
+        "--hours",
+        type=_hours,
+        default=24.0,
+        metavar="H",
+        help="how far back, in hours (default 24; at most 8760)",
+    )
+    refused.add_argument("--json", action="store_true", help="one JSON object per line")
+    refused.set_defaults(handler=list_refused)
+
     state = actions.add_parser(
         "broker-state",
         help="write the dynamic security plugin's file for a broker that is not running yet",
@@ -145,6 +171,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "/mosquitto/data/dynamic-security.json",
     )
     state.set_defaults(handler=broker_state)
+
+
+def _hours(text: str) -> float:
+    """``--hours``: a positive number of hours, at most a year."""
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not 0 < hours <= 8760:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 8760 hours")
+    return hours
 
 
 def _registry_arg(p: argparse.ArgumentParser) -> None:
@@ -348,6 +385,73 @@ def list_devices(args: argparse.Namespace) -> int:
     if not devices and not args.json:
         print("no devices provisioned")
     return 0
+
+
+REFUSED_HINT = (
+    "compare the topic with `wastewatch devices list`; re-provision with the right --city: "
+    "when the list has the city the device should use, `devices provision --device-id ID "
+    "--rotate` writes it a new config with that city; when it does not, `devices revoke "
+    "--device-id ID`, then `devices provision --device-id ID --city CITY`"
+)
+LOGIN_HINT = (
+    "a login flood: find what runs at that address; if it persists, block it in the host "
+    "firewall (deploy/README.md)"
+)
+
+
+def list_refused(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from wastewatch.security.refused import REFUSED_COLUMNS, refused_sql
+
+    db = load_settings().db
+    dsn = db.reader_dsn or db.writer_dsn or db.dsn
+    sql = refused_sql("now()", "%(hours)s")
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=db.connect_timeout_s) as conn:
+            rows = conn.execute(sql, {"hours": args.hours}).fetchall()
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(
+            f"wastewatch devices refused: cannot read the database: {first} (is it up and "
+            "migrated? `wastewatch db migrate`)",
+            file=sys.stderr,
+        )
+        return 1
+    records = [dict(zip(REFUSED_COLUMNS, row, strict=True)) for row in rows]
+    if args.json:
+        for r in records:
+            print(json.dumps({**r, "last_at": r["last_at"].isoformat()}, ensure_ascii=False))
+        return 0
+    span = f"{args.hours:g} h"
+    if not records:
+        print(f"the broker refused nobody in the last {span}")
+        return 0
+    print(f"refused by the MQTT broker in the last {span}, latest first (times Asia/Bangkok):")
+    for r in records:
+        print(_refused_line(r))
+    kinds = {r["refused"] for r in records}
+    if kinds - {"login"}:
+        print(f"hint: {REFUSED_HINT}")
+    if "login" in kinds:
+        print(f"hint: {LOGIN_HINT}")
+    return 0
+
+
+def _refused_line(r: dict[str, Any]) -> str:
+    """One client: who, what and how often, when last, the last topic."""
+    from zoneinfo import ZoneInfo
+
+    last = r["last_at"].astimezone(ZoneInfo("Asia/Bangkok")).strftime("%Y-%m-%d %H:%M:%S")
+    who = f"user {r['username']!r}" + (f", bin {r['bin_id']}" if r["bin_id"] else "")
+    if r["refused"] == "login":
+        windows = f"{r['count']} window" + ("s" if r["count"] != 1 else "")
+        return f"{r['client']} ({who}): logins refused in {windows}, last {last}"
+    where = f" from {r['address']}" if r["address"] else ""
+    return (
+        f"{r['client']} ({who}){where}: {r['refused']} denied {r['count']}x, last {last}, "
+        f"last topic {r['last_topic']}"
+    )
 
 
 def broker_state(args: argparse.Namespace) -> int:
