@@ -24,7 +24,6 @@ import contextlib
 import json
 import math
 import tempfile
-import threading
 import time
 import urllib.request
 from collections import defaultdict
@@ -34,9 +33,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.errors import BenchError
 from bench.ingest import (
@@ -56,9 +53,9 @@ from simulators.calendar import load_calendar, local_day_and_hour
 from simulators.citydata import DEFAULT_CITY_DIR, SimBin, load_city
 from simulators.dynamics import FillModel
 from simulators.engine import SimOptions, Simulation, select_bins
-from simulators.errors import SimulatorError
+from simulators.errors import PublishError, SimulatorError
 from simulators.faults import FaultRates
-from simulators.publish import MqttTarget
+from simulators.publish import MqttTarget, Sender
 from simulators.registry import import_city
 from simulators.run import run_replay
 from simulators.truth import GroundTruth
@@ -201,43 +198,32 @@ def _paced_leg(
     target: MqttTarget, city: str, devices: list[str], rate: float, seconds: float
 ) -> tuple[int, float]:
     """Publish readings of the simulated devices at ``rate``/s; (acked, achieved rate)."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"eval-pace-{city}")
-    client.max_inflight_messages_set(2000)
-    client.max_queued_messages_set(0)
-    if target.username:
-        client.username_pw_set(target.username, target.password)
-    connected = threading.Event()
-    client.on_connect = lambda *_: connected.set()
-    client.connect(target.host, target.port)
-    client.loop_start()
-    if not connected.wait(10):
-        client.loop_stop()
-        raise BenchError(f"paced leg: no MQTT connection to {target.host}:{target.port}")
-    infos = []
-    start = time.monotonic()
-    n = 0
-    seq: dict[str, int] = defaultdict(int)
-    while (elapsed := time.monotonic() - start) < seconds:
-        due = int(elapsed * rate)
-        while n < due:
-            dev = devices[n % len(devices)]
-            s = seq[dev]
-            seq[dev] = s + 1
-            body = (
-                f'{{"v":1,"id":"{dev}","boot":900000,"seq":{s},"ts":{int(time.time())},'
-                f'"d_mm":900,"fill":0.35,"t_c":30.0,"bat_mv":3900,"rssi":-70,"fl":0,"drop":0}}'
-            )
-            infos.append(client.publish(f"ww/{city}/bins/{dev}/telemetry", body.encode(), qos=1))
-            n += 1
-        time.sleep(0.002)
-    wall = time.monotonic() - start
-    for info in infos:
-        if info.rc == mqtt.MQTT_ERR_SUCCESS:
-            with contextlib.suppress(ValueError, RuntimeError):
-                info.wait_for_publish(60)
-    client.loop_stop()
-    client.disconnect()
-    return sum(1 for i in infos if i.rc == mqtt.MQTT_ERR_SUCCESS and i.is_published()), n / wall
+    sender = Sender(target, f"eval-pace-{city}", name="the paced leg's publisher")
+    try:
+        sender.start()
+        start = time.monotonic()
+        n = 0
+        seq: dict[str, int] = defaultdict(int)
+        while (elapsed := time.monotonic() - start) < seconds:
+            due = int(elapsed * rate)
+            while n < due:
+                dev = devices[n % len(devices)]
+                s = seq[dev]
+                seq[dev] = s + 1
+                body = (
+                    f'{{"v":1,"id":"{dev}","boot":900000,"seq":{s},"ts":{int(time.time())},'
+                    f'"d_mm":900,"fill":0.35,"t_c":30.0,"bat_mv":3900,"rssi":-70,"fl":0,"drop":0}}'
+                )
+                sender.publish(f"ww/{city}/bins/{dev}/telemetry", body.encode())
+                n += 1
+            sender.service(0.002)
+        wall = time.monotonic() - start
+        sender.drain(60)
+    except PublishError as exc:
+        raise BenchError(f"paced leg: {exc}") from exc
+    finally:
+        sender.close()
+    return sender.acked, n / wall
 
 
 def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:

@@ -57,13 +57,14 @@ from bench.mqtt_load import (
     PublishJob,
     PublishResult,
     RawSubscriber,
-    connect_client,
 )
 from bench.naive import NaiveConfig, NaiveResult, naive_main
 from bench.payloads import BENCH_DEVICE_PREFIX, BOOT, NAIVE_DEVICE_PREFIX, payload
 from bench.procstat import PeakSampler, peak_rss_mb, rss_mb, tree_rss_mb
 from schema.migrate import ensure_login_roles, migrate
 from schema.topics import telemetry_topic, topic_by_name
+from simulators.errors import PublishError
+from simulators.publish import Sender
 from wastewatch.kafka_topics import TopicError, create_topics, delete_prefixed_topics
 from wastewatch.settings import KafkaSettings, Settings, load_settings
 from wastewatch.stack.errors import StackError
@@ -476,10 +477,11 @@ def _wait_ready(
     progress: Progress,
 ) -> None:
     """Publish a warm-up reading every second until one is in ``readings``."""
-    client = connect_client(target, f"bench-{run.run_id}-warmup")
+    sender = Sender(target, f"bench-{run.run_id}-warmup", name="the warm-up publisher")
     topic = telemetry_topic(run.city, WARMUP_DEVICE)
     started = time.monotonic()
     try:
+        sender.start()
         seq = 0
         while True:
             for service in services:
@@ -492,12 +494,15 @@ def _wait_ready(
                     f"no warm-up reading reached the database within {READY_TIMEOUT_S:.0f} s: "
                     f"the bridge or the sink is not working (logs: {logs})"
                 )
-            client.publish(topic, payload(WARMUP_DEVICE.encode(), seq, int(time.time())), qos=1)
+            sender.publish(topic, payload(WARMUP_DEVICE.encode(), seq, int(time.time())))
             seq += 1
-            time.sleep(1.0)
+            next_at = time.monotonic() + 1.0
+            while (left := next_at - time.monotonic()) > 0:
+                sender.service(min(left, 0.1))
+    except PublishError as exc:
+        raise BenchError(f"warm-up: {exc}") from exc
     finally:
-        client.disconnect()
-        client.loop_stop()
+        sender.close()
     progress(f"bridge and sink ready after {time.monotonic() - started:.1f} s")
 
 

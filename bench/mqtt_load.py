@@ -2,47 +2,62 @@
 
 Each worker is its own process (``multiprocessing`` with the ``spawn`` start
 method), so publishing is not limited by one interpreter's GIL.  A publisher
-process keeps one paho connection (MQTT 3.1.1, as the devices speak it) and
+process keeps one connection (MQTT 3.1.1, as the devices speak it) and
 runs jobs sent to it over a queue; the parent gets back, per job, which message
 numbers were published (and when) and which got a PUBACK.
 
+Connections are the workbench's one publisher, :class:`simulators.publish.Sender`
+(made by :func:`simulators.publish.connect`: credentials, TLS): when the broker
+restarts, a publisher reconnects with back-off, re-sends what had no PUBACK yet in
+its original order, and the job carries on; the raw subscriber keeps a persistent
+session and reconnects too, so a benchmark survives a broker restart.
+
 Delivery semantics: QoS 1 on every publish and subscription.  A PUBACK comes
 from Mosquitto once it holds the message, whoever subscribes; a message
-counts as "acked" only when its PUBACK arrived, which is what a device relies
-on before dropping a reading from its buffer.
+counts as "acked" only when its PUBACK arrived (once, however often it was
+re-sent), which is what a device relies on before dropping a reading from its
+buffer.
 
 In-flight window: at most ``window`` unacknowledged messages per publisher
-(paho's ``max_inflight_messages_set`` and our own bookkeeping agree), which
-also keeps paho's 16-bit message ids from wrapping onto a message still
-waiting for its PUBACK.
+(kept by the sender), which also keeps paho's 16-bit message ids from wrapping
+onto a message still waiting for its PUBACK.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import multiprocessing
 import queue
 import signal
-import threading
 import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import MQTTErrorCode
 
 from bench.errors import BenchError
 from bench.payloads import device_id, payload
+from simulators.errors import PublishError
+from simulators.publish import (
+    DEFAULT_BACKOFF,
+    DEFAULT_WINDOW,
+    Backoff,
+    Sender,
+    configure_worker,
+    connect,
+    loop_once,
+    worker_logging,
+)
 from wastewatch.mqtt_url import MqttTarget
 
-if TYPE_CHECKING:
-    from paho.mqtt.properties import Properties
-    from paho.mqtt.reasoncodes import ReasonCode
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_WINDOW",
@@ -52,12 +67,8 @@ __all__ = [
     "PublisherPool",
     "RawSubscriber",
     "SubscribeResult",
-    "connect_client",
     "ignore_interrupts",
 ]
-
-DEFAULT_WINDOW: Final = 2000
-"""Unacknowledged QoS 1 messages per publisher: enough to hide the loopback round trip."""
 
 _CONNECT_TIMEOUT_S: Final = 15.0
 _WORKER_READY_TIMEOUT_S: Final = 60.0
@@ -67,71 +78,14 @@ _WORKER_IDLE_TIMEOUT_S: Final = 3600.0
 _SPAWN: Final = multiprocessing.get_context("spawn")
 
 
-def connect_client(
-    target: MqttTarget,
-    client_id: str,
-    *,
-    threaded: bool = True,
-    timeout_s: float = _CONNECT_TIMEOUT_S,
-) -> mqtt.Client:
-    """A connected paho client (clean session, MQTT 3.1.1).
-
-    ``threaded``: paho's network thread runs (``loop_start``).  Without it the
-    caller drives the network with ``loop()`` / ``loop_read()``: three to four
-    times faster for a publisher, because the thread hand-off and the GIL
-    ping-pong per message disappear.
-    """
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=True,
-        protocol=mqtt.MQTTv311,
-    )
-    if target.username is not None:
-        client.username_pw_set(target.username, target.password)
-    if target.tls:
-        client.tls_set(ca_certs=target.ca_file)
-    # 0 = no limit inside paho: the in-flight window is kept by the caller.  With
-    # a limit, paho rescans every queued message on each PUBACK (O(window)).
-    client.max_inflight_messages_set(0)
-    client.max_queued_messages_set(0)
-    connected = threading.Event()
-
-    def on_connect(
-        _c: mqtt.Client, _u: object, _f: object, rc: ReasonCode, _p: Properties | None
-    ) -> None:
-        if not rc.is_failure:
-            connected.set()
-
-    client.on_connect = on_connect
-    try:
-        client.connect(target.host, target.port, keepalive=30)
-    except OSError as exc:
-        raise BenchError(f"cannot connect to MQTT {target.host}:{target.port}: {exc}") from exc
-    deadline = time.monotonic() + timeout_s
-    if threaded:
-        client.loop_start()
-        connected.wait(timeout_s)
-    else:
-        while not connected.is_set() and time.monotonic() < deadline:
-            client.loop(0.1)
-    if not connected.is_set():
-        if threaded:
-            client.loop_stop()
-        raise BenchError(
-            f"MQTT {target.host}:{target.port} did not accept {client_id} within {timeout_s:.0f} s"
-        )
-    return client
-
-
 def ignore_interrupts() -> None:
     """In a worker: leave Ctrl-C to the parent, which stops its workers in order."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def service(client: mqtt.Client, timeout_s: float, what: str) -> None:
-    """One round of paho's network loop for a non-threaded client; fail if disconnected."""
-    rc = client.loop(timeout_s)
+    """One round of a hand-driven client's network loop; fail if disconnected."""
+    rc = loop_once(client, timeout_s)
     if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
         raise BenchError(f"{what} lost its MQTT connection: {mqtt.error_string(rc)}")
 
@@ -196,58 +150,42 @@ def _int_array(raw: bytes) -> array[int]:
 
 
 class _Publisher:
-    """One non-threaded paho connection plus the PUBACK bookkeeping.
+    """One reconnecting connection (:class:`~simulators.publish.Sender`) and the record of
+    which message numbers were published and acknowledged.
 
-    Everything, callbacks included, runs on the process's one thread, so the
-    mid -> message-number map needs no lock: a PUBACK is only read (in
-    ``loop``/``loop_read``) after ``publish`` returned and its mid was recorded.
+    Everything, callbacks included, runs on the process's one thread: a PUBACK is
+    only read (inside the sender's ``publish`` / ``service``) after the message's
+    number was handed to it as the token.
     """
 
     def __init__(
-        self, target: MqttTarget, client_id: str, index: int, count: int, window: int
+        self,
+        target: MqttTarget,
+        client_id: str,
+        index: int,
+        count: int,
+        window: int,
+        backoff: Backoff = DEFAULT_BACKOFF,
     ) -> None:
         self.index = index
         self.count = count
-        self.window = window
         self.name = f"publisher {index}"
-        self._pending: dict[int, int] = {}
         self._acked: array[int] = array("q")
-        self.client = connect_client(target, client_id, threaded=False)
-        self.client.on_publish = self._on_publish
+        self.sender = Sender(
+            target, client_id, name=self.name, window=window, backoff=backoff, on_ack=self._ack
+        )
+        self.sender.start()
 
-    def _on_publish(
-        self, _c: mqtt.Client, _u: object, mid: int, _rc: ReasonCode, _p: Properties
-    ) -> None:
-        k = self._pending.pop(mid, None)
-        if k is not None:
-            self._acked.append(k)
+    def _ack(self, k: int) -> None:
+        self._acked.append(k)
 
     def idle(self) -> None:
         """Keep the connection alive between jobs (keepalive pings, stray reads)."""
-        service(self.client, 0, self.name)
-
-    def _read(self) -> None:
-        rc = self.client.loop_read()
-        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise BenchError(f"{self.name} lost its MQTT connection: {mqtt.error_string(rc)}")
-        if self.client.want_write():
-            self.client.loop_write()
-
-    def _wait_for_room(self, stall_s: float) -> bool:
-        """Block until the window has room; False when no PUBACK came for ``stall_s``."""
-        before = len(self._pending)
-        deadline = time.monotonic() + stall_s
-        while len(self._pending) >= self.window:
-            service(self.client, 0.05, self.name)
-            if len(self._pending) < before:
-                before, deadline = len(self._pending), time.monotonic() + stall_s
-            elif time.monotonic() >= deadline:
-                return False
-        return True
+        self.sender.service(0)
 
     def _sleep_until(self, wall: float) -> None:
         while (left := wall - time.time()) > 0.0005:
-            service(self.client, min(left, 0.05), self.name)
+            self.sender.service(min(left, 0.05))
 
     def run(self, job: PublishJob) -> PublishResult:
         mine = range(self.index, job.devices, self.count)
@@ -255,9 +193,8 @@ class _Publisher:
         ids = [device_id(job.device_prefix, d).encode() for d in mine]
         k_end = job.k_base + job.messages
         interval = 0.0 if not job.rate_per_s else job.devices / (job.rate_per_s * max(len(mine), 1))
-        self._pending.clear()
+        sender = self.sender
         self._acked = array("q")
-        pending = self._pending
         published = array("q")
         times = array("d")
         stop_at = math.inf if job.deadline_s is None else job.start_at + job.deadline_s
@@ -275,34 +212,25 @@ class _Publisher:
                     break
                 if interval:
                     self._sleep_until(job.start_at + n * interval)
-                if len(pending) >= self.window and not self._wait_for_room(job.ack_timeout_s):
+                if sender.in_flight >= sender.window and not sender.wait_for_room(
+                    job.ack_timeout_s
+                ):
                     done = True  # PUBACKs stopped coming: report what we have
                     break
                 now = time.time()
                 if now >= stop_at:
                     done = True
                     break
-                info = self.client.publish(topic, payload(dev_id, seq, int(now)), qos=1)
-                if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    raise BenchError(
-                        f"{self.name}: publish to {topic} failed: {mqtt.error_string(info.rc)}"
-                    )
-                pending[info.mid] = k  # a mid still pending after 65535 more is overwritten
+                sender.publish(topic, payload(dev_id, seq, int(now)), token=k)
                 published.append(k)
                 if job.record_times:
                     times.append(now)
                 if n == 0:
                     first = now
                 n += 1
-                if n % 32 == 0:
-                    self._read()
-                    if n % 4096 == 0:
-                        service(self.client, 0, self.name)
             seq += 1
         last = time.time() if n else math.nan
-        ack_deadline = time.monotonic() + job.ack_timeout_s
-        while pending and time.monotonic() < ack_deadline:
-            service(self.client, 0.05, self.name)
+        sender.drain(job.ack_timeout_s)
         return PublishResult(
             publisher=self.index,
             first_publish=first,
@@ -310,13 +238,11 @@ class _Publisher:
             published=published.tobytes(),
             publish_times=times.tobytes(),
             acked=self._acked.tobytes(),
-            unacked_after_timeout=len(pending),
+            unacked_after_timeout=sender.in_flight,
         )
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.disconnect()
-            self.client.loop(0.1)
+        self.sender.close()
 
 
 def publisher_main(
@@ -325,11 +251,12 @@ def publisher_main(
     index: int,
     count: int,
     window: int,
+    logging_setup: tuple[str, str],
     commands: Queue[PublishJob | None],
     results: Queue[tuple[str, int, Any]],
 ) -> None:
     """Entry point of a publisher process: connect, say ready, run jobs until None."""
-    ignore_interrupts()
+    configure_worker(logging_setup)
     publisher: _Publisher | None = None
     try:
         publisher = _Publisher(target, client_id, index, count, window)
@@ -396,11 +323,21 @@ class PublisherPool:
         self._results: Queue[tuple[str, int, Any]] = _SPAWN.Queue()
         self._commands: list[Queue[PublishJob | None]] = []
         self._procs: list[SpawnProcess] = []
+        setup = worker_logging()
         for i in range(count):
             commands: Queue[PublishJob | None] = _SPAWN.Queue()
             proc = _SPAWN.Process(
                 target=publisher_main,
-                args=(target, f"{client_prefix}-pub{i}", i, count, window, commands, self._results),
+                args=(
+                    target,
+                    f"{client_prefix}-pub{i}",
+                    i,
+                    count,
+                    window,
+                    setup,
+                    commands,
+                    self._results,
+                ),
                 name=f"bench-publisher-{i}",
                 daemon=True,
             )
@@ -452,18 +389,15 @@ def _stop_processes(procs: list[SpawnProcess], grace_s: float = 10.0) -> None:
             proc.join(5.0)
 
 
-def subscribe(client: mqtt.Client, topic_filter: str, *, threaded: bool = True) -> None:
-    """Subscribe with QoS 1 and wait for the SUBACK."""
-    subscribed = threading.Event()
-    client.on_subscribe = lambda *_args: subscribed.set()
+def subscribe(client: mqtt.Client, topic_filter: str) -> None:
+    """Subscribe with QoS 1 and wait for the SUBACK (hand-driven client)."""
+    subscribed: list[bool] = []
+    client.on_subscribe = lambda *_args: subscribed.append(True)
     client.subscribe(topic_filter, qos=1)
     deadline = time.monotonic() + _CONNECT_TIMEOUT_S
-    while not subscribed.is_set() and time.monotonic() < deadline:
-        if threaded:
-            subscribed.wait(0.1)
-        else:
-            service(client, 0.1, "the subscriber")
-    if not subscribed.is_set():
+    while not subscribed and time.monotonic() < deadline:
+        service(client, 0.1, "the subscriber")
+    if not subscribed:
         raise BenchError(f"no SUBACK for {topic_filter} within {_CONNECT_TIMEOUT_S:.0f} s")
 
 
@@ -474,6 +408,7 @@ class SubscribeResult:
     received: int
     first_receive: float
     last_receive: float
+    reconnects: int = 0
 
 
 class _Counter:
@@ -492,28 +427,95 @@ class _Counter:
         self.last = now
 
 
-def _drain(client: mqtt.Client, counter: _Counter) -> None:
-    """Read every buffered message without one select() per message (paho's default)."""
-    while True:
-        before = counter.received
-        if client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise BenchError("the raw subscriber lost its MQTT connection")
-        if client.want_write():
-            client.loop_write()
-        if counter.received == before:
+class _Subscription:
+    """The raw subscriber's connection: a persistent session (clean session off), so the
+    broker keeps queueing for it while it is away, re-made with back-off when lost.
+
+    A message the broker re-delivers after a reconnect counts again (QoS 1).
+    """
+
+    def __init__(
+        self,
+        target: MqttTarget,
+        client_id: str,
+        topic_filter: str,
+        counter: _Counter,
+        backoff: Backoff = DEFAULT_BACKOFF,
+    ) -> None:
+        self.target = target
+        self.client_id = client_id
+        self.topic_filter = topic_filter
+        self.counter = counter
+        self.backoff = backoff
+        self.reconnects = 0
+        self.client = self._connect()
+
+    def _connect(self) -> mqtt.Client:
+        client = connect(
+            self.target, self.client_id, clean_session=False, on_message=self.counter.on_message
+        )
+        subscribe(client, self.topic_filter)  # again after a restart that lost the session
+        return client
+
+    def service(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s``, then read everything buffered (not one select() per
+        message, paho's default); reconnect when the connection is gone."""
+        client = self.client
+        rc = loop_once(client, timeout_s)
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            before = self.counter.received
+            rc = client.loop_read()
+            if rc == MQTTErrorCode.MQTT_ERR_SUCCESS and client.want_write():
+                rc = client.loop_write()
+            if self.counter.received == before:
+                break
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._reconnect(mqtt.error_string(rc))
+
+    def _reconnect(self, why: str) -> None:
+        log.warning("the raw subscriber lost its MQTT connection (%s); reconnecting", why)
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            if attempt:
+                time.sleep(self.backoff.delay(attempt - 1))
+            attempt += 1
+            try:
+                self.client = self._connect()
+            except (PublishError, BenchError) as exc:
+                elapsed = time.monotonic() - started
+                retriable = not isinstance(exc, PublishError) or exc.retriable
+                if not retriable or elapsed >= self.backoff.give_up_s:
+                    raise BenchError(
+                        f"the raw subscriber lost its MQTT connection ({why}) and could not "
+                        f"connect again in {elapsed:.0f} s: {exc}"
+                    ) from exc
+                continue
+            self.reconnects += 1
+            log.info(
+                "the raw subscriber reconnected after %.1f s (%d attempts)",
+                time.monotonic() - started,
+                attempt,
+            )
             return
+
+    def close(self) -> None:
+        """Disconnect and end the session (a clean-session login with the same id)."""
+        with contextlib.suppress(Exception):
+            self.client.disconnect()
+        with contextlib.suppress(Exception):
+            connect(self.target, self.client_id, clean_session=True).disconnect()
 
 
 def _receive(
-    client: mqtt.Client, counter: _Counter, commands: Queue[int], idle_timeout_s: float
+    subscription: _Subscription, counter: _Counter, commands: Queue[int], idle_timeout_s: float
 ) -> None:
     """Receive until the parent's expected count arrived or nothing came for a while."""
     expected: int | None = None
     started = seen_at = time.monotonic()
     seen = 0
     while expected is None or counter.received < expected:
-        service(client, 0.05, "the raw subscriber")
-        _drain(client, counter)
+        subscription.service(0.05)
         now = time.monotonic()
         if counter.received != seen:
             seen, seen_at = counter.received, now
@@ -532,27 +534,27 @@ def subscriber_main(
     client_id: str,
     topic_filter: str,
     idle_timeout_s: float,
+    logging_setup: tuple[str, str],
     commands: Queue[int],
     results: Queue[tuple[str, int, Any]],
 ) -> None:
     """Entry point of the raw-leg subscriber: count QoS 1 messages until told how many."""
-    ignore_interrupts()
-    client: mqtt.Client | None = None
+    configure_worker(logging_setup)
+    subscription: _Subscription | None = None
     counter = _Counter()
     try:
-        client = connect_client(target, client_id, threaded=False)
-        client.on_message = counter.on_message
-        subscribe(client, topic_filter, threaded=False)
+        subscription = _Subscription(target, client_id, topic_filter, counter)
         results.put(("ready", 0, None))
-        _receive(client, counter, commands, idle_timeout_s)
-        results.put(("done", 0, SubscribeResult(counter.received, counter.first, counter.last)))
+        _receive(subscription, counter, commands, idle_timeout_s)
+        got = SubscribeResult(
+            counter.received, counter.first, counter.last, subscription.reconnects
+        )
+        results.put(("done", 0, got))
     except Exception as exc:
         results.put(("error", 0, f"subscriber: {type(exc).__name__}: {exc}"))
     finally:
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.disconnect()
-                client.loop(0.1)
+        if subscription is not None:
+            subscription.close()
 
 
 class RawSubscriber:
@@ -565,7 +567,15 @@ class RawSubscriber:
         self._commands: Queue[int] = _SPAWN.Queue()
         self._proc = _SPAWN.Process(
             target=subscriber_main,
-            args=(target, client_id, topic_filter, idle_timeout_s, self._commands, self._results),
+            args=(
+                target,
+                client_id,
+                topic_filter,
+                idle_timeout_s,
+                worker_logging(),
+                self._commands,
+                self._results,
+            ),
             name="bench-subscriber",
             daemon=True,
         )

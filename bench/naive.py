@@ -25,10 +25,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 from aiokafka import AIOKafkaProducer
-from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.mqtt_load import MqttTarget, ignore_interrupts
 from schema.telemetry import DeviceTelemetry
+from simulators.publish import new_client
 
 __all__ = ["NaiveConfig", "NaiveResult", "naive_main"]
 
@@ -88,12 +88,7 @@ def _run(cfg: NaiveConfig, results: Queue[tuple[str, int, Any]]) -> NaiveResult:
     loop = asyncio.new_event_loop()
     producer = loop.run_until_complete(_start_producer(cfg.kafka_bootstrap))
     conn = psycopg.connect(cfg.db_dsn, connect_timeout=10)
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2,
-        client_id=cfg.client_id,
-        clean_session=True,
-        protocol=mqtt.MQTTv311,
-    )
+    client = new_client(cfg.target, cfg.client_id)
     state: dict[str, float] = {"processed": 0, "first": math.nan, "last": math.nan}
     stopped_by = ["timeout"]
     try:
@@ -143,8 +138,6 @@ def _run(cfg: NaiveConfig, results: Queue[tuple[str, int, Any]]) -> NaiveResult:
         client.on_connect = on_connect
         client.on_message = on_message
         client.on_subscribe = lambda *_a: results.put(("ready", 0, None))
-        if cfg.target.username is not None:
-            client.username_pw_set(cfg.target.username, cfg.target.password)
         client.connect(cfg.target.host, cfg.target.port, keepalive=30)
         watchdog = threading.Timer(cfg.hard_timeout_s, client.disconnect)
         watchdog.daemon = True

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["CityDataError", "PlanSourceError", "PublishError", "SimulatorError"]
+__all__ = [
+    "BrokerUnreachableError",
+    "CityDataError",
+    "LoginRefusedError",
+    "PlanSourceError",
+    "PublishError",
+    "SimulatorError",
+]
 
 
 class SimulatorError(Exception):
@@ -31,4 +38,24 @@ class PlanSourceError(SimulatorError):
 
 
 class PublishError(SimulatorError):
-    """The MQTT broker refused, dropped or stopped acknowledging our messages."""
+    """The MQTT broker refused, dropped or stopped acknowledging our messages.
+
+    ``retriable``: whether connecting again may help (a reconnecting publisher retries
+    only those, with back-off).
+    """
+
+    retriable: bool = False
+
+
+class BrokerUnreachableError(PublishError):
+    """No connection to the broker: TCP refused or cut, no CONNACK in time, or (from a
+    reconnecting publisher) no reconnect within its back-off limit. Retriable."""
+
+    retriable = True
+
+
+class LoginRefusedError(PublishError):
+    """The broker answered and refused the login (credentials, client id, ACL): retrying
+    the same login cannot help, so a first connection fails at once."""
+
+    retriable = False

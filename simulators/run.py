@@ -14,6 +14,11 @@ This is where the pure engine meets the clock and the network.
   without DISCONNECT (the broker publishes the will) and the device reconnects
   when the episode ends. The other devices share a small pool of connections
   (a gateway-like fan-in), which is what lets one process carry 10,000 bins.
+
+Every connection is a :class:`~simulators.publish.Sender`: when the broker
+restarts, each one reconnects with back-off and re-sends what it had not got a
+PUBACK for, and the run carries on (live mode falls behind the clock meanwhile
+and catches up).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import IO, Any
 from simulators.devices import Emission
 from simulators.engine import Simulation
 from simulators.errors import PublishError
-from simulators.publish import MqttTarget, PublisherPool, Sender, connect, drop_connection
+from simulators.publish import MqttTarget, PublisherPool, Sender
 
 __all__ = ["LiveOptions", "Progress", "run_live", "run_replay", "write_dump"]
 
@@ -99,6 +104,7 @@ def run_replay(
     summary = sim.finish(
         {"mode": "replay", "messages_published": published, "messages_acked": acked}
     )
+    reconnects = pool.reconnects if pool is not None else 0
     if pool is not None and acked != generated:
         raise PublishError(
             f"only {acked:,} of {generated:,} messages got a PUBACK; the broker may be "
@@ -109,6 +115,7 @@ def run_replay(
         "messages": generated,
         "published": published,
         "acked": acked,
+        "reconnects": reconnects,
         "generate_s": round(generated_s, 2),
         "wall_s": round(wall, 2),
         "messages_per_s": round(generated / wall, 1) if wall else None,
@@ -142,21 +149,25 @@ def run_live(
     sim: Simulation, target: MqttTarget, opts: LiveOptions, progress: Progress
 ) -> dict[str, Any]:
     """Publish in (scaled) real time until ``duration_s`` or SIGINT/SIGTERM; the totals."""
-    stop = _Stop()
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     pool = [
-        Sender(connect(target, f"{opts.client_prefix}-pool{i}"), f"pool connection {i}")
+        Sender(target, f"{opts.client_prefix}-pool{i}", name=f"pool connection {i}")
         for i in range(max(1, opts.pool_connections))
     ]
-    real: dict[int, Sender | None] = {}
     real_n = min(opts.real_clients, len(sim.devices))
-    for i in range(real_n):
-        dev = sim.devices[i]
-        real[i] = Sender(
-            connect(target, dev.device_id, will=(dev.status_topic, b'{"state":"offline"}')),
-            dev.device_id,
-        )
-    lost: list[Sender] = []
+    real = [
+        Sender(target, dev.device_id, will=(dev.status_topic, b'{"state":"offline"}'))
+        for dev in sim.devices[:real_n]
+    ]
+    senders = pool + real
+    try:
+        for sender in senders:
+            sender.start()
+    except PublishError:
+        for sender in senders:
+            sender.close()
+        raise
+    stop = _Stop()
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     start = sim.now  # the window's start, or where a caller advanced the engine to
     wall0 = time.monotonic()
     cpu0 = time.process_time()
@@ -177,17 +188,11 @@ def run_live(
             generated += len(batch)
             for _, topic, payload, retain, key in batch:
                 if 0 <= key < real_n:
-                    _device_publish(real, key, sim, target, topic, payload, retain, lost)
+                    _device_publish(real[key], topic, payload, retain)
                 else:
                     pool[(key if key >= 0 else 0) % len(pool)].publish(topic, payload, retain)
-            for shared in pool:
-                shared.service(0)
-            for i, own in list(real.items()):
-                if own is not None:
-                    try:
-                        own.service(0)
-                    except PublishError:
-                        real[i] = None  # a cut connection; it comes back with the episode's end
+            for sender in senders:
+                sender.service(0)  # a cut device waits for its outage to end
             spent = time.monotonic() - tick0
             worst_tick = max(worst_tick, spent)
             expected = start + (time.monotonic() - wall0) * opts.speed
@@ -204,12 +209,12 @@ def run_live(
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-        senders = pool + [s for s in real.values() if s is not None] + lost
         for sender in senders:
             with contextlib.suppress(PublishError):
                 sender.drain()
         acked = sum(s.acked for s in senders)
         published = sum(s.published for s in senders)
+        reconnects = sum(s.reconnects for s in senders)
         for sender in senders:
             sender.close()
     wall = time.monotonic() - wall0
@@ -220,6 +225,7 @@ def run_live(
         "messages": generated,
         "published": published,
         "acked": acked,
+        "reconnects": reconnects,
         "wall_s": round(wall, 2),
         "messages_per_s": round(generated / wall, 1) if wall else None,
         "cpu_share": round(cpu / wall, 3) if wall else None,
@@ -228,29 +234,10 @@ def run_live(
     }
 
 
-def _device_publish(
-    real: dict[int, Sender | None],
-    key: int,
-    sim: Simulation,
-    target: MqttTarget,
-    topic: str,
-    payload: bytes,
-    retain: bool,
-    lost: list[Sender],
-) -> None:
-    """A realistic client: its own connection, cut on an outage, re-made after it."""
-    sender = real[key]
+def _device_publish(sender: Sender, topic: str, payload: bytes, retain: bool) -> None:
+    """A realistic client: its own connection, cut on an outage, re-made at the next
+    message after it (which first re-sends what the cut left unacknowledged)."""
     if b'"reason":"connection_lost"' in payload:
-        if sender is not None:
-            drop_connection(sender.client)  # Mosquitto publishes the last will for us
-            lost.append(sender)
-            real[key] = None
+        sender.cut()  # Mosquitto publishes the last will for us
         return
-    if sender is None:
-        dev = sim.devices[key]
-        sender = Sender(
-            connect(target, dev.device_id, will=(dev.status_topic, b'{"state":"offline"}')),
-            dev.device_id,
-        )
-        real[key] = sender
     sender.publish(topic, payload, retain)

@@ -5,7 +5,9 @@ One simulation (``simulators.engine.Simulation``) from the plan's anchor:
 1. generate silently up to ``publish_from`` (a later demo run continues the
    fleet of an earlier one without a jump in the bins' state);
 2. replay ``publish_from .. live_from`` as fast as the pipeline takes it, with
-   the simulator's publisher processes (QoS 1, per-device order), holding back
+   the simulator's publisher processes (QoS 1, per-device order; every connection
+   here and in step 4 reconnects after a broker restart and re-sends what had no
+   PUBACK, see ``simulators.publish``), holding back
    while the bridge is more than ``max_backlog`` messages behind (Mosquitto
    would drop what exceeds its queue for the bridge's session);
 3. wait for ``live`` on stdin (the demo sends it once the history is processed
@@ -183,6 +185,7 @@ def run(cfg: FleetConfig, stop: _Stop) -> dict[str, Any]:
             "messages": generated,
             "published": published,
             "acked": acked,
+            "reconnects": pool.reconnects,
             "readings": _published(sim) - base,
             "wall_s": round(time.monotonic() - started, 1),
         }
@@ -213,7 +216,15 @@ def run(cfg: FleetConfig, stop: _Stop) -> dict[str, Any]:
         )
         totals["live"] = {
             k: result.get(k)
-            for k in ("messages", "published", "acked", "wall_s", "messages_per_s", "lag_s")
+            for k in (
+                "messages",
+                "published",
+                "acked",
+                "reconnects",
+                "wall_s",
+                "messages_per_s",
+                "lag_s",
+            )
         }
         totals["live"]["until"] = sim.now
     totals["readings_published"] = _published(sim) - base
