@@ -338,8 +338,20 @@ class MqttSource:
 
     # --- asyncio thread ----------------------------------------------------------------
     def _wake(self) -> None:
-        self._wake_pending = False
+        # ``_wake_pending`` stays set while the consumer drains the inbox, so a burst
+        # costs one wake-up (one self-pipe write) rather than one per message; the
+        # consumer clears it only when it finds the inbox empty (`_arm`).
         self._ready.set()
+
+    def _arm(self) -> bool:
+        """About to wait for a message: re-arm the wake-up; True if one came meanwhile.
+
+        The flag is cleared before the inbox is looked at again, so a message that
+        paho appended while the flag was still set (and so woke nobody) is seen here,
+        and one appended after it wakes the loop.
+        """
+        self._wake_pending = False
+        return bool(self._inbox)
 
     def empty(self) -> bool:
         return not self._inbox
@@ -362,6 +374,8 @@ class MqttSource:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
+            if self._arm():
+                return True
             self._ready.clear()
             try:
                 await asyncio.wait_for(self._ready.wait(), remaining)
@@ -372,6 +386,8 @@ class MqttSource:
     async def get(self) -> Message:
         """Wait for the next received message."""
         while not self._inbox:
+            if self._arm():
+                break
             self._ready.clear()
             await self._ready.wait()
         return self.get_nowait()
