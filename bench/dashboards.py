@@ -5,13 +5,13 @@ bins at 15-minute readings (8.64 M rows in ``readings``).
 
 **The data, loaded once.**  The run uses a database of its own in the local
 cluster, ``ww_bench_dash_<days>d_<bins>b_<interval>m`` (or ``--database``),
-migrated from scratch like the tests' (``schema.migrate.migrate`` and
+migrated from scratch like the tests' (``wastewatch.schema.migrate.migrate`` and
 ``ensure_login_roles``).  It is loaded by SQL inside PostgreSQL
 (``generate_series``, no row crosses the client), one UTC day per statement:
 
 * the registry: the shipped Kalasin city (zones, depot, landfill, trucks) with
   ``bins`` bins taken from it, cloned beyond its 600 like the simulator does
-  (``simulators.engine.select_bins``, with clone trucks);
+  (``wastewatch.workbench.simulators.engine.select_bins``, with clone trucks);
 * ``readings``: one per bin per interval, with fill levels that rise at a
   per-bin rate (by stream, as the simulator's: general 35–95 %/day, organic
   35–105 %, recyclable 15–30 %, hazardous 3–8 %, varied per fill cycle) from a
@@ -39,10 +39,10 @@ database again from scratch.  The database is kept for the next run unless
 ``--drop-db``.
 
 **The timing.**  As Grafana does: the read-only role (``WW_DB_READER_DSN``),
-every variable at the value the board opens with (``grafana.variables``: "All"
+every variable at the value the board opens with (``wastewatch.grafana.variables``: "All"
 for zone and stream (their custom all value) and site (every site), the first
 bin, the what-if defaults), macros
-expanded by ``grafana.macros`` with ``$__interval`` = the panel's minimum
+expanded by ``wastewatch.grafana.macros`` with ``$__interval`` = the panel's minimum
 interval (the finest Grafana uses).  "Now" is the end of the loaded data.
 Ranges: the last 24 h for the live boards (operations, fleet), each board's
 default range (fleet 7 days, landfill 90 days, collection history 30 days),
@@ -72,24 +72,25 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from bench.errors import BenchError
-from grafana.board import Board, PanelQuery
-from grafana.dashboards import boards
-from grafana.dashboards import collections as collections_board
-from grafana.dashboards import fleet as fleet_board
-from grafana.dashboards import operations as operations_board
-from grafana.errors import DashboardError
-from grafana.macros import TimeRange, expand, parse_interval
-from grafana.variables import opening_values
-from schema.migrate import MigrationError, ensure_login_roles, migrate
-from simulators.citydata import DEFAULT_CITY_DIR, CityData, SimBin, load_city
-from simulators.engine import select_bins
-from simulators.errors import SimulatorError
-from simulators.registry import import_city
-from wastewatch.settings import load_settings
-from wastewatch.stack.errors import StackError
-from wastewatch.stack.manager import Stack
-from wastewatch.stack.postgres import ROLE_DSN_KEYS, with_database
+from wastewatch.city.citydata import CityData, SimBin, load_city
+from wastewatch.city.importer import import_city
+from wastewatch.core.settings import load_settings
+from wastewatch.grafana.board import Board, PanelQuery
+from wastewatch.grafana.dashboards import boards
+from wastewatch.grafana.dashboards import collections as collections_board
+from wastewatch.grafana.dashboards import operations as operations_board
+from wastewatch.grafana.dashboards import sensor_health as fleet_board
+from wastewatch.grafana.errors import DashboardError
+from wastewatch.grafana.macros import TimeRange, expand, parse_interval
+from wastewatch.grafana.variables import opening_values
+from wastewatch.schema.migrate import MigrationError, ensure_login_roles, migrate
+from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.simulators.engine import select_bins
+from wastewatch.workbench.simulators.errors import SimulatorError
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.stack.errors import StackError
+from wastewatch.workbench.stack.manager import Stack
+from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
 
 __all__ = ["TARGET_MS", "DashBenchOptions", "run_dashboards_bench", "time_ranges"]
 

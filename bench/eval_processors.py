@@ -35,8 +35,16 @@ from typing import Any
 
 import psycopg
 
-from bench.errors import BenchError
-from bench.ingest import (
+from wastewatch.city.citydata import SimBin, load_city
+from wastewatch.city.importer import import_city
+from wastewatch.core.kafka_topics import group_lag
+from wastewatch.core.settings import KafkaSettings, load_settings
+from wastewatch.ingest.sink import consumer_groups as sink_groups
+from wastewatch.processors.landfill import DayVolume, SiteInfo, project
+from wastewatch.processors.service import consumer_groups as stage_groups
+from wastewatch.schema.common import TelemetryFlag
+from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.bench.ingest import (
     _bench_database,
     _create_topics,
     _delete_topics,
@@ -45,24 +53,17 @@ from bench.ingest import (
     _Service,
     _service_env,
 )
-from ingest.sink import consumer_groups as sink_groups
-from processors.landfill import DayVolume, SiteInfo, project
-from processors.service import consumer_groups as stage_groups
-from schema.common import TelemetryFlag
-from simulators.calendar import load_calendar, local_day_and_hour
-from simulators.citydata import DEFAULT_CITY_DIR, SimBin, load_city
-from simulators.dynamics import FillModel
-from simulators.engine import SimOptions, Simulation, select_bins
-from simulators.errors import PublishError, SimulatorError
-from simulators.faults import FaultRates
-from simulators.publish import MqttTarget, Sender
-from simulators.registry import import_city
-from simulators.run import run_replay
-from simulators.truth import GroundTruth
-from wastewatch.kafka_topics import group_lag
-from wastewatch.settings import KafkaSettings, load_settings
-from wastewatch.stack.errors import StackError
-from wastewatch.stack.manager import Stack
+from wastewatch.workbench.simulators.calendar import load_calendar, local_day_and_hour
+from wastewatch.workbench.simulators.dynamics import FillModel
+from wastewatch.workbench.simulators.engine import SimOptions, Simulation, select_bins
+from wastewatch.workbench.simulators.errors import PublishError, SimulatorError
+from wastewatch.workbench.simulators.faults import FaultRates
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.publish import MqttTarget, Sender
+from wastewatch.workbench.simulators.run import run_replay
+from wastewatch.workbench.simulators.truth import GroundTruth
+from wastewatch.workbench.stack.errors import StackError
+from wastewatch.workbench.stack.manager import Stack
 
 __all__ = ["EvalOptions", "run_eval"]
 
@@ -250,7 +251,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             import_city(dsns["WW_DB_DSN"], registry)
             service_env = _service_env(env, dsns, run, settings)
             service_env["WW_PROCESSORS_GROUP_PREFIX"] = f"eval-{run.run_id}-"
-            for module in ("ingest.sink", "ingest.bridge"):
+            for module in ("wastewatch.ingest.sink", "wastewatch.ingest.bridge"):
                 name = module.rsplit(".", 1)[-1]
                 services.append(_Service(module, service_env, logs / f"{run.run_id}-{name}.log"))
             for i, (only, port) in enumerate(zip(opts.processes, proc_ports, strict=True)):

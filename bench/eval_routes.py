@@ -10,11 +10,11 @@ letting more bins overflow? One run, in process, no services:
    and bins fill the same whatever the trucks do until they empty them).
 2. **Closed loop** (``days``): at each local midnight the planner sees only
    what the real system would: ``bin_state`` rows made by the real collection
-   detector and :class:`~processors.forecast.FillForecaster`, fed with the
+   detector and :class:`~wastewatch.processors.forecast.FillForecaster`, fed with the
    simulated devices' own readings (payload bytes decoded as the processors
    decode Kafka records, in the order the devices sent them: faults, buffered
    re-sends and duplicates included), the open sensor alerts of the real
-   :class:`~processors.alerts.DeviceAlerts`, and the registry. :func:`plan_day`
+   :class:`~wastewatch.processors.alerts.DeviceAlerts`, and the registry. :func:`plan_day`
    (the settings of ``wastewatch routes plan``, solver time ``seconds``) makes
    the day's plans; the simulated trucks follow them (ETAs, shift cut-off,
    unloading when 90 % full by their *actual* load) and empty the bins.
@@ -60,20 +60,20 @@ from datetime import UTC, date, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from bench.errors import BenchError
-from processors.alerts import DeviceAlerts
-from processors.collections import CollectionDetector
-from processors.forecast import FillForecaster, from_u
-from processors.readings import decode_reading
-from processors.routing.distances import (
+from wastewatch.city.citydata import CityData, load_city
+from wastewatch.processors.alerts import DeviceAlerts
+from wastewatch.processors.collections import CollectionDetector
+from wastewatch.processors.forecast import FillForecaster, from_u
+from wastewatch.processors.readings import decode_reading
+from wastewatch.processors.routing.distances import (
     DEFAULT_ROAD_FACTOR,
     HaversineMatrix,
     Place,
     haversine_km,
 )
-from processors.routing.errors import RoutingError, SolverError
-from processors.routing.planner import plan_day, solution_routes
-from processors.routing.problem import (
+from wastewatch.processors.routing.errors import RoutingError, SolverError
+from wastewatch.processors.routing.planner import plan_day, solution_routes
+from wastewatch.processors.routing.problem import (
     BinInput,
     Candidate,
     DayInputs,
@@ -83,15 +83,16 @@ from processors.routing.problem import (
     local_to_utc,
     stream_places,
 )
-from processors.routing.solver import run_solver
-from schema.alerts import AlertKind
-from schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
-from simulators.calendar import Calendar, load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, CityData, load_city
-from simulators.devices import Emission
-from simulators.engine import _WAKE, SimOptions, Simulation
-from simulators.fleet import PlannedRoute
-from simulators.truth import GroundTruth
+from wastewatch.processors.routing.solver import run_solver
+from wastewatch.schema.alerts import AlertKind
+from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.simulators.calendar import Calendar, load_calendar
+from wastewatch.workbench.simulators.devices import Emission
+from wastewatch.workbench.simulators.engine import _WAKE, SimOptions, Simulation
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.trucks import PlannedRoute
+from wastewatch.workbench.simulators.truth import GroundTruth
 
 __all__ = [
     "BinVisit",
@@ -314,10 +315,10 @@ class ScheduleFigures:
 class FeedState:
     """The forecast and alert processors' per-device state, kept in memory.
 
-    The same loop as :class:`processors.forecast_stage.ForecastStage` runs per
+    The same loop as :class:`wastewatch.processors.forecast_stage.ForecastStage` runs per
     record: the collection detector first (a detected emptying restarts the
     model's level), then the forecaster; ``bin_state`` is the model's forecast
-    as of its newest reading. :class:`processors.alerts.DeviceAlerts` sees the
+    as of its newest reading. :class:`wastewatch.processors.alerts.DeviceAlerts` sees the
     same readings, for the open ``sensor_fault`` / ``tipped_over`` alerts the
     planner reads (offline alerts need the stage's fleet watermark; the planner
     instead treats a bin whose newest reading is stale as silent).

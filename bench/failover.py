@@ -7,10 +7,12 @@ What is measured, in one run (see ``bench/README.md``):
   ``.wastewatch/bench-failover/<run>/`` and ports of its own, stopped and its data
   deleted at the end; Mosquitto and PostgreSQL of the local stack, a database, topic
   prefix, city, MQTT client id and consumer group of the run's own;
-* the real ``python -m ingest.bridge`` and ``python -m ingest.sink`` processes,
+* the real ``python -m wastewatch.ingest.bridge`` and ``python -m wastewatch.ingest.sink``
+processes,
   configured only through ``WW_*`` variables;
 * N readings from D devices published over MQTT (QoS 1) at R readings/s by publisher
-  processes (`bench.mqtt_load`); a reading counts as **acked** when its publisher got
+  processes (`wastewatch.workbench.bench.mqtt_load`); a reading counts as **acked** when its
+  publisher got
   the PUBACK;
 * once a fifth of them are published, ``kill -9`` of the broker that leads the most
   partitions of the run's ``waste.readings.v1``; it is started again once the
@@ -48,8 +50,11 @@ from typing import Any, Final
 
 import psycopg
 
-from bench.errors import BenchError
-from bench.ingest import (
+from wastewatch.core.kafka_topics import TopicError, create_topics
+from wastewatch.core.settings import Settings, load_settings
+from wastewatch.schema.topics import telemetry_topic
+from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.bench.ingest import (
     _bench_database,
     _connect,
     _lost,
@@ -60,16 +65,13 @@ from bench.ingest import (
     _service_env,
     _wait_ready,
 )
-from bench.mqtt_load import MqttTarget, PublisherPool, PublishJob
-from bench.payloads import BENCH_DEVICE_PREFIX
-from bench.procstat import PeakSampler, peak_rss_mb, rss_mb
-from schema.topics import telemetry_topic
-from wastewatch.kafka_topics import TopicError, create_topics
-from wastewatch.settings import Settings, load_settings
-from wastewatch.stack.errors import StackError
-from wastewatch.stack.kafka import KafkaNode, KafkaService
-from wastewatch.stack.manager import Stack
-from wastewatch.stack.process import free_port_block
+from wastewatch.workbench.bench.mqtt_load import MqttTarget, PublisherPool, PublishJob
+from wastewatch.workbench.bench.payloads import BENCH_DEVICE_PREFIX
+from wastewatch.workbench.bench.procstat import PeakSampler, peak_rss_mb, rss_mb
+from wastewatch.workbench.stack.errors import StackError
+from wastewatch.workbench.stack.kafka import KafkaNode, KafkaService
+from wastewatch.workbench.stack.manager import Stack
+from wastewatch.workbench.stack.process import free_port_block
 
 __all__ = ["FailoverOptions", "run_failover_bench"]
 
@@ -369,8 +371,8 @@ class _Pipeline:
     bridge: _Service | None = None
 
     def start(self) -> None:
-        self.sink = _Service("ingest.sink", self.env, self.logs / "sink.log")
-        self.bridge = _Service("ingest.bridge", self.env, self.logs / "bridge.log")
+        self.sink = _Service("wastewatch.ingest.sink", self.env, self.logs / "sink.log")
+        self.bridge = _Service("wastewatch.ingest.bridge", self.env, self.logs / "bridge.log")
 
     def both(self) -> list[_Service]:
         return [s for s in (self.sink, self.bridge) if s is not None]

@@ -7,8 +7,8 @@ Three legs, in one run, on the local stack (see ``bench/README.md``):
 (b) **naive bridge**: paho ``on_message`` -> aiokafka ``send_and_wait``
     (``acks="all"``) -> one INSERT + COMMIT per reading, in its own process:
     the baseline a first attempt reaches.
-(c) **the real bridge and sink** (``python -m ingest.bridge`` /
-    ``python -m ingest.sink``), configured only through ``WW_*`` environment
+(c) **the real bridge and sink** (``python -m wastewatch.ingest.bridge`` /
+    ``python -m wastewatch.ingest.sink``), configured only through ``WW_*`` environment
     variables, pointed at a fresh database, a topic prefix and a city of this
     run's own: full-speed throughput, then latency at half that rate, then an
     exact count of lost and duplicated readings, and the peak memory of every
@@ -50,27 +50,32 @@ import psycopg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from bench.errors import BenchError
-from bench.mqtt_load import (
+from wastewatch.core.kafka_topics import TopicError, create_topics, delete_prefixed_topics
+from wastewatch.core.settings import KafkaSettings, Settings, load_settings
+from wastewatch.schema.migrate import ensure_login_roles, migrate
+from wastewatch.schema.topics import telemetry_topic, topic_by_name
+from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.bench.mqtt_load import (
     MqttTarget,
     PublisherPool,
     PublishJob,
     PublishResult,
     RawSubscriber,
 )
-from bench.naive import NaiveConfig, NaiveResult, naive_main
-from bench.payloads import BENCH_DEVICE_PREFIX, BOOT, NAIVE_DEVICE_PREFIX, payload
-from bench.procstat import PeakSampler, peak_rss_mb, rss_mb, tree_rss_mb
-from schema.migrate import ensure_login_roles, migrate
-from schema.topics import telemetry_topic, topic_by_name
-from simulators.errors import PublishError
-from simulators.publish import Sender
-from wastewatch.kafka_topics import TopicError, create_topics, delete_prefixed_topics
-from wastewatch.settings import KafkaSettings, Settings, load_settings
-from wastewatch.stack.errors import StackError
-from wastewatch.stack.manager import Stack
-from wastewatch.stack.postgres import ROLE_DSN_KEYS, with_database
-from wastewatch.stack.process import read_pid
+from wastewatch.workbench.bench.naive import NaiveConfig, NaiveResult, naive_main
+from wastewatch.workbench.bench.payloads import (
+    BENCH_DEVICE_PREFIX,
+    BOOT,
+    NAIVE_DEVICE_PREFIX,
+    payload,
+)
+from wastewatch.workbench.bench.procstat import PeakSampler, peak_rss_mb, rss_mb, tree_rss_mb
+from wastewatch.workbench.simulators.errors import PublishError
+from wastewatch.workbench.simulators.publish import Sender
+from wastewatch.workbench.stack.errors import StackError
+from wastewatch.workbench.stack.manager import Stack
+from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
+from wastewatch.workbench.stack.process import read_pid
 
 __all__ = ["BenchOptions", "run_ingest_bench"]
 
@@ -579,10 +584,15 @@ def _e2e_leg(
     stop_timeout = settings.ingest.shutdown_timeout_s + 10
     conn = _connect(dsns["WW_DB_DSN"])
     try:
-        services.append(_Service("ingest.sink", service_env, logs / f"{run.run_id}-sink.log"))
-        services.append(_Service("ingest.bridge", service_env, logs / f"{run.run_id}-bridge.log"))
+        services.append(
+            _Service("wastewatch.ingest.sink", service_env, logs / f"{run.run_id}-sink.log")
+        )
+        services.append(
+            _Service("wastewatch.ingest.bridge", service_env, logs / f"{run.run_id}-bridge.log")
+        )
         progress(
-            f"started ingest.sink (pid {services[0].proc.pid}) and ingest.bridge "
+            f"started wastewatch.ingest.sink (pid {services[0].proc.pid}) and "
+            f"wastewatch.ingest.bridge "
             f"(pid {services[1].proc.pid}); city {run.city}, topic prefix {run.topic_prefix}"
         )
         _wait_ready(target, run, conn, services, progress)

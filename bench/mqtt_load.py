@@ -6,8 +6,9 @@ process keeps one connection (MQTT 3.1.1, as the devices speak it) and
 runs jobs sent to it over a queue; the parent gets back, per job, which message
 numbers were published (and when) and which got a PUBACK.
 
-Connections are the workbench's one publisher, :class:`simulators.publish.Sender`
-(made by :func:`simulators.publish.connect`: credentials, TLS): when the broker
+Connections are the workbench's one publisher,
+:class:`wastewatch.workbench.simulators.publish.Sender`
+(made by :func:`wastewatch.workbench.simulators.publish.connect`: credentials, TLS): when the broker
 restarts, a publisher reconnects with back-off, re-sends what had no PUBACK yet in
 its original order, and the job carries on; the raw subscriber keeps a persistent
 session and reconnects too, so a benchmark survives a broker restart.
@@ -42,10 +43,11 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from bench.errors import BenchError
-from bench.payloads import device_id, payload
-from simulators.errors import PublishError
-from simulators.publish import (
+from wastewatch.core.mqtt_url import MqttTarget
+from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.bench.payloads import device_id, payload
+from wastewatch.workbench.simulators.errors import PublishError
+from wastewatch.workbench.simulators.publish import (
     DEFAULT_BACKOFF,
     DEFAULT_WINDOW,
     Backoff,
@@ -55,7 +57,6 @@ from simulators.publish import (
     loop_once,
     worker_logging,
 )
-from wastewatch.mqtt_url import MqttTarget
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ def service(client: mqtt.Client, timeout_s: float, what: str) -> None:
 
 @dataclass(frozen=True, slots=True)
 class PublishJob:
-    """Publish messages ``k_base .. k_base+messages-1`` (see :mod:`bench.payloads`).
+    """Publish messages ``k_base .. k_base+messages-1`` (see
+    :mod:`wastewatch.workbench.bench.payloads`).
 
     ``topic_format`` has one ``{device}`` field.  ``rate_per_s`` is the offered
     rate of all publishers together (None: as fast as the window allows);
@@ -150,7 +152,8 @@ def _int_array(raw: bytes) -> array[int]:
 
 
 class _Publisher:
-    """One reconnecting connection (:class:`~simulators.publish.Sender`) and the record of
+    """One reconnecting connection (:class:`~wastewatch.workbench.simulators.publish.Sender`) and
+    the record of
     which message numbers were published and acknowledged.
 
     Everything, callbacks included, runs on the process's one thread: a PUBACK is

@@ -8,7 +8,7 @@ number exactly: ``k = seq * devices + device_index``.  A later phase with
 phases never share a number.
 
 Payloads are built from a template cut out of a real
-:class:`~schema.telemetry.DeviceTelemetry` serialisation (so key order and
+:class:`~wastewatch.schema.telemetry.DeviceTelemetry` serialisation (so key order and
 formatting are the model's own) and one payload is validated against the model
 at import: a publisher can then format tens of thousands of valid readings a
 second without calling pydantic.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from schema.telemetry import DeviceTelemetry
+from wastewatch.schema.telemetry import DeviceTelemetry
 
 __all__ = [
     "BENCH_DEVICE_PREFIX",

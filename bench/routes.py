@@ -1,9 +1,9 @@
 """Route-planner benchmarks: CVRPLIB gaps and the Kalasin-size daily plan time.
 
-``python -m bench.routes vrplib [DIR] --seconds 10 [--json]`` solves every
+``python -m wastewatch.workbench.bench.routes vrplib [DIR] --seconds 10 [--json]`` solves every
 ``*.vrp`` in DIR that has a ``.sol`` beside it (last line ``Cost N``) with the
 planner's solver settings and prints the gap to the best-known cost per
-instance and on average. ``python -m bench.routes kalasin --bins 500
+instance and on average. ``python -m wastewatch.workbench.bench.routes kalasin --bins 500
 --trucks 6 [--json]`` times a whole daily plan (problem building, distances,
 solving, plan assembly and the feasibility check) for a synthetic day where
 every bin is due, so the trucks must reload at the landfill. Figures, not
@@ -32,7 +32,7 @@ def best_known(sol: Path) -> int:
 
 def bench_vrplib(folder: Path, seconds: float, seed: int) -> dict[str, Any]:
     """Gap per instance at ``seconds`` each; routes are re-checked against capacity."""
-    from processors.routing.solver import read_cvrp, solve_cvrp
+    from wastewatch.processors.routing.solver import read_cvrp, solve_cvrp
 
     rows: list[dict[str, Any]] = []
     for vrp in sorted(folder.glob("*.vrp")):
@@ -67,8 +67,8 @@ def bench_vrplib(folder: Path, seconds: float, seed: int) -> dict[str, Any]:
 
 def bench_kalasin(bins: int, trucks: int, seconds: float, seed: int) -> dict[str, Any]:
     """Time one daily plan over ``bins`` general-waste bins and ``trucks`` trucks."""
-    from processors.routing.planner import PlanOptions, plan_day
-    from processors.routing.synthetic import kalasin_day
+    from wastewatch.processors.routing.planner import PlanOptions, plan_day
+    from wastewatch.processors.routing.synthetic import kalasin_day
 
     inputs = kalasin_day(bins=bins, trucks=trucks, seed=seed)
     started = time.perf_counter()
@@ -88,7 +88,7 @@ def bench_kalasin(bins: int, trucks: int, seconds: float, seed: int) -> dict[str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.routes")
+    parser = argparse.ArgumentParser(prog="python -m wastewatch.workbench.bench.routes")
     sub = parser.add_subparsers(dest="what", required=True)
     v = sub.add_parser("vrplib")
     v.add_argument("folder", type=Path, nargs="?", default=DEFAULT_CVRP_DIR)

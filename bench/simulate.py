@@ -23,8 +23,10 @@ from typing import Any
 
 import psycopg
 
-from bench.errors import BenchError
-from bench.ingest import (
+from wastewatch.city.citydata import load_city
+from wastewatch.core.settings import load_settings
+from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.bench.ingest import (
     _bench_database,
     _create_topics,
     _delete_topics,
@@ -32,16 +34,15 @@ from bench.ingest import (
     _Service,
     _service_env,
 )
-from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, load_city
-from simulators.devices import ReportingConfig
-from simulators.engine import SimOptions, Simulation
-from simulators.errors import SimulatorError
-from simulators.publish import MqttTarget
-from simulators.run import LiveOptions, run_live, run_replay
-from wastewatch.settings import load_settings
-from wastewatch.stack.errors import StackError
-from wastewatch.stack.manager import Stack
+from wastewatch.workbench.simulators.calendar import load_calendar
+from wastewatch.workbench.simulators.devices import ReportingConfig
+from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.errors import SimulatorError
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.publish import MqttTarget
+from wastewatch.workbench.simulators.run import LiveOptions, run_live, run_replay
+from wastewatch.workbench.stack.errors import StackError
+from wastewatch.workbench.stack.manager import Stack
 
 __all__ = ["SimBenchOptions", "run_simulate_bench"]
 
@@ -167,9 +168,11 @@ def _replay_e2e(
     try:
         with _bench_database(env, run, progress) as dsns:
             service_env = _service_env(env, dsns, run, settings)
-            services.append(_Service("ingest.sink", service_env, logs / f"{run.run_id}-sink.log"))
             services.append(
-                _Service("ingest.bridge", service_env, logs / f"{run.run_id}-bridge.log")
+                _Service("wastewatch.ingest.sink", service_env, logs / f"{run.run_id}-sink.log")
+            )
+            services.append(
+                _Service("wastewatch.ingest.bridge", service_env, logs / f"{run.run_id}-bridge.log")
             )
             time.sleep(3.0)  # the bridge's subscription must exist before the first publish
             for service in services:

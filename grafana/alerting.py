@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from grafana.board import DATASOURCE, title
+from wastewatch.grafana.board import DATASOURCE, title
 
 __all__ = ["RULES", "AlertRule", "provisioning"]
 

@@ -5,7 +5,7 @@ The generated files are committed beside the code (reviewable diffs, and
 sorted, two-space indent, Thai kept as UTF-8 text rather than ``\\u`` escapes,
 one trailing newline.
 
-    python -m grafana.build [--check]      # or: wastewatch dashboards build [--check]
+    python -m wastewatch.grafana.build [--check]      # or: wastewatch dashboards build [--check]
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 
 from grafanalib._gen import DashboardEncoder
 
-from grafana.alerting import provisioning
-from grafana.dashboards import boards
-from grafana.errors import DashboardError, StaleFilesError
+from wastewatch.grafana.alerting import provisioning
+from wastewatch.grafana.dashboards import boards
+from wastewatch.grafana.errors import DashboardError, StaleFilesError
 
 __all__ = ["PROVISIONING", "build", "main", "render"]
 
@@ -83,7 +83,7 @@ def build(*, check: bool = False) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grafana.build", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m wastewatch.grafana.build", description=__doc__)
     parser.add_argument(
         "--check",
         action="store_true",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from wastewatch.errors import WastewatchError
 
-class DashboardError(Exception):
+
+class DashboardError(WastewatchError):
     """Dashboards or their provisioning files are wrong or out of date."""
 
 

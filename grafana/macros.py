@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from grafana.errors import MacroError
+from wastewatch.grafana.errors import MacroError
 
 __all__ = ["TimeRange", "VariableValue", "expand", "parse_interval"]
 

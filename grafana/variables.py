@@ -18,9 +18,9 @@ from typing import Any
 
 import psycopg
 
-from grafana.board import CustomVariable, Variable
-from grafana.errors import DashboardError
-from grafana.macros import TimeRange, VariableValue, expand
+from wastewatch.grafana.board import CustomVariable, Variable
+from wastewatch.grafana.errors import DashboardError
+from wastewatch.grafana.macros import TimeRange, VariableValue, expand
 
 __all__ = ["opening_values", "options"]
 
@@ -48,7 +48,7 @@ def opening_values(
     """Every variable's value when the board opens; ``chosen`` ones are kept as given.
 
     A query variable without options is left out, so a panel that uses it fails
-    in :func:`grafana.macros.expand` with the variable's name.
+    in :func:`wastewatch.grafana.macros.expand` with the variable's name.
     """
     values: dict[str, VariableValue] = dict(chosen or {})
     for var in variables:

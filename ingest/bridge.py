@@ -5,7 +5,7 @@ Delivery semantics
 * MQTT side: QoS 1 subscription, persistent session (clean_start=False and a
   Session Expiry Interval), **manual acks**: a message's PUBACK is sent only
   after Kafka acknowledged its record with ``acks="all"``, and PUBACKs leave
-  in arrival order (`ingest.acks`).  A crash before the PUBACK makes the
+  in arrival order (`wastewatch.ingest.acks`).  A crash before the PUBACK makes the
   broker redeliver the message (DUP) to the next session: at-least-once.
 * Kafka side: key = device id (each device's readings stay in one partition,
   in order), batched by linger/batch size; the idempotent producer is used
@@ -43,11 +43,16 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ingest.acks import InOrderAcks, Slot
-from ingest.errors import IngestError, KafkaUnavailableError
-from ingest.log_budget import LogBudget
-from ingest.mqtt import Message, MqttSource
-from ingest.validate import (
+from wastewatch.core.logs import configure
+from wastewatch.core.metrics import MetricsServer
+from wastewatch.core.mqtt_url import redact
+from wastewatch.core.service import run_until_signal
+from wastewatch.core.settings import Settings, load_settings
+from wastewatch.ingest.acks import InOrderAcks, Slot
+from wastewatch.ingest.errors import IngestError, KafkaUnavailableError
+from wastewatch.ingest.log_budget import LogBudget
+from wastewatch.ingest.mqtt import Message, MqttSource
+from wastewatch.ingest.validate import (
     BROKER,
     DLQ,
     LANDFILL,
@@ -57,13 +62,8 @@ from ingest.validate import (
     classify,
     dead_letter_bytes,
 )
-from schema.broker import BROKER_TOPIC_ROOT, BrokerEventKind
-from schema.topics import DeviceTopicKind, device_filter, landfill_ticket_filter
-from wastewatch.logs import configure
-from wastewatch.mqtt_url import redact
-from wastewatch.observability import MetricsServer
-from wastewatch.service import run_until_signal
-from wastewatch.settings import Settings, load_settings
+from wastewatch.schema.broker import BROKER_TOPIC_ROOT, BrokerEventKind
+from wastewatch.schema.topics import DeviceTopicKind, device_filter, landfill_ticket_filter
 
 log = logging.getLogger(__name__)
 RECEIVED_AT_HEADER = "received_at_ms"
@@ -506,7 +506,7 @@ async def serve(settings: Settings, *, client_id: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m ingest.bridge", description=__doc__.split("\n")[0]
+        prog="python -m wastewatch.ingest.bridge", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--client-id", default=None, help="MQTT client id (default WW_MQTT_CLIENT_ID)"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from wastewatch.errors import WastewatchError
 
-class IngestError(Exception):
+
+class IngestError(WastewatchError):
     """Anything the bridge or the sink cannot do; the message says what and why."""
 
 

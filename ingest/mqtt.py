@@ -36,8 +36,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.errors import MqttConnectError
-from wastewatch.mqtt_url import MqttTarget, MqttUrlError, redact
+from wastewatch.core.mqtt_url import MqttTarget, MqttUrlError, redact
+from wastewatch.ingest.errors import MqttConnectError
 
 log = logging.getLogger(__name__)
 _PUBACK = struct.Struct("!BBH")  # PUBACK, remaining length 2, packet id (reason 0 implied)

@@ -7,7 +7,7 @@ record must never stop the sink: it is returned as a reject, never raised.
 
 A device time before `EARLIEST_PLAUSIBLE_TS` (``ts`` 0, 1970, MicroPython's
 2000 epoch: the clock was never set) is replaced by the bridge's receive time:
-such a reading is staged as clockless (`ingest.store`), and a status row gets
+such a reading is staged as clockless (`wastewatch.ingest.store`), and a status row gets
 the receive time, so no hypertable chunk before 2024 is ever created.
 """
 
@@ -19,12 +19,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ingest.validate import describe_errors
-from schema.broker import BrokerEvent
-from schema.landfill import LandfillDelivery
-from schema.status import DeviceStatus
-from schema.telemetry import EARLIEST_PLAUSIBLE_TS, DeviceTelemetry
-from schema.wire import wire_problem
+from wastewatch.ingest.validate import describe_errors
+from wastewatch.schema.broker import BrokerEvent
+from wastewatch.schema.landfill import LandfillDelivery
+from wastewatch.schema.status import DeviceStatus
+from wastewatch.schema.telemetry import EARLIEST_PLAUSIBLE_TS, DeviceTelemetry
+from wastewatch.schema.wire import wire_problem
 
 READING_COLUMNS = (
     "time",

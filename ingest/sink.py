@@ -7,7 +7,7 @@ Delivery semantics
   (weighbridge tickets) and `waste.broker.v1` (what the MQTT broker refused) in
   batches bounded in size
   (``sink_batch_max``) and time (``sink_batch_ms``).
-* Each batch is written in one database transaction (`ingest.store`), and
+* Each batch is written in one database transaction (`wastewatch.ingest.store`), and
   only after that transaction commits are the batch's offsets committed to
   Kafka.  A crash between the two replays the batch, and the natural-key
   ``ON CONFLICT DO NOTHING`` makes the replay insert nothing: exactly-once rows.
@@ -34,9 +34,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ingest import store
-from ingest.errors import IngestError
-from ingest.rows import (
+from wastewatch.core.db import superuser_message, superuser_role
+from wastewatch.core.logs import configure
+from wastewatch.core.metrics import MetricsServer
+from wastewatch.core.service import run_until_signal
+from wastewatch.core.settings import Settings, load_settings
+from wastewatch.ingest import store
+from wastewatch.ingest.errors import IngestError
+from wastewatch.ingest.rows import (
     Reject,
     broker_event_row,
     reading_row,
@@ -44,7 +49,7 @@ from ingest.rows import (
     status_row,
     ticket_row,
 )
-from ingest.validate import (
+from wastewatch.ingest.validate import (
     BROKER,
     DLQ,
     LANDFILL,
@@ -53,12 +58,7 @@ from ingest.validate import (
     Rejected,
     dead_letter_bytes,
 )
-from schema.dlq import DeadLetterReason
-from wastewatch.dbroles import superuser_message, superuser_role
-from wastewatch.logs import configure
-from wastewatch.observability import MetricsServer
-from wastewatch.service import run_until_signal
-from wastewatch.settings import Settings, load_settings
+from wastewatch.schema.dlq import DeadLetterReason
 
 log = logging.getLogger(__name__)
 
@@ -452,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     argparse.ArgumentParser(
-        prog="python -m ingest.sink", description="Kafka -> TimescaleDB sink"
+        prog="python -m wastewatch.ingest.sink", description="Kafka -> TimescaleDB sink"
     ).parse_args(argv)
     settings = load_settings()
     configure(settings.log_level, settings.log_format)

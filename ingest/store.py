@@ -12,7 +12,8 @@ access, topic): the copy a second bridge forwards, or a replay, inserts nothing.
 
 A device whose clock was never set sends ``ts`` 0 (and the CLOCK_UNSET flag),
 or a time before 2024 (``EARLIEST_PLAUSIBLE_TS``: 1970, MicroPython's 2000
-epoch); its reading is stored at the bridge's receive time (`ingest.rows`).  That time differs
+epoch); its reading is stored at the bridge's receive time (`wastewatch.ingest.rows`).  That time
+differs
 between a delivery and its redelivery, so the natural key cannot catch such a
 duplicate: those rows are deduplicated on (device, boot, seq) over the
 preceding week instead, which the natural-key index answers.
@@ -25,7 +26,7 @@ from typing import Any
 
 import psycopg
 
-from ingest.rows import (
+from wastewatch.ingest.rows import (
     BROKER_EVENT_COLUMNS,
     READING_COLUMNS,
     STAGE_COLUMNS,

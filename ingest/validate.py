@@ -8,11 +8,11 @@ before `EARLIEST_PLAUSIBLE_TS` means the device's clock was never set), and
 anything else becomes a dead letter with a reason from `DeadLetterReason`.
 
 The broker's own reports (``$SYS/broker/wastewatch/...``: a denied publish or
-subscription, a refused login flood; `schema.broker`) go to ``waste.broker.v1`` in
+subscription, a refused login flood; `wastewatch.schema.broker`) go to ``waste.broker.v1`` in
 their canonical form; a malformed one is a dead letter like any other message.
 
 Because valid bytes are forwarded as they are, they must mean one thing to
-every reader: besides the strict model, `schema.wire.wire_problem` refuses a
+every reader: besides the strict model, `wastewatch.schema.wire.wire_problem` refuses a
 key given twice and a number that underflows to zero (reason ``invalid``).
 """
 
@@ -23,25 +23,25 @@ from functools import lru_cache
 
 from pydantic import ValidationError
 
-from schema.broker import (
+from wastewatch.schema.broker import (
     BROKER_EVENT_TOPICS,
     BROKER_TOPIC_ROOT,
     MAX_BROKER_EVENT_BYTES,
     BrokerEvent,
 )
-from schema.dlq import DeadLetterReason
-from schema.errors import SchemaError
-from schema.landfill import LandfillDelivery
-from schema.status import DeviceStatus
-from schema.telemetry import EARLIEST_PLAUSIBLE_TS, MAX_PAYLOAD_BYTES, DeviceTelemetry
-from schema.topics import (
+from wastewatch.schema.dlq import DeadLetterReason
+from wastewatch.schema.errors import SchemaError
+from wastewatch.schema.landfill import LandfillDelivery
+from wastewatch.schema.status import DeviceStatus
+from wastewatch.schema.telemetry import EARLIEST_PLAUSIBLE_TS, MAX_PAYLOAD_BYTES, DeviceTelemetry
+from wastewatch.schema.topics import (
     DeviceTopic,
     DeviceTopicKind,
     LandfillTopic,
     parse_device_topic,
     parse_landfill_topic,
 )
-from schema.wire import wire_problem
+from wastewatch.schema.wire import wire_problem
 
 READINGS = "waste.readings.v1"
 STATUS = "waste.status.v1"
@@ -286,10 +286,10 @@ def describe_errors(exc: ValidationError) -> str:
 def dead_letter_bytes(
     payload: bytes, *, source_topic: str, verdict: Rejected, received_at_s: float
 ) -> bytes:
-    """The dead-letter record for a refused message (schema.dlq.DeadLetter as JSON)."""
+    """The dead-letter record for a refused message (wastewatch.schema.dlq.DeadLetter as JSON)."""
     from datetime import UTC, datetime
 
-    from schema.dlq import DeadLetter
+    from wastewatch.schema.dlq import DeadLetter
 
     letter = DeadLetter.from_payload(
         payload,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from processors.service import parse_only, serve
-from wastewatch.logs import configure
-from wastewatch.settings import load_settings
+from wastewatch.core.logs import configure
+from wastewatch.core.settings import load_settings
+from wastewatch.processors.service import parse_only, serve
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
 Delivery semantics
 ------------------
 * Consumer group ``<group_prefix>alerts`` on ``waste.readings.v1``; offsets
-  committed after the transaction (see :mod:`processors.runtime`).
+  committed after the transaction (see :mod:`wastewatch.processors.runtime`).
 * Alert messages (key = alert id) are produced before the transaction, so an
   opening and its resolution stay in order on one partition; a replay after a
   crash re-sends the same ids (at-least-once; consumers upsert by id).
@@ -19,7 +19,7 @@ Delivery semantics
   read, and a group of devices running ahead (a replay's publishers, a fast
   gateway) cannot make the others look silent.
 * Critical alerts (fire) also go into ``webhook_outbox`` in the same
-  transaction; :class:`processors.webhook.WebhookNotifier` delivers them after
+  transaction; :class:`wastewatch.processors.webhook.WebhookNotifier` delivers them after
   the commit with retries and deletes the row, so a crash cannot lose one
   (a receiver may see a duplicate: the payload carries the alert id).
 """
@@ -29,14 +29,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from processors.alerts import AlertChange, AlertParams, DeviceAlerts
-from processors.readings import utc
-from processors.runtime import Conn, Outgoing, Record, Stage, Step, decode_readings, partition_of
-from processors.text import alert_text
-from schema.alerts import Alert, AlertState
-from schema.common import Severity
-from schema.topics import topic_by_name
-from wastewatch.settings import Settings
+from wastewatch.core.settings import Settings
+from wastewatch.processors.alerts import AlertChange, AlertParams, DeviceAlerts
+from wastewatch.processors.readings import utc
+from wastewatch.processors.runtime import (
+    Conn,
+    Outgoing,
+    Record,
+    Stage,
+    Step,
+    decode_readings,
+    partition_of,
+)
+from wastewatch.processors.text import alert_text
+from wastewatch.schema.alerts import Alert, AlertState
+from wastewatch.schema.common import Severity
+from wastewatch.schema.topics import topic_by_name
 
 ALERTS_TOPIC = "waste.alerts.v1"
 READINGS_TOPIC = "waste.readings.v1"

@@ -2,7 +2,7 @@
 
 :class:`DeviceAlerts` is fed one device's readings in order and returns
 :class:`AlertChange` values (an alert opened, or resolved).  The processor turns
-them into ``schema.alerts.Alert`` messages and table rows.
+them into ``wastewatch.schema.alerts.Alert`` messages and table rows.
 
 Rules, and why:
 
@@ -36,9 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.readings import Reading
-from schema.alerts import AlertKind
-from schema.common import Severity, TelemetryFlag
+from wastewatch.processors.readings import Reading
+from wastewatch.schema.alerts import AlertKind
+from wastewatch.schema.common import Severity, TelemetryFlag
 
 __all__ = ["AlertChange", "AlertParams", "DeviceAlerts", "battery_days_left"]
 

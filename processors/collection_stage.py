@@ -4,12 +4,12 @@ Delivery semantics
 ------------------
 * Consumer group ``<group_prefix>collections`` on ``waste.readings.v1``;
   offsets are committed only after the batch's transaction commits (see
-  :mod:`processors.runtime` for the full order).
+  :mod:`wastewatch.processors.runtime` for the full order).
 * Events are produced (``acks="all"``, key = bin id) before the transaction;
   a crash in between re-produces the same ``event_id``s: at-least-once on the
   topic, consumers upsert.  Rows go in with ``ON CONFLICT DO NOTHING`` on
   ``(event_id, time)``.
-* Each device's detector state (:class:`processors.collections.CollectionDetector`)
+* Each device's detector state (:class:`wastewatch.processors.collections.CollectionDetector`)
   is stored in ``processor_state`` in the same transaction; readings not newer
   than the stored state's newest are skipped, so a replay adds nothing.
 * Readings of devices that are not in the bin registry are skipped (there is
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.collections import Collection, CollectionDetector
-from processors.readings import BinInfo, utc
-from processors.runtime import Conn, Outgoing, Record, Stage, Step, decode_readings
-from schema.common import WasteStream
-from schema.events import CollectionEvent, DetectionMethod
+from wastewatch.processors.collections import Collection, CollectionDetector
+from wastewatch.processors.readings import BinInfo, utc
+from wastewatch.processors.runtime import Conn, Outgoing, Record, Stage, Step, decode_readings
+from wastewatch.schema.common import WasteStream
+from wastewatch.schema.events import CollectionEvent, DetectionMethod
 
 EVENTS_TOPIC = "waste.events.v1"
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
-from processors.readings import ALARM_FLAGS, Reading
+from wastewatch.processors.readings import ALARM_FLAGS, Reading
 
 __all__ = ["Collection", "CollectionDetector", "CollectionParams", "detect_collection"]
 

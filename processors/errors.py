@@ -7,10 +7,12 @@ traceback, and so that callers catch one family.
 
 from __future__ import annotations
 
+from wastewatch.errors import WastewatchError
+
 __all__ = ["ConfigError", "ProcessorError", "StoreError", "WebhookError"]
 
 
-class ProcessorError(Exception):
+class ProcessorError(WastewatchError):
     """Root of every error raised by ``processors``."""
 
 

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from processors.readings import ALARM_FLAGS, Reading
+from wastewatch.processors.readings import ALARM_FLAGS, Reading
 
 __all__ = [
     "SETTLING",

@@ -3,8 +3,8 @@
 Delivery semantics
 ------------------
 * Consumer group ``<group_prefix>forecast`` on ``waste.readings.v1``; offsets
-  committed after the transaction (see :mod:`processors.runtime`).
-* Per device, the model (:class:`processors.forecast.FillForecaster`) and its
+  committed after the transaction (see :mod:`wastewatch.processors.runtime`).
+* Per device, the model (:class:`wastewatch.processors.forecast.FillForecaster`) and its
   own collection detector live in ``processor_state``, written in the same
   transaction as ``bin_state`` and ``fill_forecasts``; readings not newer than
   the stored state are skipped, so a replay changes nothing.
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.collections import CollectionDetector
-from processors.forecast import FillForecaster, Forecast
-from processors.readings import BinInfo, utc
-from processors.runtime import Conn, Record, Registry, Stage, Step, decode_readings
-from wastewatch.settings import Settings
+from wastewatch.core.settings import Settings
+from wastewatch.processors.collections import CollectionDetector
+from wastewatch.processors.forecast import FillForecaster, Forecast
+from wastewatch.processors.readings import BinInfo, utc
+from wastewatch.processors.runtime import Conn, Record, Registry, Stage, Step, decode_readings
 
 _BIN_STATE = """
 insert into bin_state as s (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,

@@ -33,7 +33,7 @@ from datetime import date, timedelta
 from statistics import stdev
 from typing import Final
 
-from processors.errors import ConfigError
+from wastewatch.processors.errors import ConfigError
 
 __all__ = [
     "DayVolume",

@@ -4,7 +4,7 @@ Delivery semantics
 ------------------
 * Consumer group ``<group_prefix>landfill`` on ``waste.events.v1`` (collection
   events) and ``waste.landfill.v1`` (weighbridge tickets); offsets committed
-  after the transaction (see :mod:`processors.runtime`).
+  after the transaction (see :mod:`wastewatch.processors.runtime`).
 * Inputs are first upserted into ``collections`` and ``landfill_deliveries``
   (``ON CONFLICT DO NOTHING``, the same natural keys as their other writers),
   so this processor never depends on another one having committed first.
@@ -12,7 +12,7 @@ Delivery semantics
   ``landfill_projections`` for the touched sites, from those tables: a replay
   or a duplicate event changes nothing.  No per-device state.
 * Several instances may share the partitions, but their writes take turns under
-  one advisory lock (:func:`processors.runtime.lock_keys`): a batch recomputes
+  one advisory lock (:func:`wastewatch.processors.runtime.lock_keys`): a batch recomputes
   rows every instance touches, and two at once would miss each other's inputs
   (or collide on ``landfill_daily``'s key).
 * Capacity alerts (days left under each ``landfill_alert_days``) are rows in
@@ -28,12 +28,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from processors.collection_stage import event_row, write_events
-from processors.landfill import DayVolume, Projection, SiteInfo, project
-from processors.runtime import Conn, Record, Stage, Step, lock_keys
-from processors.text import landfill_text
-from schema.events import CollectionEvent
-from schema.landfill import LandfillDelivery
+from wastewatch.processors.collection_stage import event_row, write_events
+from wastewatch.processors.landfill import DayVolume, Projection, SiteInfo, project
+from wastewatch.processors.runtime import Conn, Record, Stage, Step, lock_keys
+from wastewatch.processors.text import landfill_text
+from wastewatch.schema.events import CollectionEvent
+from wastewatch.schema.landfill import LandfillDelivery
 
 EVENTS_TOPIC = "waste.events.v1"
 TICKETS_TOPIC = "waste.landfill.v1"

@@ -15,8 +15,8 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from schema.common import TelemetryFlag
-from schema.telemetry import EARLIEST_PLAUSIBLE_TS
+from wastewatch.schema.common import TelemetryFlag
+from wastewatch.schema.telemetry import EARLIEST_PLAUSIBLE_TS
 
 __all__ = [
     "ALARM_FLAGS",

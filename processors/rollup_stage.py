@@ -4,7 +4,7 @@ Delivery semantics
 ------------------
 * Consumer group ``<group_prefix>rollups`` on ``waste.readings.v1`` and
   ``waste.events.v1``; offsets committed after the transaction (see
-  :mod:`processors.runtime`).
+  :mod:`wastewatch.processors.runtime`).
 * ``bin_hourly`` is merged incrementally (``readings = readings + excluded.readings``
   and so on).  Exactly-once: each device's newest folded-in reading time is in
   ``processor_state``, written in the same transaction, and readings not newer
@@ -14,7 +14,7 @@ Delivery semantics
   stream, Bangkok day) keys from ``collections`` and ``bin_hourly``: idempotent,
   and independent of the order in which devices' partitions interleave.
 * Several instances share the partitions; a batch's transaction first takes an
-  advisory lock per touched (zone, stream, day) (:func:`processors.runtime.lock_keys`),
+  advisory lock per touched (zone, stream, day) (:func:`wastewatch.processors.runtime.lock_keys`),
   so two instances never recompute one day from each other's uncommitted hours.
 """
 
@@ -25,12 +25,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from processors.collection_stage import event_row, write_events
-from processors.landfill_stage import local_day
-from processors.readings import utc
-from processors.rollups import HourAgg, hour_start
-from processors.runtime import Conn, Record, Stage, Step, decode_readings, lock_keys
-from schema.events import CollectionEvent
+from wastewatch.processors.collection_stage import event_row, write_events
+from wastewatch.processors.landfill_stage import local_day
+from wastewatch.processors.readings import utc
+from wastewatch.processors.rollups import HourAgg, hour_start
+from wastewatch.processors.runtime import Conn, Record, Stage, Step, decode_readings, lock_keys
+from wastewatch.schema.events import CollectionEvent
 
 READINGS_TOPIC = "waste.readings.v1"
 EVENTS_TOPIC = "waste.events.v1"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from processors.readings import Reading
+from wastewatch.processors.readings import Reading
 
 __all__ = ["HourAgg", "hour_start"]
 

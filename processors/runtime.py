@@ -45,10 +45,10 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg.types.json import set_json_loads
 
-from processors.errors import ConfigError, StoreError
-from processors.readings import BinInfo
-from wastewatch.dbroles import superuser_message, superuser_role
-from wastewatch.settings import Settings
+from wastewatch.core.db import superuser_message, superuser_role
+from wastewatch.core.settings import Settings
+from wastewatch.processors.errors import ConfigError, StoreError
+from wastewatch.processors.readings import BinInfo
 
 log = logging.getLogger(__name__)
 
@@ -532,7 +532,7 @@ def decode_readings(
     records: list[Record], on_bad: Callable[[], None]
 ) -> dict[str, list[tuple[Record, Any]]]:
     """Readings grouped by device, each device's in log order (they share a partition)."""
-    from processors.readings import decode_reading
+    from wastewatch.processors.readings import decode_reading
 
     cache = _DECODED
     out: dict[str, list[tuple[Record, Any]]] = {}

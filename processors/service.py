@@ -1,10 +1,10 @@
 """`wastewatch process`: run the selected processor stages in one process.
 
 Each stage keeps its own consumer group, database connection and loop
-(:class:`processors.runtime.StageRunner`); they share one Kafka producer, the
+(:class:`wastewatch.processors.runtime.StageRunner`); they share one Kafka producer, the
 bin registry, the webhook notifier and one /metrics + /healthz server
 (``WW_PROCESSORS_METRICS_PORT``).  Delivery semantics are those of
-:mod:`processors.runtime` and each stage module.  If any stage's loop dies the
+:mod:`wastewatch.processors.runtime` and each stage module.  If any stage's loop dies the
 service ends with an error, so the supervisor restarts it; on SIGTERM each
 stage finishes its batch (produce, write, commit) and leaves its group.
 """
@@ -21,17 +21,17 @@ from typing import Any, Final
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from processors.alert_stage import AlertStage
-from processors.collection_stage import CollectionStage
-from processors.errors import ConfigError, ProcessorError
-from processors.forecast_stage import ForecastStage
-from processors.landfill_stage import LandfillStage
-from processors.rollup_stage import RollupStage
-from processors.runtime import Registry, Stage, StageMetrics, StageRunner
-from processors.webhook import WebhookNotifier
-from wastewatch.observability import MetricsServer
-from wastewatch.service import run_until_signal
-from wastewatch.settings import Settings
+from wastewatch.core.metrics import MetricsServer
+from wastewatch.core.service import run_until_signal
+from wastewatch.core.settings import Settings
+from wastewatch.processors.alert_stage import AlertStage
+from wastewatch.processors.collection_stage import CollectionStage
+from wastewatch.processors.errors import ConfigError, ProcessorError
+from wastewatch.processors.forecast_stage import ForecastStage
+from wastewatch.processors.landfill_stage import LandfillStage
+from wastewatch.processors.rollup_stage import RollupStage
+from wastewatch.processors.runtime import Registry, Stage, StageMetrics, StageRunner
+from wastewatch.processors.webhook import WebhookNotifier
 
 log = logging.getLogger(__name__)
 

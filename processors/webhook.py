@@ -29,8 +29,8 @@ from typing import Any
 import psycopg
 from prometheus_client import CollectorRegistry, Counter
 
-from processors.errors import WebhookError
-from wastewatch.settings import Settings
+from wastewatch.core.settings import Settings
+from wastewatch.processors.errors import WebhookError
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schema.common import BinId, DeviceId, MessageModel, Severity, UtcDatetime
+from wastewatch.schema.common import BinId, DeviceId, MessageModel, Severity, UtcDatetime
 
 __all__ = ["Alert", "AlertKind", "AlertState", "DetailValue"]
 

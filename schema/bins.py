@@ -11,7 +11,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schema.common import (
+from wastewatch.schema.common import (
     BinId,
     DeviceId,
     Latitude,

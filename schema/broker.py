@@ -26,7 +26,7 @@ from typing import Final, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schema.common import MessageModel
+from wastewatch.schema.common import MessageModel
 
 __all__ = [
     "BROKER_EVENT_TOPICS",

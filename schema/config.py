@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schema.common import MessageModel
+from wastewatch.schema.common import MessageModel
 
 __all__ = ["Calibration", "DeviceConfig"]
 

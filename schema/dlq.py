@@ -16,7 +16,7 @@ from typing import Final, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from schema.common import MessageModel, UtcDatetime
+from wastewatch.schema.common import MessageModel, UtcDatetime
 
 __all__ = ["MAX_DLQ_PAYLOAD_BYTES", "DeadLetter", "DeadLetterReason"]
 

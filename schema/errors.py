@@ -7,10 +7,12 @@ library still handles them.
 
 from __future__ import annotations
 
+from wastewatch.errors import WastewatchError
+
 __all__ = ["SchemaError", "TopicError", "UnknownTopicError"]
 
 
-class SchemaError(Exception):
+class SchemaError(WastewatchError):
     """Root of every error raised by ``schema`` itself (not by pydantic)."""
 
 

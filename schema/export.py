@@ -4,7 +4,7 @@ The exported files are what non-Python parties (firmware authors, the city's
 data platform, Grafana panel writers) read, so they are committed and a test
 fails when they drift from the models. Output is deterministic (sorted keys,
 two-space indent, trailing newline) so regenerating produces no diff unless a
-model changed. Run ``python -m schema.export`` after changing a model.
+model changed. Run ``python -m wastewatch.schema.export`` after changing a model.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from schema.alerts import Alert
-from schema.bins import BinRegistration
-from schema.broker import BrokerEvent
-from schema.config import DeviceConfig
-from schema.dlq import DeadLetter
-from schema.events import CollectionEvent
-from schema.landfill import LandfillDelivery, LandfillSite
-from schema.registry import Depot, LandfillStreamDensity, Truck, Zone
-from schema.routes import RoutePlan
-from schema.status import DeviceStatus
-from schema.telemetry import DeviceTelemetry
+from wastewatch.schema.alerts import Alert
+from wastewatch.schema.bins import BinRegistration
+from wastewatch.schema.broker import BrokerEvent
+from wastewatch.schema.city import Depot, LandfillStreamDensity, Truck, Zone
+from wastewatch.schema.config import DeviceConfig
+from wastewatch.schema.dlq import DeadLetter
+from wastewatch.schema.events import CollectionEvent
+from wastewatch.schema.landfill import LandfillDelivery, LandfillSite
+from wastewatch.schema.routes import RoutePlan
+from wastewatch.schema.status import DeviceStatus
+from wastewatch.schema.telemetry import DeviceTelemetry
 
 __all__ = [
     "JSONSCHEMA_DIR",
@@ -131,8 +131,8 @@ def check(out_dir: Path = JSONSCHEMA_DIR) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m schema.export [--check] [--out DIR]``."""
-    parser = argparse.ArgumentParser(prog="python -m schema.export", description=__doc__)
+    """``python -m wastewatch.schema.export [--check] [--out DIR]``."""
+    parser = argparse.ArgumentParser(prog="python -m wastewatch.schema.export", description=__doc__)
     parser.add_argument("--out", type=Path, default=JSONSCHEMA_DIR, help="output folder")
     parser.add_argument(
         "--check", action="store_true", help="only report drift; exit 1 if any file differs"

@@ -13,7 +13,7 @@ from typing import Final, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schema.common import (
+from wastewatch.schema.common import (
     Latitude,
     Longitude,
     MessageModel,

@@ -20,6 +20,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from wastewatch.errors import WastewatchError
+
 SQL_DIR = Path(__file__).parent / "sql"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x77_77_6D_69  # "wwmi": any constant unique to this project
@@ -75,7 +77,7 @@ where p.pronamespace = 'pg_catalog'::regnamespace and p.proname = any(%s)
 """
 
 
-class MigrationError(Exception):
+class MigrationError(WastewatchError):
     """A migration could not be applied; the message says which and why."""
 
 

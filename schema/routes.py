@@ -13,7 +13,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schema.common import BinId, MessageModel, TruckId, UtcDatetime, WasteStream
+from wastewatch.schema.common import BinId, MessageModel, TruckId, UtcDatetime, WasteStream
 
 __all__ = ["RoutePlan", "RouteStop", "SolverInfo", "SolverStatus"]
 

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field
 
-from schema.common import DeviceId, MessageModel, Version1
+from wastewatch.schema.common import DeviceId, MessageModel, Version1
 
 __all__ = ["DeviceState", "DeviceStatus", "StatusReason"]
 

@@ -17,7 +17,13 @@ from typing import Final
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
 
-from schema.common import KNOWN_FLAG_BITS, DeviceId, MessageModel, TelemetryFlag, Version1
+from wastewatch.schema.common import (
+    KNOWN_FLAG_BITS,
+    DeviceId,
+    MessageModel,
+    TelemetryFlag,
+    Version1,
+)
 
 __all__ = [
     "EARLIEST_PLAUSIBLE_TS",

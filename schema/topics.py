@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, NamedTuple
 
-from schema.common import CITY_PATTERN, DEVICE_ID_PATTERN, SITE_ID_PATTERN
-from schema.errors import TopicError, UnknownTopicError
+from wastewatch.schema.common import CITY_PATTERN, DEVICE_ID_PATTERN, SITE_ID_PATTERN
+from wastewatch.schema.errors import TopicError, UnknownTopicError
 
 __all__ = [
     "KAFKA_TOPICS",
@@ -165,7 +165,7 @@ def _levels(topic: str, middle: str) -> list[str]:
 def parse_device_topic(topic: str) -> DeviceTopic:
     """Split a concrete device topic into ``(city, device_id, kind)``.
 
-    Raises :class:`~schema.errors.TopicError` (a ``ValueError``) for anything
+    Raises :class:`~wastewatch.schema.errors.TopicError` (a ``ValueError``) for anything
     that is not exactly ``ww/<city>/bins/<device_id>/<kind>``: the bridge turns
     that into a ``bad_topic`` dead letter.
     """
@@ -191,7 +191,7 @@ class KafkaTopic:
 
     ``value_model`` names the model by its export stem (the file
     ``schema/jsonschema/<value_model>.json``; the class is
-    ``schema.export.MODELS[value_model]``). The ``.v1`` in a name is the value
+    ``wastewatch.schema.export.MODELS[value_model]``). The ``.v1`` in a name is the value
     format version: a new format gets a new topic, never an in-place change.
     """
 
@@ -271,7 +271,8 @@ _BY_NAME: Final = {topic.name: topic for topic in KAFKA_TOPICS}
 
 
 def topic_by_name(name: str) -> KafkaTopic:
-    """The catalog entry for ``name``; raises :class:`~schema.errors.UnknownTopicError`."""
+    """The catalog entry for ``name``; raises
+    :class:`~wastewatch.schema.errors.UnknownTopicError`."""
     try:
         return _BY_NAME[name]
     except KeyError:

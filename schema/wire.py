@@ -15,7 +15,7 @@ What else a double cannot hold is refused by the models themselves: an
 overflowing literal (``1e400``) parses to infinity, and ``NaN``/``Infinity``
 literals are not JSON, both refused by ``allow_inf_nan=False`` and the ranges;
 booleans and fractions in integer fields by strict mode (and the version field
-by `schema.common.Version1`).
+by `wastewatch.schema.common.Version1`).
 
 Cost.  Running an exact parser on every message would double the bridge's
 cost per reading, so `wire_problem` first proves most messages clean from the
@@ -42,10 +42,12 @@ from typing import Any, Final, get_args, get_origin
 
 from pydantic import BaseModel
 
+from wastewatch.errors import WastewatchError
+
 __all__ = ["text_problem", "wire_problem"]
 
 
-class _RefusedError(ValueError):
+class _RefusedError(WastewatchError, ValueError):
     """Raised from inside the exact parse; never leaves this module."""
 
 

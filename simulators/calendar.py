@@ -26,8 +26,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from schema.registry import Weekday
-from simulators.errors import CityDataError
+from wastewatch.schema.city import Weekday
+from wastewatch.workbench.simulators.errors import CityDataError
 
 __all__ = [
     "BANGKOK_OFFSET_S",

@@ -4,7 +4,7 @@ Run once to (re)create the files; they are committed and then edited by hand or
 replaced by the city's real registry, so nothing reads this module at run
 time. Deterministic (fixed seed), so regenerating gives the same bytes::
 
-    .venv/bin/python -m simulators.citygen --out simulators/data/kalasin
+    .venv/bin/python -m wastewatch.workbench.simulators.citygen --out simulators/data/kalasin
 
 Every value is a plausible assumption (documented in the data folder's
 README), not survey data.
@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from simulators.citydata import DEFAULT_CITY_DIR
-from simulators.rng import stream
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.rng import stream
 
 __all__ = ["generate", "main"]
 
@@ -313,8 +313,10 @@ def generate(bins: int = 600, seed: int = 2026) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m simulators.citygen [--out DIR] [--bins N]``."""
-    parser = argparse.ArgumentParser(prog="python -m simulators.citygen", description=__doc__)
+    """``python -m wastewatch.workbench.simulators.citygen [--out DIR] [--bins N]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m wastewatch.workbench.simulators.citygen", description=__doc__
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_CITY_DIR)
     parser.add_argument("--bins", type=int, default=600)
     args = parser.parse_args(argv)

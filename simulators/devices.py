@@ -16,11 +16,11 @@ follows the firmware's rules (``firmware/lib/schedule.py``, ``measure.py``):
 * temperature: Kalasin's daily cycle (about 23-33 °C) plus the bin's offset;
   FIRE at >= 70 °C or a rise of >= 5 °C/min;
 * battery: slow drain, LOW_BATTERY below 3400 mV, dead below 3300 mV;
-* the injected faults of :mod:`simulators.faults`.
+* the injected faults of :mod:`wastewatch.workbench.simulators.faults`.
 
 Payloads are formatted directly (short keys, firmware key order, compact JSON)
 rather than through pydantic: this is the hot path of a replay. The tests
-validate them against :class:`schema.telemetry.DeviceTelemetry` in strict mode.
+validate them against :class:`wastewatch.schema.telemetry.DeviceTelemetry` in strict mode.
 """
 
 from __future__ import annotations
@@ -31,13 +31,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
-from schema.common import TelemetryFlag
-from schema.topics import status_topic, telemetry_topic
-from simulators.calendar import BANGKOK_OFFSET_S, Calendar
-from simulators.citydata import SimBin
-from simulators.dynamics import DEFAULT_THRESHOLDS, FillModel
-from simulators.faults import DAY_S, Episode, FaultKind, FaultRates, draw_day
-from simulators.rng import stream
+from wastewatch.city.citydata import SimBin
+from wastewatch.schema.common import TelemetryFlag
+from wastewatch.schema.topics import status_topic, telemetry_topic
+from wastewatch.workbench.simulators.calendar import BANGKOK_OFFSET_S, Calendar
+from wastewatch.workbench.simulators.dynamics import DEFAULT_THRESHOLDS, FillModel
+from wastewatch.workbench.simulators.faults import DAY_S, Episode, FaultKind, FaultRates, draw_day
+from wastewatch.workbench.simulators.rng import stream
 
 __all__ = ["FIRMWARE_VERSION", "BinDevice", "DeviceCounters", "Emission", "ReportingConfig"]
 
@@ -59,7 +59,7 @@ _ALARMS: Final = _OVERFULL | _NO_ECHO | _TILTED | _FIRE | _LOW_BATTERY | _SENSOR
 
 @dataclass(frozen=True, slots=True)
 class ReportingConfig:
-    """Device settings (``schema.config.DeviceConfig`` values) and hardware limits."""
+    """Device settings (``wastewatch.schema.config.DeviceConfig`` values) and hardware limits."""
 
     report_interval_s: int = 900
     nearly_full_interval_s: int = 300

@@ -16,7 +16,7 @@ Model (all assumptions, documented in ``simulators/README.md``):
   beside or on the bin (``overflow_l``) and the time spent full is counted
   (``overflow_s``) until the next collection.
 * Mass: every loose litre brings the stream's bulk density (kg/L) from
-  :data:`schema.common.STREAM_DENSITY_KG_PER_L`.
+  :data:`wastewatch.schema.common.STREAM_DENSITY_KG_PER_L`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
-from schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
-from simulators.calendar import Calendar, local_day_and_hour
+from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+from wastewatch.workbench.simulators.calendar import Calendar, local_day_and_hour
 
 __all__ = [
     "COMPACTION",

@@ -15,8 +15,8 @@ Event kinds, in tie-break order at the same second:
 4. ``SAMPLE`` ground-truth fill of every bin (every ``truth_interval_s``)
 5. ``WAKE``   a device wakes, measures, maybe publishes
 
-Messages come out as :data:`~simulators.devices.Emission` tuples in event
-order; the caller publishes them (``simulators.publish``) or writes them out.
+Messages come out as :data:`~wastewatch.workbench.simulators.devices.Emission` tuples in event
+order; the caller publishes them (``wastewatch.workbench.simulators.publish``) or writes them out.
 """
 
 from __future__ import annotations
@@ -28,15 +28,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from schema.landfill import LandfillDelivery
-from schema.registry import Truck
-from schema.topics import landfill_ticket_topic
-from simulators.calendar import BANGKOK_OFFSET_S, Calendar
-from simulators.citydata import CityData, SimBin
-from simulators.devices import BinDevice, Emission, ReportingConfig
-from simulators.errors import SimulatorError
-from simulators.faults import DAY_S, FaultRates
-from simulators.fleet import (
+from wastewatch.city.citydata import CityData, SimBin
+from wastewatch.schema.city import Truck
+from wastewatch.schema.landfill import LandfillDelivery
+from wastewatch.schema.topics import landfill_ticket_topic
+from wastewatch.workbench.simulators.calendar import BANGKOK_OFFSET_S, Calendar
+from wastewatch.workbench.simulators.devices import BinDevice, Emission, ReportingConfig
+from wastewatch.workbench.simulators.errors import SimulatorError
+from wastewatch.workbench.simulators.faults import DAY_S, FaultRates
+from wastewatch.workbench.simulators.rng import stream
+from wastewatch.workbench.simulators.trucks import (
     UNLOAD_S,
     PlannedRoute,
     PlanSource,
@@ -45,8 +46,7 @@ from simulators.fleet import (
     service_s,
     travel_s,
 )
-from simulators.rng import stream
-from simulators.truth import GroundTruth, iso
+from wastewatch.workbench.simulators.truth import GroundTruth, iso
 
 __all__ = ["SimOptions", "Simulation", "select_bins"]
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from wastewatch.city.errors import CityDataError
+from wastewatch.errors import WastewatchError
+
 __all__ = [
     "BrokerUnreachableError",
     "CityDataError",
@@ -12,25 +15,11 @@ __all__ = [
 ]
 
 
-class SimulatorError(Exception):
+class SimulatorError(WastewatchError):
     """Anything the simulator cannot do; the message says what to change.
 
     The CLI prints it as one line (exit 1) instead of a traceback.
     """
-
-
-class CityDataError(SimulatorError):
-    """A city data file is unusable; ``str()`` names the file, the line (CSV) or
-    feature (GeoJSON), the field, and what to do."""
-
-    def __init__(self, path: str, where: str | None, field: str | None, problem: str) -> None:
-        place = path if where is None else f"{path}, {where}"
-        what = f" field {field!r}:" if field else ""
-        super().__init__(f"{place}:{what} {problem}")
-        self.path = path
-        self.where = where
-        self.field = field
-        self.problem = problem
 
 
 class PlanSourceError(SimulatorError):

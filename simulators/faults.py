@@ -6,7 +6,7 @@ by ``(seed, bin, day)`` alone, so they do not depend on the replay window, the
 order in which bins are simulated, or on any other randomness: changing one
 rate changes only that kind's episodes.
 
-What each kind does to the device (applied in ``simulators.devices``):
+What each kind does to the device (applied in ``wastewatch.workbench.simulators.devices``):
 
 ==============  ==============================================================
 ``stuck``       distance frozen at the first value measured in the episode, no flag
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from simulators.rng import stream
+from wastewatch.workbench.simulators.rng import stream
 
 __all__ = ["DAY_S", "Episode", "FaultKind", "FaultRates", "draw_day"]
 

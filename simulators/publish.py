@@ -11,7 +11,8 @@ retained, as the firmware does). A message counts as delivered only when its
 PUBACK arrived, and counts once however often it was sent. A sender keeps each
 message until its PUBACK; when the connection drops (a broker restart, a cut
 TCP connection) it reconnects with bounded exponential back-off (0.2 s doubling
-to 5 s; it gives up with :class:`~simulators.errors.BrokerUnreachableError` after
+to 5 s; it gives up with :class:`~wastewatch.workbench.simulators.errors.BrokerUnreachableError`
+after
 120 s without a connection) and first re-sends every unacknowledged message, in
 the order they were first published, then carries on. QoS 1 allows the
 duplicates this makes (the sink stores each natural key once); the order per
@@ -47,8 +48,12 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from simulators.errors import BrokerUnreachableError, LoginRefusedError, PublishError
-from wastewatch.mqtt_url import MqttTarget
+from wastewatch.core.mqtt_url import MqttTarget
+from wastewatch.workbench.simulators.errors import (
+    BrokerUnreachableError,
+    LoginRefusedError,
+    PublishError,
+)
 
 if TYPE_CHECKING:
     from paho.mqtt.properties import Properties
@@ -506,7 +511,7 @@ class Sender:
 
 def worker_logging() -> tuple[str, str]:
     """(level, format) of this process's logging, for a spawned worker to copy."""
-    from wastewatch.logs import JsonFormatter
+    from wastewatch.core.logs import JsonFormatter
 
     root = logging.getLogger()
     json_format = any(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
@@ -516,7 +521,7 @@ def worker_logging() -> tuple[str, str]:
 def configure_worker(logging_setup: tuple[str, str]) -> None:
     """In a spawned worker: leave Ctrl-C to the parent (it stops its workers in order) and
     log like the parent, so a reconnect shows on stderr."""
-    from wastewatch.logs import configure
+    from wastewatch.core.logs import configure
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure(*logging_setup)

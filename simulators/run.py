@@ -3,7 +3,7 @@
 This is where the pure engine meets the clock and the network.
 
 * **Replay** advances the engine an hour of event time at a time, hands each
-  hour's messages to :class:`~simulators.publish.PublisherPool` (worker
+  hour's messages to :class:`~wastewatch.workbench.simulators.publish.PublisherPool` (worker
   processes, routed by device) and reports progress. Readings carry their
   event time (``ts`` in the past, which the bridge accepts; it refuses only
   readings more than an hour in the future).
@@ -15,7 +15,7 @@ This is where the pure engine meets the clock and the network.
   when the episode ends. The other devices share a small pool of connections
   (a gateway-like fan-in), which is what lets one process carry 10,000 bins.
 
-Every connection is a :class:`~simulators.publish.Sender`: when the broker
+Every connection is a :class:`~wastewatch.workbench.simulators.publish.Sender`: when the broker
 restarts, each one reconnects with back-off and re-sends what it had not got a
 PUBACK for, and the run carries on (live mode falls behind the clock meanwhile
 and catches up).
@@ -32,10 +32,10 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from simulators.devices import Emission
-from simulators.engine import Simulation
-from simulators.errors import PublishError
-from simulators.publish import MqttTarget, PublisherPool, Sender
+from wastewatch.workbench.simulators.devices import Emission
+from wastewatch.workbench.simulators.engine import Simulation
+from wastewatch.workbench.simulators.errors import PublishError
+from wastewatch.workbench.simulators.publish import MqttTarget, PublisherPool, Sender
 
 __all__ = ["LiveOptions", "Progress", "run_live", "run_replay", "write_dump"]
 

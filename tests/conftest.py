@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from schema.migrate import migrate_with_roles
-from wastewatch.kafka_topics import create_topics, delete_prefixed_topics
-from wastewatch.settings import (
+from wastewatch.core.kafka_topics import create_topics, delete_prefixed_topics
+from wastewatch.core.settings import (
     DbSettings,
     KafkaSettings,
     MqttSettings,
@@ -28,9 +27,10 @@ from wastewatch.settings import (
     StackSettings,
     load_settings,
 )
-from wastewatch.stack.kafka import KafkaService
-from wastewatch.stack.manager import Stack
-from wastewatch.stack.process import free_port_block
+from wastewatch.schema.migrate import migrate_with_roles
+from wastewatch.workbench.stack.kafka import KafkaService
+from wastewatch.workbench.stack.manager import Stack
+from wastewatch.workbench.stack.process import free_port_block
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from functools import cache
 
 import paho.mqtt.client as mqtt
 
-from wastewatch.mqtt_url import MqttTarget
+from wastewatch.core.mqtt_url import MqttTarget
+from wastewatch.core.settings import load_settings
 from wastewatch.security.accounts import SIM
-from wastewatch.settings import load_settings
-from wastewatch.stack.mosquitto import MosquittoService
+from wastewatch.workbench.stack.mosquitto import MosquittoService
 
 
 @cache

@@ -33,7 +33,7 @@ from tests.mqtt_login import login
 
 
 class ServiceProcess:
-    """`python -m ingest.bridge|sink` as a child process with its own log file."""
+    """`python -m wastewatch.ingest.bridge|sink` as a child process with its own log file."""
 
     def __init__(self, module: str, env: dict[str, str], log: Path) -> None:
         self.module = module
@@ -135,8 +135,8 @@ def running_pipeline(
     logs = [log_dir / "bridge.log", log_dir / "sink.log"]
     p = Pipeline(
         city=env["WW_CITY"],
-        bridge=ServiceProcess("ingest.bridge", env, logs[0]),
-        sink=ServiceProcess("ingest.sink", env, logs[1]),
+        bridge=ServiceProcess("wastewatch.ingest.bridge", env, logs[0]),
+        sink=ServiceProcess("wastewatch.ingest.sink", env, logs[1]),
         db=db,
         mqtt_port=mqtt_port,
         logs=logs,

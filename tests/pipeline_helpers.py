@@ -8,9 +8,9 @@ from dataclasses import replace
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from simulators.citydata import CityData, SimBin
 from tests.mqtt_login import login
-from wastewatch.settings import Settings
+from wastewatch.city.citydata import CityData, SimBin
+from wastewatch.core.settings import Settings
 
 
 def isolated_settings(settings: Settings, city: str, tag: str) -> Settings:

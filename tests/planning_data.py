@@ -6,8 +6,8 @@ per test process (the first module that asks builds it, the others reuse it):
 1. the Kalasin city data with every id prefixed (zones, bins, devices, depot, trucks,
    landfill site), its first ``BINS`` sensored bins, imported into the session database;
 2. the simulator (seeded, deterministic) for ``DAYS`` days from ``START``: every message
-   goes through the bridge's validation (``ingest.validate.classify``) and the sink's row
-   code and batch writer (``ingest.rows``, ``ingest.store.write_batch``) into
+   goes through the bridge's validation (``wastewatch.ingest.validate.classify``) and the sink's row
+   code and batch writer (``wastewatch.ingest.rows``, ``wastewatch.ingest.store.write_batch``) into
    ``readings`` and ``landfill_deliveries``, and onto Kafka topics of its own with the
    bridge's key (device id) and headers;
 3. the real processors (``ProcessorService``: collections, forecast, alerts, landfill,
@@ -33,20 +33,21 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaProducer
 
-from ingest.bridge import RECEIVED_AT_HEADER
-from ingest.rows import Reject, reading_row, status_row, ticket_row
-from ingest.store import prepare, write_batch
-from ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
-from processors.service import ProcessorService
-from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, load_city
-from simulators.engine import SimOptions, Simulation
-from simulators.faults import FaultRates
-from simulators.registry import import_city
 from tests.conftest import SessionDb
 from tests.pipeline_helpers import tagged_city
-from wastewatch.kafka_topics import create_topics, delete_prefixed_topics
-from wastewatch.settings import DbSettings, KafkaSettings, Settings
+from wastewatch.city.citydata import load_city
+from wastewatch.city.importer import import_city
+from wastewatch.core.kafka_topics import create_topics, delete_prefixed_topics
+from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
+from wastewatch.ingest.bridge import RECEIVED_AT_HEADER
+from wastewatch.ingest.rows import Reject, reading_row, status_row, ticket_row
+from wastewatch.ingest.store import prepare, write_batch
+from wastewatch.ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
+from wastewatch.processors.service import ProcessorService
+from wastewatch.workbench.simulators.calendar import load_calendar
+from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.faults import FaultRates
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 
 BINS = 24
 DAYS = 16
@@ -150,9 +151,9 @@ async def _process(settings: Settings, readings: int) -> None:
 
 def _plan_routes(writer_dsn: str, day: date, prefix: str) -> None:
     """The real planner for this city's trucks and bins only (the database is shared)."""
-    from processors.routing.planner import plan_day
-    from processors.routing.problem import PlanOptions
-    from processors.routing.store import load_day_inputs, save_day
+    from wastewatch.processors.routing.planner import plan_day
+    from wastewatch.processors.routing.problem import PlanOptions
+    from wastewatch.processors.routing.store import load_day_inputs, save_day
 
     inputs = load_day_inputs(writer_dsn, day)
     inputs = replace(

@@ -34,7 +34,7 @@ from wastewatch.api import models
 from wastewatch.api.app import create_app
 from wastewatch.api.errors import ApiConfigError
 from wastewatch.api.ngsi import ENTITY_PREFIX, status_of, waste_container
-from wastewatch.settings import ApiSettings, DbSettings, Settings
+from wastewatch.core.settings import ApiSettings, DbSettings, Settings
 
 BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"
 

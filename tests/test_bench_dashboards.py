@@ -19,11 +19,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from bench.dashboards import time_ranges
-from grafana.dashboards import boards, fleet
-from grafana.dashboards.fleet import FAULT_FLAGS
-from schema.migrate import SQL_DIR
 from tests.conftest import SessionDb, StackEnv
+from wastewatch.grafana.dashboards import boards
+from wastewatch.grafana.dashboards import sensor_health as fleet
+from wastewatch.grafana.dashboards.sensor_health import FAULT_FLAGS
+from wastewatch.schema.migrate import SQL_DIR
+from wastewatch.workbench.bench.dashboards import time_ranges
 
 BINS = 2
 DAYS = 2

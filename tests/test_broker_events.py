@@ -1,7 +1,7 @@
 """Issue 17 item 6: what the MQTT broker refused reaches the operators.
 
 The broker's guard plugins report denied publishes/subscriptions and login floods on
-``$SYS/broker/wastewatch/#``.  Pure tests: the contract (`schema.broker.BrokerEvent`,
+``$SYS/broker/wastewatch/#``.  Pure tests: the contract (`wastewatch.schema.broker.BrokerEvent`,
 also as the plugin's ``snprintf`` writes it), the bridge's verdict (`classify`), the
 sink's row, the bridge's subscriptions and counters, an optional subscription the
 broker refuses.  Against the real stack: a provisioned device publishes on a topic of
@@ -33,20 +33,29 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
-from grafana.alerting import RULES
-from ingest.bridge import BROKER_EVENTS_FILTER, Bridge
-from ingest.mqtt import Message, MqttSource
-from ingest.rows import BROKER_EVENT_COLUMNS, Reject, broker_event_row
-from ingest.sink import Sink, consumer_groups
-from ingest.validate import BROKER, DLQ, LANDFILL, READINGS, STATUS, Accepted, Rejected, classify
-from schema.broker import BrokerAccess, BrokerEvent, BrokerEventKind
-from schema.dlq import DeadLetterReason
-from schema.topics import telemetry_topic, topic_by_name
 from tests.conftest import SessionDb, StackEnv
 from wastewatch.cli import main as cli
+from wastewatch.core.settings import IngestSettings, KafkaSettings, Settings, load_settings
+from wastewatch.grafana.alerting import RULES
+from wastewatch.ingest.bridge import BROKER_EVENTS_FILTER, Bridge
+from wastewatch.ingest.mqtt import Message, MqttSource
+from wastewatch.ingest.rows import BROKER_EVENT_COLUMNS, Reject, broker_event_row
+from wastewatch.ingest.sink import Sink, consumer_groups
+from wastewatch.ingest.validate import (
+    BROKER,
+    DLQ,
+    LANDFILL,
+    READINGS,
+    STATUS,
+    Accepted,
+    Rejected,
+    classify,
+)
+from wastewatch.schema.broker import BrokerAccess, BrokerEvent, BrokerEventKind
+from wastewatch.schema.dlq import DeadLetterReason
+from wastewatch.schema.topics import telemetry_topic, topic_by_name
 from wastewatch.security.dynsec import provision_commands, revoke_commands
-from wastewatch.settings import IngestSettings, KafkaSettings, Settings, load_settings
-from wastewatch.stack.mosquitto import MosquittoService
+from wastewatch.workbench.stack.mosquitto import MosquittoService
 
 DENIED_TOPIC = "$SYS/broker/wastewatch/denied"
 LOGIN_TOPIC = "$SYS/broker/wastewatch/login-refused"
@@ -266,7 +275,7 @@ async def test_a_refused_optional_subscription_does_not_stop_the_bridge(
     for _ in range(2):  # a reconnect's SUBACK: logged once
         source._loop = loop
         source._suback = loop.create_future()
-        with caplog.at_level(logging.WARNING, logger="ingest.mqtt"):
+        with caplog.at_level(logging.WARNING, logger="wastewatch.ingest.mqtt"):
             source._on_subscribe(None, None, 1, [ok, refused], None)  # type: ignore[arg-type]
         await asyncio.wait_for(source._suback, 1)  # resolved without an error
         assert source.refused == {BROKER_EVENTS_FILTER}
@@ -505,7 +514,7 @@ def test_a_bridge_whose_account_may_not_read_the_reports_still_runs(
         async with Bridge(s, client_id=f"brk-sim-{tag}") as bridge:
             return bridge.health()
 
-    with caplog.at_level(logging.WARNING, logger="ingest.mqtt"):
+    with caplog.at_level(logging.WARNING, logger="wastewatch.ingest.mqtt"):
         health = asyncio.run(run())
     assert health["broker_events"] is False
     assert health["mqtt_connected"] is True

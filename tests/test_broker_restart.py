@@ -21,7 +21,8 @@ checks what arrived, per topic (one device each) in publish order:
   from the killed broker and before everything it got from the new one, per
   topic. The stop + start must lose nothing at all.
 
-The unit tests drive :class:`simulators.publish.Sender` with a fake paho client:
+The unit tests drive :class:`wastewatch.workbench.simulators.publish.Sender` with a fake paho
+client:
 re-sending in order after a lost connection, counting each PUBACK once, back-off,
 giving up, a deliberate cut.
 """
@@ -46,22 +47,29 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import MQTTErrorCode
 
-from bench.mqtt_load import PublisherPool as BenchPool
-from bench.mqtt_load import PublishJob, RawSubscriber
-from bench.payloads import device_id
-from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, load_city
-from simulators.engine import SimOptions, Simulation
-from simulators.errors import BrokerUnreachableError, LoginRefusedError
-from simulators.faults import FaultRates
-from simulators.publish import Backoff, MqttTarget, PublisherPool, Sender, new_client
-from simulators.run import LiveOptions, run_live
 from tests.conftest import SessionDb, StackEnv, free_port_block
 from tests.pipeline_faults import pipeline_env, run_with_fault, running_pipeline
+from wastewatch.city.citydata import load_city
+from wastewatch.core.settings import KafkaSettings, Settings, StackSettings, load_settings
 from wastewatch.security.accounts import BRIDGE, SIM
-from wastewatch.settings import KafkaSettings, Settings, StackSettings, load_settings
-from wastewatch.stack.mosquitto import MosquittoService
-from wastewatch.stack.process import is_alive, read_pid
+from wastewatch.workbench.bench.mqtt_load import PublisherPool as BenchPool
+from wastewatch.workbench.bench.mqtt_load import PublishJob, RawSubscriber
+from wastewatch.workbench.bench.payloads import device_id
+from wastewatch.workbench.simulators.calendar import load_calendar
+from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.errors import BrokerUnreachableError, LoginRefusedError
+from wastewatch.workbench.simulators.faults import FaultRates
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.publish import (
+    Backoff,
+    MqttTarget,
+    PublisherPool,
+    Sender,
+    new_client,
+)
+from wastewatch.workbench.simulators.run import LiveOptions, run_live
+from wastewatch.workbench.stack.mosquitto import MosquittoService
+from wastewatch.workbench.stack.process import is_alive, read_pid
 
 # --------------------------------------------------------------------------- the broker
 

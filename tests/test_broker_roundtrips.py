@@ -12,11 +12,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from paho.mqtt.enums import CallbackAPIVersion
 
-from schema.topics import telemetry_topic
 from tests.conftest import StackEnv
 from tests.mqtt_login import login
-from wastewatch.kafka_topics import TopicError, create_topics, delete_prefixed_topics
-from wastewatch.settings import KafkaSettings
+from wastewatch.core.kafka_topics import TopicError, create_topics, delete_prefixed_topics
+from wastewatch.core.settings import KafkaSettings
+from wastewatch.schema.topics import telemetry_topic
 
 pytestmark = pytest.mark.integration
 

@@ -252,7 +252,7 @@ def test_a_compose_registry_is_applied_to_the_broker_the_environment_names(
     listens on port 2, so the attempt fails in one message naming that address)."""
     monkeypatch.setenv("WW_MQTT_ADMIN_URL", "mqtt://ww-admin:compose-secret@127.0.0.1:2")
     registry = checkout_with_a_local_stack / "deploy-devices"
-    assert _provision_into(registry, checkout_with_a_local_stack / "cfg.json") == 1
+    assert _provision_into(registry, checkout_with_a_local_stack / "cfg.json") == 2
     err = capsys.readouterr().err
     assert "cannot reach the MQTT broker at 127.0.0.1:2" in err
     assert "secret" not in err

@@ -683,7 +683,7 @@ def test_the_bridges_client_id_is_a_required_secret_of_its_own() -> None:
     guessable (a guessable id would let another account take over the bridge's session
     and the readings queued in it) and does not change with the bridge's password (a new
     id would strand the old session's queue)."""
-    from wastewatch.settings import MqttSettings
+    from wastewatch.core.settings import MqttSettings
 
     for name, service in _services().items():
         assert "--client-id" not in (service.get("command") or []), name
@@ -930,7 +930,7 @@ def test_dockerignore_keeps_state_and_secrets_out_of_the_build() -> None:
 
 def test_kafka_image_is_the_version_the_local_stack_runs() -> None:
     """One Kafka version: compose's apache/kafka tag equals deploy/kafka/pom.xml's."""
-    from wastewatch.stack.kafka_install import kafka_version
+    from wastewatch.workbench.stack.kafka_install import kafka_version
 
     image = _load_compose()["services"]["kafka"]["image"]
     assert image == f"apache/kafka:{kafka_version()}"

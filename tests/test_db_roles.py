@@ -28,8 +28,8 @@ import pytest
 from psycopg import errors as pg_errors
 from psycopg.conninfo import make_conninfo
 
-from schema.migrate import ensure_login_roles, migrate_with_roles
 from tests.conftest import SessionDb, StackEnv
+from wastewatch.schema.migrate import ensure_login_roles, migrate_with_roles
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 

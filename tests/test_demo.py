@@ -26,11 +26,11 @@ import pytest
 from rich.console import Console
 
 from tests.conftest import SessionDb, StackEnv
-from wastewatch.demo import history, summary
-from wastewatch.demo.components import Process, free_port
-from wastewatch.demo.metrics import parse
-from wastewatch.kafka_topics import delete_prefixed_topics
-from wastewatch.settings import KafkaSettings
+from wastewatch.core.kafka_topics import delete_prefixed_topics
+from wastewatch.core.settings import KafkaSettings
+from wastewatch.workbench.demo import history, summary
+from wastewatch.workbench.demo.components import Process, free_port
+from wastewatch.workbench.demo.metrics import parse
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = 1_790_000_000  # 2026-09-21T14:13:20Z
@@ -483,8 +483,8 @@ def test_demo_exits_non_zero_and_stops_the_rest_when_a_component_dies(
         while bridge is None and time.monotonic() < deadline and demo.poll() is None:
             mine = {p: _cmdline(p) for p in _processes_with(marker)}
             # once the fleet runs (the services are up and history is being replayed)
-            if any("wastewatch.demo.fleet" in c for c in mine.values()):
-                bridge = next((p for p, c in mine.items() if "ingest.bridge" in c), None)
+            if any("wastewatch.workbench.demo.sim_process" in c for c in mine.values()):
+                bridge = next((p for p, c in mine.items() if "wastewatch.ingest.bridge" in c), None)
             time.sleep(0.3)
         assert bridge is not None, "the demo never got as far as starting its fleet"
         os.kill(bridge, signal.SIGKILL)

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from bench.eval_routes import (
+from wastewatch.schema.common import WasteStream
+from wastewatch.workbench.bench.eval_routes import (
     BinVisit,
     EvalRoutesOptions,
     ScheduleRun,
@@ -39,11 +40,10 @@ from bench.eval_routes import (
     sector_slots,
     service_day_index,
 )
-from schema.common import WasteStream
-from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR
-from simulators.dynamics import FillModel
-from simulators.fleet import ROAD_FACTOR, haversine_km
+from wastewatch.workbench.simulators.calendar import load_calendar
+from wastewatch.workbench.simulators.dynamics import FillModel
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.trucks import ROAD_FACTOR, haversine_km
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bench.eval_processors import _score_collections
+from wastewatch.workbench.bench.eval_processors import _score_collections
 
 END = 2_000_000_000
 T = END - 10 * 86_400
@@ -43,7 +43,7 @@ def _offline(device: str, ts: int, end_ts: int) -> dict[str, object]:
 
 
 def test_offline_recall_counts_outages_a_processor_can_see() -> None:
-    from bench.eval_processors import _score_alerts
+    from wastewatch.workbench.bench.eval_processors import _score_alerts
 
     start, end = 1_000_000, 1_000_000 + 4 * 86_400
     faults = [

@@ -20,16 +20,16 @@ from typing import Any
 
 import pytest
 
-from schema.common import TelemetryFlag
-from schema.config import Calibration
-from schema.status import DeviceState, DeviceStatus, StatusReason
-from schema.telemetry import DeviceTelemetry
 from tests.conftest import StackEnv
 from tests.firmware.collector import Collector, Message, fetch_retained, publish_retained
 from tests.firmware.mp import FIRMWARE, MICROPYTHON, REPO
 from tests.mqtt_login import service_login
-from wastewatch.settings import load_settings
-from wastewatch.stack.manager import Stack
+from wastewatch.core.settings import load_settings
+from wastewatch.schema.common import TelemetryFlag
+from wastewatch.schema.config import Calibration
+from wastewatch.schema.status import DeviceState, DeviceStatus, StatusReason
+from wastewatch.schema.telemetry import DeviceTelemetry
+from wastewatch.workbench.stack.manager import Stack
 
 pytestmark = [pytest.mark.firmware, pytest.mark.integration]
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from schema.common import TelemetryFlag
-from schema.config import Calibration, DeviceConfig
-from schema.status import DeviceStatus
-from schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
 from tests.firmware.mp import FIRMWARE, run_micropython
+from wastewatch.schema.common import TelemetryFlag
+from wastewatch.schema.config import Calibration, DeviceConfig
+from wastewatch.schema.status import DeviceStatus
+from wastewatch.schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
 
 pytestmark = pytest.mark.firmware
 

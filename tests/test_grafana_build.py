@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from grafana.alerting import RULES
-from grafana.build import ALERTING_FILE, DASHBOARDS_DIR, PROVISIONING, build, render
-from grafana.dashboards import boards
-from grafana.errors import MacroError
-from grafana.macros import TimeRange, expand
 from wastewatch.cli import dashboards as dashboards_cli
+from wastewatch.grafana.alerting import RULES
+from wastewatch.grafana.build import ALERTING_FILE, DASHBOARDS_DIR, PROVISIONING, build, render
+from wastewatch.grafana.dashboards import boards
+from wastewatch.grafana.errors import MacroError
+from wastewatch.grafana.macros import TimeRange, expand
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.timeout(30)

@@ -2,8 +2,8 @@
 
 Data: a short simulated replay of a Kalasin city of this module's own (every id
 prefixed, so nothing else in the session database is touched or counted) goes
-through the ingest path's own validation and row code (``ingest.validate``,
-``ingest.rows``, ``ingest.store.write_batch``: what the sink does, without
+through the ingest path's own validation and row code (``wastewatch.ingest.validate``,
+``wastewatch.ingest.rows``, ``wastewatch.ingest.store.write_batch``: what the sink does, without
 Kafka) into ``readings``, ``device_status`` and ``landfill_deliveries``.  The
 processor tables (``bin_hourly``, ``collections``, ``bin_state``, ``alerts``,
 ``zone_stream_daily``, ``landfill_daily``, ``landfill_projections``) and, once
@@ -11,7 +11,7 @@ migration 0007 exists, the route plans are filled with representative rows
 derived from those readings and from the simulator's ground truth, so these
 tests do not depend on the processors' internals, only on the tables' columns.
 
-Each query is expanded like Grafana would (``grafana.macros``) for the replay's
+Each query is expanded like Grafana would (``wastewatch.grafana.macros``) for the replay's
 time range with every variable at "All", and again for one bin's zone, stream
 and bin; it must run, return exactly the columns the panel reads, and (for
 "All") return rows unless no rows is a normal answer for that panel.
@@ -32,24 +32,25 @@ from typing import Any
 import psycopg
 import pytest
 
-from grafana.alerting import RULES
-from grafana.board import PanelQuery, Variable
-from grafana.dashboards import boards
-from grafana.dashboards.common import BIN, STREAM, ZONE
-from grafana.dashboards.landfill import SITE
-from grafana.macros import TimeRange, VariableValue, expand
-from grafana.variables import opening_values, options
-from ingest.rows import Reject, broker_event_row, reading_row, status_row, ticket_row
-from ingest.store import prepare, write_batch
-from ingest.validate import BROKER, LANDFILL, READINGS, STATUS, Accepted, classify
-from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, load_city
-from simulators.engine import SimOptions, Simulation
-from simulators.faults import FaultRates
-from simulators.registry import import_city
-from simulators.truth import GroundTruth
 from tests.conftest import SessionDb
 from tests.pipeline_helpers import tagged_city
+from wastewatch.city.citydata import load_city
+from wastewatch.city.importer import import_city
+from wastewatch.grafana.alerting import RULES
+from wastewatch.grafana.board import PanelQuery, Variable
+from wastewatch.grafana.dashboards import boards
+from wastewatch.grafana.dashboards.common import BIN, STREAM, ZONE
+from wastewatch.grafana.dashboards.landfill import SITE
+from wastewatch.grafana.macros import TimeRange, VariableValue, expand
+from wastewatch.grafana.variables import opening_values, options
+from wastewatch.ingest.rows import Reject, broker_event_row, reading_row, status_row, ticket_row
+from wastewatch.ingest.store import prepare, write_batch
+from wastewatch.ingest.validate import BROKER, LANDFILL, READINGS, STATUS, Accepted, classify
+from wastewatch.workbench.simulators.calendar import load_calendar
+from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.faults import FaultRates
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.truth import GroundTruth
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

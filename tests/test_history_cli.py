@@ -23,9 +23,9 @@ import pytest
 from tests.conftest import SessionDb, StackEnv
 from tests.planning_data import PlanningData, planning_data
 from wastewatch.cli import main
-from wastewatch.planning.errors import BadParameterError
-from wastewatch.planning.formats import csv_text
-from wastewatch.planning.params import (
+from wastewatch.queries.errors import BadParameterError
+from wastewatch.queries.formats import csv_text
+from wastewatch.queries.params import (
     BANGKOK,
     check_known,
     month_period,

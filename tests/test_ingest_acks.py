@@ -1,4 +1,4 @@
-"""`ingest.acks.InOrderAcks`: PUBACKs leave in arrival order (MQTT 4.6.0-2), whatever
+"""`wastewatch.ingest.acks.InOrderAcks`: PUBACKs leave in arrival order (MQTT 4.6.0-2), whatever
 order Kafka acknowledges in."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.acks import InOrderAcks, Slot
+from wastewatch.ingest.acks import InOrderAcks, Slot
 
 
 def mids_to_ack(released: list[Slot]) -> list[int]:

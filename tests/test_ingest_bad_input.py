@@ -34,15 +34,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ingest.bridge import Bridge
-from ingest.sink import Sink
-from ingest.validate import DLQ, READINGS
-from schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
-from schema.telemetry import MAX_PAYLOAD_BYTES
-from schema.topics import status_topic, telemetry_topic
 from tests.conftest import StackEnv
 from tests.mqtt_login import login
-from wastewatch.settings import KafkaSettings, Settings
+from wastewatch.core.settings import KafkaSettings, Settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.sink import Sink
+from wastewatch.ingest.validate import DLQ, READINGS
+from wastewatch.schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
+from wastewatch.schema.telemetry import MAX_PAYLOAD_BYTES
+from wastewatch.schema.topics import status_topic, telemetry_topic
 
 pytestmark = pytest.mark.integration
 
@@ -461,7 +461,8 @@ async def test_bad_input_goes_to_the_dlq_and_good_input_to_the_database(
                 publisher.publish_all, [(m.topic, m.payload) for m in messages[:half]]
             )
             # A 1 MB message, from a throwaway client: when the broker's max_packet_size
-            # is below it (wastewatch/stack/mosquitto.py has set 65536 and 2 MiB), Mosquitto
+            # is below it (wastewatch/workbench/stack/mosquitto.py has set 65536 and 2 MiB),
+            # Mosquitto
             # disconnects the sender ("Packet too large") and the bridge never sees it;
             # otherwise it must become a truncated oversize dead letter.  Either way the
             # bridge must carry on with everything published after it.

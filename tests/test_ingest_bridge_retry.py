@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from bench.payloads import payload
-from ingest.bridge import Bridge
-from ingest.mqtt import Message
-from ingest.validate import DLQ, LANDFILL, READINGS, STATUS
-from schema.topics import telemetry_topic
-from wastewatch.settings import IngestSettings, KafkaSettings, Settings
+from wastewatch.core.settings import IngestSettings, KafkaSettings, Settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.mqtt import Message
+from wastewatch.ingest.validate import DLQ, LANDFILL, READINGS, STATUS
+from wastewatch.schema.topics import telemetry_topic
+from wastewatch.workbench.bench.payloads import payload
 
 pytestmark = [pytest.mark.timeout(30)]
 

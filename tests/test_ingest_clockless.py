@@ -15,12 +15,12 @@ import uuid
 import psycopg
 import pytest
 
-from ingest.bridge import Bridge
-from ingest.sink import Sink
-from schema.common import TelemetryFlag
-from schema.telemetry import EARLIEST_PLAUSIBLE_TS
 from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
-from wastewatch.settings import Settings
+from wastewatch.core.settings import Settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.sink import Sink
+from wastewatch.schema.common import TelemetryFlag
+from wastewatch.schema.telemetry import EARLIEST_PLAUSIBLE_TS
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ from tests.pipeline_faults import (
     running_pipeline,
     stored_rows,
 )
-from wastewatch.settings import KafkaSettings, load_settings
-from wastewatch.stack.manager import Stack
-from wastewatch.stack.process import read_pid
+from wastewatch.core.settings import KafkaSettings, load_settings
+from wastewatch.workbench.stack.manager import Stack
+from wastewatch.workbench.stack.process import read_pid
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

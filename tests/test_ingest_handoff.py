@@ -1,4 +1,5 @@
-"""The hand-off between paho's thread and asyncio (`ingest.mqtt.MqttSource`), without a broker.
+"""The hand-off between paho's thread and asyncio (`wastewatch.ingest.mqtt.MqttSource`), without a
+broker.
 
 Regression: a wake-up whose message the consumer had already taken left the
 ready event set, `wait_for_message` returned True on an empty inbox, and the
@@ -13,7 +14,7 @@ import time
 
 import pytest
 
-from ingest.mqtt import Message, MqttSource
+from wastewatch.ingest.mqtt import Message, MqttSource
 
 
 def _source() -> MqttSource:

@@ -1,4 +1,5 @@
-"""`ingest.log_budget`: how many dead-letter log lines the bridge writes (pure, fake clock),
+"""`wastewatch.ingest.log_budget`: how many dead-letter log lines the bridge writes (pure, fake
+clock),
 and the real bridge using it on a burst of bad messages."""
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.bridge import Bridge
-from ingest.log_budget import LogBudget, Suppressed
 from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
-from wastewatch.settings import Settings
+from wastewatch.core.settings import Settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.log_budget import LogBudget, Suppressed
 
 
 class FakeClock:
@@ -198,7 +199,7 @@ async def test_a_burst_of_dead_letters_logs_a_few_lines_and_counts_every_one(
     test_settings = base.model_copy(update={"ingest": base.ingest.model_copy(update=limits)})
     port = mqtt_port(settings)
     burst = 150
-    caplog.set_level(logging.INFO, logger="ingest.bridge")
+    caplog.set_level(logging.INFO, logger="wastewatch.ingest.bridge")
     window_start = time.monotonic()  # the bridge's first window starts when it is built
     async with Bridge(test_settings) as bridge:
         noisy = f"ww/{city}/bins/{tag}-bin-00/telemetry"

@@ -1,4 +1,4 @@
-"""`ingest.rows`: Kafka record values and headers -> database rows, without raising."""
+"""`wastewatch.ingest.rows`: Kafka record values and headers -> database rows, without raising."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingest.rows import (
+from wastewatch.ingest.rows import (
     STAGE_COLUMNS,
     STATUS_COLUMNS,
     Reject,
@@ -14,7 +14,7 @@ from ingest.rows import (
     received_at,
     status_row,
 )
-from schema.telemetry import EARLIEST_PLAUSIBLE_TS
+from wastewatch.schema.telemetry import EARLIEST_PLAUSIBLE_TS
 
 RECEIVED = datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)
 TS = 1_767_225_600  # 2026-01-01T00:00:00Z

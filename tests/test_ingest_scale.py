@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.bridge import Bridge
-from ingest.sink import Sink
 from tests.mqtt_login import login
-from wastewatch.settings import Settings
+from wastewatch.core.settings import Settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.sink import Sink
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from ingest.bridge import Bridge
-from ingest.sink import Sink
-from schema.topics import landfill_ticket_topic
 from tests.mqtt_login import login
 from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
-from wastewatch.settings import Settings
+from wastewatch.core.settings import Settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.sink import Sink
+from wastewatch.schema.topics import landfill_ticket_topic
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def _old_session(port: int, client_id: str, city: str) -> None:
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    from schema.topics import DeviceTopicKind, device_filter
+    from wastewatch.schema.topics import DeviceTopicKind, device_filter
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     login(client)

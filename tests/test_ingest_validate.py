@@ -1,4 +1,5 @@
-"""The bridge's verdict on one MQTT message: `ingest.validate.classify` and its dead letters.
+"""The bridge's verdict on one MQTT message: `wastewatch.ingest.validate.classify` and its dead
+letters.
 
 Pure logic, so a fixed clock and no broker: every `DeadLetterReason` is
 produced by the input that should produce it, valid telemetry passes through
@@ -20,8 +21,8 @@ from psycopg import postgres
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import Format
 
-from ingest.rows import STAGE_COLUMNS, STAGE_TYPES, Reject, reading_row
-from ingest.validate import (
+from wastewatch.ingest.rows import STAGE_COLUMNS, STAGE_TYPES, Reject, reading_row
+from wastewatch.ingest.validate import (
     READINGS,
     STATUS,
     Accepted,
@@ -29,10 +30,15 @@ from ingest.validate import (
     classify,
     dead_letter_bytes,
 )
-from schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
-from schema.status import DeviceState, DeviceStatus
-from schema.telemetry import EARLIEST_PLAUSIBLE_TS, LATEST_TS, MAX_PAYLOAD_BYTES, DeviceTelemetry
-from schema.topics import config_topic, status_topic, telemetry_topic
+from wastewatch.schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
+from wastewatch.schema.status import DeviceState, DeviceStatus
+from wastewatch.schema.telemetry import (
+    EARLIEST_PLAUSIBLE_TS,
+    LATEST_TS,
+    MAX_PAYLOAD_BYTES,
+    DeviceTelemetry,
+)
+from wastewatch.schema.topics import config_topic, status_topic, telemetry_topic
 
 CITY = "kalasin"
 DEVICE = "kls-bin-0001"
@@ -489,8 +495,8 @@ TICKET = {
 
 
 def test_ticket_is_forwarded_to_the_landfill_topic_keyed_by_site() -> None:
-    from ingest.validate import LANDFILL
-    from schema.landfill import LandfillDelivery
+    from wastewatch.ingest.validate import LANDFILL
+    from wastewatch.schema.landfill import LandfillDelivery
 
     result = classify(
         TICKET_TOPIC, json.dumps(TICKET).encode(), now_s=NOW_S, max_future_s=MAX_FUTURE_S

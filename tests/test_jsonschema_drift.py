@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from schema.export import JSONSCHEMA_DIR, MODELS, model_examples, render_all
+from wastewatch.schema.export import JSONSCHEMA_DIR, MODELS, model_examples, render_all
 
-REGENERATE = "run `.venv/bin/python -m schema.export` and commit schema/jsonschema/"
+REGENERATE = "run `.venv/bin/python -m wastewatch.schema.export` and commit schema/jsonschema/"
 MODEL_ITEMS = sorted(MODELS.items())
 
 

@@ -34,15 +34,15 @@ from tests.pipeline_faults import (
     running_pipeline,
     scrape,
 )
-from wastewatch.kafka_topics import (
+from wastewatch.core.kafka_topics import (
     ClusterView,
     TopicError,
     create_topics,
     delete_prefixed_topics,
 )
-from wastewatch.settings import Settings, StackSettings
-from wastewatch.stack.kafka import KafkaService
-from wastewatch.stack.process import free_port_block
+from wastewatch.core.settings import Settings, StackSettings
+from wastewatch.workbench.stack.kafka import KafkaService
+from wastewatch.workbench.stack.process import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

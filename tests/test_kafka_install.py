@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from wastewatch.stack import kafka_install
-from wastewatch.stack.errors import StackError
-from wastewatch.stack.kafka import new_cluster_id
+from wastewatch.workbench.stack import kafka_install
+from wastewatch.workbench.stack.errors import StackError
+from wastewatch.workbench.stack.kafka import new_cluster_id
 
 
 def test_the_pom_names_the_broker_and_a_log4j_binding() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from schema.migrate import MigrationError, discover, migrate, pending
 from tests.conftest import SessionDb
+from wastewatch.schema.migrate import MigrationError, discover, migrate, pending
 
 pytestmark = pytest.mark.integration
 

@@ -22,14 +22,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.bridge import Bridge
-from ingest.sink import Sink
-from processors.service import ProcessorService
-from schema.common import TelemetryFlag as F
-from schema.migrate import migrate_with_roles
 from tests.conftest import StackEnv
 from tests.mqtt_login import login
-from wastewatch.settings import DbSettings, KafkaSettings, Settings
+from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.sink import Sink
+from wastewatch.processors.service import ProcessorService
+from wastewatch.schema.common import TelemetryFlag as F
+from wastewatch.schema.migrate import migrate_with_roles
 
 pytestmark = pytest.mark.integration
 

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from processors.alerts import DeviceAlerts, battery_days_left
-from processors.collections import CollectionDetector, detect_collection
-from processors.errors import ConfigError
-from processors.forecast import FillForecaster, Urgency, local_hour, local_weekday
-from processors.landfill import DayVolume, SiteInfo, parse_divert, project
-from processors.readings import Reading, decode_reading
-from processors.rollups import HourAgg
-from processors.service import parse_only
-from schema.alerts import AlertKind
-from schema.common import TelemetryFlag as F
+from wastewatch.processors.alerts import DeviceAlerts, battery_days_left
+from wastewatch.processors.collections import CollectionDetector, detect_collection
+from wastewatch.processors.errors import ConfigError
+from wastewatch.processors.forecast import FillForecaster, Urgency, local_hour, local_weekday
+from wastewatch.processors.landfill import DayVolume, SiteInfo, parse_divert, project
+from wastewatch.processors.readings import Reading, decode_reading
+from wastewatch.processors.rollups import HourAgg
+from wastewatch.processors.service import parse_only
+from wastewatch.schema.alerts import AlertKind
+from wastewatch.schema.common import TelemetryFlag as F
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DEV = "kls-bin-0001"
@@ -465,14 +465,14 @@ def test_parse_only() -> None:
 
 
 def _alert_stage() -> Any:
-    from processors.alert_stage import AlertStage
-    from wastewatch.settings import Settings
+    from wastewatch.core.settings import Settings
+    from wastewatch.processors.alert_stage import AlertStage
 
     return AlertStage(Settings(), registry=None)
 
 
 def _devices_in(partition: int, n: int, partitions: int) -> list[str]:
-    from processors.runtime import partition_of
+    from wastewatch.processors.runtime import partition_of
 
     out: list[str] = []
     i = 0

@@ -22,10 +22,10 @@ import pytest
 
 from tests.conftest import SessionDb, StackEnv
 from tests.planning_data import PlanningData, planning_data
-from wastewatch.planning.params import month_period
-from wastewatch.report import plots
-from wastewatch.report.data import BinUse, MonthData
-from wastewatch.report.report import ReportFiles, build_report, render_html
+from wastewatch.queries.params import month_period
+from wastewatch.reports import plots
+from wastewatch.reports.data import BinUse, MonthData
+from wastewatch.reports.report import ReportFiles, build_report, render_html
 
 PNG = b"\x89PNG\r\n\x1a\n"
 BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"

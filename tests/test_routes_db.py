@@ -23,16 +23,22 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from processors.routing.problem import local_to_utc
-from processors.routing.store import FALLBACK_NOTE, latest_plans, load_day_inputs, read_plan
-from schema.migrate import migrate_with_roles
-from schema.routes import RoutePlan
-from simulators.citydata import load_city
-from simulators.registry import DbPlanSource, import_city
 from tests.conftest import SessionDb, StackEnv, _with_database
+from wastewatch.city.citydata import load_city
+from wastewatch.city.importer import import_city
 from wastewatch.cli import OneLineParser
 from wastewatch.cli import routes as routes_cli
-from wastewatch.settings import KafkaSettings
+from wastewatch.core.settings import KafkaSettings
+from wastewatch.processors.routing.problem import local_to_utc
+from wastewatch.processors.routing.store import (
+    FALLBACK_NOTE,
+    latest_plans,
+    load_day_inputs,
+    read_plan,
+)
+from wastewatch.schema.migrate import migrate_with_roles
+from wastewatch.schema.routes import RoutePlan
+from wastewatch.workbench.simulators.plans import DbPlanSource
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

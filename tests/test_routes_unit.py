@@ -19,23 +19,23 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-from processors.routing.check import check_day
-from processors.routing.distances import CsvMatrix, HaversineMatrix, OsrmTable, Place
-from processors.routing.errors import DistanceError, InstanceError, SolverError
-from processors.routing.export import day_geojson, driver_sheet
-from processors.routing.planner import plan_day
-from processors.routing.problem import (
+from wastewatch.cli import OneLineParser
+from wastewatch.cli import routes as routes_cli
+from wastewatch.processors.routing.check import check_day
+from wastewatch.processors.routing.distances import CsvMatrix, HaversineMatrix, OsrmTable, Place
+from wastewatch.processors.routing.errors import DistanceError, InstanceError, SolverError
+from wastewatch.processors.routing.export import day_geojson, driver_sheet
+from wastewatch.processors.routing.planner import plan_day
+from wastewatch.processors.routing.problem import (
     BinInput,
     PlanOptions,
     local_to_utc,
     next_window_start,
     select_candidates,
 )
-from processors.routing.solver import read_cvrp, solve_cvrp
-from processors.routing.synthetic import DEPOT, LANDFILL, kalasin_day
-from schema.common import WasteStream
-from wastewatch.cli import OneLineParser
-from wastewatch.cli import routes as routes_cli
+from wastewatch.processors.routing.solver import read_cvrp, solve_cvrp
+from wastewatch.processors.routing.synthetic import DEPOT, LANDFILL, kalasin_day
+from wastewatch.schema.common import WasteStream
 
 
 def main(argv: list[str]) -> int:

@@ -1,6 +1,6 @@
 """Scale-out on the three-broker cluster: two of every consumer, one group each.
 
-Two sink processes (``python -m ingest.sink``, one ``WW_INGEST_SINK_GROUP``) and two
+Two sink processes (``python -m wastewatch.ingest.sink``, one ``WW_INGEST_SINK_GROUP``) and two
 processors processes (``python -m processors``: all five stages, so two instances of
 each stage, each stage a consumer group of its own) read the session's private
 three-node Kafka cluster (`kafka_cluster`) under a topic prefix and group names of
@@ -51,20 +51,25 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
-from ingest.sink import Sink
-from processors.landfill_stage import LandfillStage
-from processors.rollup_stage import RollupStage
-from processors.runtime import Registry, partition_of
-from processors.service import STAGES, ProcessorService
-from schema.common import TelemetryFlag as F
-from schema.common import WasteStream
-from schema.events import CollectionEvent, DetectionMethod
-from schema.migrate import migrate_with_roles
-from schema.topics import topic_by_name
 from tests.conftest import StackEnv
-from wastewatch.kafka_topics import TopicError, create_topics, delete_prefixed_topics, group_lag
-from wastewatch.settings import DbSettings, KafkaSettings, Settings
-from wastewatch.stack.kafka import KafkaService
+from wastewatch.core.kafka_topics import (
+    TopicError,
+    create_topics,
+    delete_prefixed_topics,
+    group_lag,
+)
+from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
+from wastewatch.ingest.sink import Sink
+from wastewatch.processors.landfill_stage import LandfillStage
+from wastewatch.processors.rollup_stage import RollupStage
+from wastewatch.processors.runtime import Registry, partition_of
+from wastewatch.processors.service import STAGES, ProcessorService
+from wastewatch.schema.common import TelemetryFlag as F
+from wastewatch.schema.common import WasteStream
+from wastewatch.schema.events import CollectionEvent, DetectionMethod
+from wastewatch.schema.migrate import migrate_with_roles
+from wastewatch.schema.topics import topic_by_name
+from wastewatch.workbench.stack.kafka import KafkaService
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -704,7 +709,7 @@ async def test_two_sinks_and_two_of_each_processor_share_and_hand_over(
     groups = {env["WW_INGEST_SINK_GROUP"]: SINK_TOPICS} | {
         env["WW_PROCESSORS_GROUP_PREFIX"] + name: stage.topics for name, stage in STAGES.items()
     }
-    sinks = [Instance(f"sink-{i}", "ingest.sink", env, tmp_path) for i in (1, 2)]
+    sinks = [Instance(f"sink-{i}", "wastewatch.ingest.sink", env, tmp_path) for i in (1, 2)]
     procs = [Instance(f"processors-{i}", "processors", env, tmp_path) for i in (1, 2)]
     everyone = sinks + procs
     measured: dict[str, Any] = {"readings": n_readings, "rate_per_s": RATE}

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from schema.alerts import Alert
-from schema.bins import BinRegistration
-from schema.common import (
+from wastewatch.schema.alerts import Alert
+from wastewatch.schema.bins import BinRegistration
+from wastewatch.schema.common import (
     CITY_PATTERN,
     DEVICE_ID_PATTERN,
     KNOWN_FLAG_BITS,
@@ -21,16 +21,16 @@ from schema.common import (
     TelemetryFlag,
     WasteStream,
 )
-from schema.config import Calibration, DeviceConfig
-from schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
-from schema.errors import SchemaError, TopicError, UnknownTopicError
-from schema.events import CollectionEvent
-from schema.export import MODELS, model_examples
-from schema.landfill import LandfillDelivery, LandfillSite
-from schema.routes import RoutePlan
-from schema.status import DeviceState, DeviceStatus
-from schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
-from schema.topics import (
+from wastewatch.schema.config import Calibration, DeviceConfig
+from wastewatch.schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
+from wastewatch.schema.errors import SchemaError, TopicError, UnknownTopicError
+from wastewatch.schema.events import CollectionEvent
+from wastewatch.schema.export import MODELS, model_examples
+from wastewatch.schema.landfill import LandfillDelivery, LandfillSite
+from wastewatch.schema.routes import RoutePlan
+from wastewatch.schema.status import DeviceState, DeviceStatus
+from wastewatch.schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
+from wastewatch.schema.topics import (
     KAFKA_TOPICS,
     DeviceTopicKind,
     KafkaTopic,

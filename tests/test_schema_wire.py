@@ -1,4 +1,5 @@
-"""`schema.wire`: repeated keys and underflowing numbers, and the cheap proof that skips the
+"""`wastewatch.schema.wire`: repeated keys and underflowing numbers, and the cheap proof that skips
+the
 exact parse agreeing with it on every payload a model accepts."""
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from schema.common import DEVICE_ID_PATTERN
-from schema.landfill import LandfillDelivery
-from schema.status import DeviceStatus
-from schema.telemetry import DeviceTelemetry
-from schema.wire import text_problem, wire_problem
+from wastewatch.schema.common import DEVICE_ID_PATTERN
+from wastewatch.schema.landfill import LandfillDelivery
+from wastewatch.schema.status import DeviceStatus
+from wastewatch.schema.telemetry import DeviceTelemetry
+from wastewatch.schema.wire import text_problem, wire_problem
 
 STRICT: dict[str, Any] = {"strict": True, "by_alias": True, "by_name": False}
 

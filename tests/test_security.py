@@ -38,21 +38,26 @@ from aiokafka import AIOKafkaConsumer
 from paho.mqtt.enums import CallbackAPIVersion
 from psycopg import errors as pg_errors
 
-from ingest.bridge import Bridge
-from ingest.errors import IngestError
-from ingest.sink import Sink
-from ingest.validate import DLQ, READINGS
-from schema.dlq import DeadLetter, DeadLetterReason
-from schema.topics import config_topic, landfill_ticket_topic, status_topic, telemetry_topic
 from tests.conftest import SessionDb, StackEnv
 from tests.firmware.mp import FIRMWARE, MICROPYTHON, REPO
 from wastewatch.cli import main as cli
-from wastewatch.mqtt_url import MqttTarget
+from wastewatch.core.mqtt_url import MqttTarget
+from wastewatch.core.settings import KafkaSettings, Settings, load_settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.errors import IngestError
+from wastewatch.ingest.sink import Sink
+from wastewatch.ingest.validate import DLQ, READINGS
+from wastewatch.schema.dlq import DeadLetter, DeadLetterReason
+from wastewatch.schema.topics import (
+    config_topic,
+    landfill_ticket_topic,
+    status_topic,
+    telemetry_topic,
+)
 from wastewatch.security.accounts import BRIDGE, OPS, WEIGHBRIDGE
 from wastewatch.security.dynsec import provision_commands, revoke_commands
 from wastewatch.security.tls import LocalCA
-from wastewatch.settings import KafkaSettings, Settings, load_settings
-from wastewatch.stack.mosquitto import MosquittoService, mqtt_ping
+from wastewatch.workbench.stack.mosquitto import MosquittoService, mqtt_ping
 
 pytestmark = pytest.mark.integration
 

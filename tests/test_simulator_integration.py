@@ -15,19 +15,21 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingest.bridge import Bridge
-from ingest.sink import Sink
-from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, load_city
-from simulators.engine import SimOptions, Simulation
-from simulators.errors import CityDataError, SimulatorError
-from simulators.faults import FaultRates
-from simulators.publish import MqttTarget
-from simulators.registry import DbPlanSource, import_city
-from simulators.run import run_replay
-from simulators.truth import GroundTruth
 from tests.conftest import SessionDb
-from wastewatch.settings import Settings
+from wastewatch.city.citydata import load_city
+from wastewatch.city.importer import import_city
+from wastewatch.core.settings import Settings
+from wastewatch.ingest.bridge import Bridge
+from wastewatch.ingest.sink import Sink
+from wastewatch.workbench.simulators.calendar import load_calendar
+from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.errors import CityDataError, SimulatorError
+from wastewatch.workbench.simulators.faults import FaultRates
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.plans import DbPlanSource
+from wastewatch.workbench.simulators.publish import MqttTarget
+from wastewatch.workbench.simulators.run import run_replay
+from wastewatch.workbench.simulators.truth import GroundTruth
 
 pytestmark = pytest.mark.integration
 
@@ -105,7 +107,7 @@ async def test_replay_reaches_timescaledb_and_matches_the_truth(
 @pytest.fixture
 def fresh_db(stack_env: object, test_db: SessionDb) -> Iterator[str]:
     """A database of this test's own, migrated, so registry rows do not leak."""
-    from schema.migrate import migrate
+    from wastewatch.schema.migrate import migrate
 
     name = f"ww_simreg_{uuid.uuid4().hex[:8]}"
     server = test_db.dsn.rsplit("/", 1)[0] + "/postgres"

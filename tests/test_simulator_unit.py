@@ -10,22 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from schema.common import TelemetryFlag
-from schema.landfill import LandfillDelivery
-from schema.status import DeviceStatus
-from schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
-from schema.topics import DeviceTopicKind, parse_device_topic, parse_landfill_topic
-from simulators.calendar import load_calendar
-from simulators.citydata import DEFAULT_CITY_DIR, CityData, load_city
-from simulators.devices import Emission, ReportingConfig
-from simulators.dynamics import FillModel
-from simulators.engine import SimOptions, Simulation
-from simulators.errors import CityDataError
-from simulators.faults import FaultKind, FaultRates, draw_day
-from simulators.fleet import PlannedRoute, StaticPlans
-from simulators.rng import stream
-from simulators.run import write_dump
-from simulators.truth import GroundTruth
+from wastewatch.city.citydata import CityData, load_city
+from wastewatch.schema.common import TelemetryFlag
+from wastewatch.schema.landfill import LandfillDelivery
+from wastewatch.schema.status import DeviceStatus
+from wastewatch.schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
+from wastewatch.schema.topics import DeviceTopicKind, parse_device_topic, parse_landfill_topic
+from wastewatch.workbench.simulators.calendar import load_calendar
+from wastewatch.workbench.simulators.devices import Emission, ReportingConfig
+from wastewatch.workbench.simulators.dynamics import FillModel
+from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.errors import CityDataError
+from wastewatch.workbench.simulators.faults import FaultKind, FaultRates, draw_day
+from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.simulators.rng import stream
+from wastewatch.workbench.simulators.run import write_dump
+from wastewatch.workbench.simulators.trucks import PlannedRoute, StaticPlans
+from wastewatch.workbench.simulators.truth import GroundTruth
 
 END = 1_772_323_200  # 2026-03-01T00:00:00Z
 DAY = 86_400
@@ -189,7 +190,7 @@ def test_injected_faults_show_in_the_messages(city: CityData, tmp_path: Path) ->
 
 def test_fill_dynamics_crossings_and_overflow() -> None:
     calendar = load_calendar(None)
-    from schema.common import WasteStream
+    from wastewatch.schema.common import WasteStream
 
     model = FillModel(
         capacity_l=240.0,
@@ -321,7 +322,7 @@ def test_reporting_interval_sets_the_reading_rate(city: CityData) -> None:
 def test_cli_dry_run_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from wastewatch.cli import simulate
+    from wastewatch.workbench.commands import simulate
 
     parser = argparse.ArgumentParser()
     simulate.register(parser.add_subparsers(dest="command"))

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from wastewatch.settings import Settings, StackSettings
-from wastewatch.stack.errors import StackError
-from wastewatch.stack.manager import Stack
-from wastewatch.stack.process import is_alive, read_pid
+from wastewatch.core.settings import Settings, StackSettings
+from wastewatch.workbench.stack.errors import StackError
+from wastewatch.workbench.stack.manager import Stack
+from wastewatch.workbench.stack.process import is_alive, read_pid
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +104,7 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path, stack_env: object) -> None
 def test_a_kafka_broker_that_does_not_start_shows_the_end_of_its_log(tmp_path: Path) -> None:
     """A node whose data belongs to another node exits at once: the error says so with
     the end of the broker's log, without waiting out the start timeout."""
-    from wastewatch.stack.kafka import KafkaService
+    from wastewatch.workbench.stack.kafka import KafkaService
 
     settings = Settings(
         state_dir=tmp_path / "state",

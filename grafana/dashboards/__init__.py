@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from grafana.board import Board
-from grafana.dashboards import collections, fleet, landfill, operations
+from wastewatch.grafana.board import Board
+from wastewatch.grafana.dashboards import collections, landfill, operations, sensor_health
 
 __all__ = ["boards"]
 
 
 def boards() -> list[Board]:
     """Every board, freshly built (builders are pure: same code, same JSON)."""
-    return [operations.build(), landfill.build(), fleet.build(), collections.build()]
+    return [operations.build(), landfill.build(), sensor_health.build(), collections.build()]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from grafana.board import Board, Query, steps, title
-from grafana.dashboards.common import (
+from wastewatch.grafana.board import Board, Query, steps, title
+from wastewatch.grafana.dashboards.common import (
     BIN,
     FILL_STEPS,
     LOCAL_DAY_AS_TIME,

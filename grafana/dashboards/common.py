@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from grafana.board import Variable, steps, title
+from wastewatch.grafana.board import Variable, steps, title
 
 STREAMS: Final = (
     ("general", "ขยะทั่วไป", "General"),

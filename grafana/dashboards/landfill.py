@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from grafana.board import Board, CustomVariable, Query, Variable, steps, title
-from grafana.dashboards.common import (
+from wastewatch.grafana.board import Board, CustomVariable, Query, Variable, steps, title
+from wastewatch.grafana.dashboards.common import (
     LOCAL_DAY_AS_TIME,
     LOCAL_DAY_RANGE,
     STREAMS,

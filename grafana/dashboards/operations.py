@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from grafanalib import core as g
 
-from grafana.board import Board, Geomap, Query, steps, title
-from grafana.dashboards.common import (
+from wastewatch.grafana.board import Board, Geomap, Query, steps, title
+from wastewatch.grafana.dashboards.common import (
     BIN_FILTER,
     COLOUR_CELL,
     FILL_STEPS,

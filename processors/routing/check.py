@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from processors.routing.planner import DayPlan
-from processors.routing.problem import DayInputs, PlanOptions, local_to_utc
+from wastewatch.processors.routing.planner import DayPlan
+from wastewatch.processors.routing.problem import DayInputs, PlanOptions, local_to_utc
 
 __all__ = ["check_day"]
 

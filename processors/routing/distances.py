@@ -34,7 +34,7 @@ from typing import Final, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from processors.routing.errors import DistanceError
+from wastewatch.processors.routing.errors import DistanceError
 
 __all__ = [
     "DEFAULT_ROAD_FACTOR",

@@ -1,4 +1,4 @@
-"""The route planner's errors: one root under :class:`processors.errors.ProcessorError`.
+"""The route planner's errors: one root under :class:`wastewatch.processors.errors.ProcessorError`.
 
 Each names what the operator can act on (a bad instance file, a distance
 service that did not answer, a day whose must-collect bins do not fit the
@@ -8,7 +8,7 @@ empty plan in place of a failure.
 
 from __future__ import annotations
 
-from processors.errors import ProcessorError
+from wastewatch.processors.errors import ProcessorError
 
 __all__ = [
     "DistanceError",
@@ -21,7 +21,7 @@ __all__ = [
 
 
 class RoutingError(ProcessorError):
-    """Root of every error raised by ``processors.routing``."""
+    """Root of every error raised by ``wastewatch.processors.routing``."""
 
 
 class InstanceError(RoutingError, ValueError):

@@ -1,6 +1,6 @@
 """Plans for people and maps: GeoJSON for the boards and a printable driver sheet.
 
-Pure functions of a :class:`~processors.routing.planner.DayPlan` and the
+Pure functions of a :class:`~wastewatch.processors.routing.planner.DayPlan` and the
 places it was made from. The sheet is bilingual (Thai first, English beside
 it) because crews read Thai and the municipality reports to outside funders
 in English; times are Asia/Bangkok, as the crew's watches are.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from processors.routing.distances import Place
-from processors.routing.planner import DayPlan, TruckRoute
-from processors.routing.problem import BANGKOK
-from schema.common import WasteStream
+from wastewatch.processors.routing.distances import Place
+from wastewatch.processors.routing.planner import DayPlan, TruckRoute
+from wastewatch.processors.routing.problem import BANGKOK
+from wastewatch.schema.common import WasteStream
 
 __all__ = ["STREAM_NAMES", "day_geojson", "driver_sheet"]
 

@@ -1,7 +1,7 @@
 """One service day's plans: select bins, build a problem per stream, solve, assemble.
 
 Pure apart from the distance source (which may call a routing service): the
-database reading and writing live in :mod:`processors.routing.store`, so this
+database reading and writing live in :mod:`wastewatch.processors.routing.store`, so this
 module runs the same in tests, the benchmark, the closed-loop evaluation and
 ``wastewatch routes plan``.
 
@@ -21,9 +21,9 @@ from importlib.metadata import version
 
 import pyvrp
 
-from processors.routing.distances import DistanceSource, HaversineMatrix
-from processors.routing.errors import NoFleetError, SolverError
-from processors.routing.problem import (
+from wastewatch.processors.routing.distances import DistanceSource, HaversineMatrix
+from wastewatch.processors.routing.errors import NoFleetError, SolverError
+from wastewatch.processors.routing.problem import (
     Candidate,
     DayInputs,
     PlanOptions,
@@ -37,9 +37,9 @@ from processors.routing.problem import (
     stream_places,
     trucks_on_duty,
 )
-from processors.routing.solver import run_solver
-from schema.common import WasteStream
-from schema.routes import RoutePlan, RouteStop, SolverInfo, SolverStatus
+from wastewatch.processors.routing.solver import run_solver
+from wastewatch.schema.common import WasteStream
+from wastewatch.schema.routes import RoutePlan, RouteStop, SolverInfo, SolverStatus
 
 __all__ = ["DayPlan", "PlanOptions", "TruckRoute", "plan_day", "solution_routes"]
 

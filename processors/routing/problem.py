@@ -37,9 +37,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pyvrp
 
-from processors.routing.distances import IntMatrix, Matrix, Place
-from processors.routing.errors import InstanceError
-from schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+from wastewatch.processors.routing.distances import IntMatrix, Matrix, Place
+from wastewatch.processors.routing.errors import InstanceError
+from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
 
 __all__ = [
     "BANGKOK",

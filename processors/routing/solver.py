@@ -21,7 +21,7 @@ import pyvrp
 import vrplib  # no stubs (pyproject ignores its missing types); used at one boundary
 from pyvrp.stop import MaxRuntime
 
-from processors.routing.errors import InstanceError, SolverError
+from wastewatch.processors.routing.errors import InstanceError, SolverError
 
 __all__ = [
     "CvrpInstance",

@@ -29,14 +29,14 @@ from typing import Any, Final
 
 import psycopg
 
-from processors.routing.distances import Place
-from processors.routing.errors import PlanStoreError
-from processors.routing.planner import DayPlan, TruckRoute
-from processors.routing.problem import BinInput, DayInputs, TruckInput, local_to_utc
-from schema.common import WasteStream
-from schema.registry import Weekday
-from schema.routes import RoutePlan, RouteStop, SolverInfo
-from wastewatch.settings import KafkaSettings
+from wastewatch.core.settings import KafkaSettings
+from wastewatch.processors.routing.distances import Place
+from wastewatch.processors.routing.errors import PlanStoreError
+from wastewatch.processors.routing.planner import DayPlan, TruckRoute
+from wastewatch.processors.routing.problem import BinInput, DayInputs, TruckInput, local_to_utc
+from wastewatch.schema.city import Weekday
+from wastewatch.schema.common import WasteStream
+from wastewatch.schema.routes import RoutePlan, RouteStop, SolverInfo
 
 __all__ = [
     "FALLBACK_NOTE",

@@ -11,9 +11,9 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, time
 
-from processors.routing.distances import Place
-from processors.routing.problem import BinInput, DayInputs, TruckInput
-from schema.common import WasteStream
+from wastewatch.processors.routing.distances import Place
+from wastewatch.processors.routing.problem import BinInput, DayInputs, TruckInput
+from wastewatch.schema.common import WasteStream
 
 __all__ = ["DEPOT", "LANDFILL", "kalasin_day"]
 

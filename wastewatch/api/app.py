@@ -25,7 +25,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
 
-from schema.common import TelemetryFlag
 from wastewatch.api import models
 from wastewatch.api.db import Database
 from wastewatch.api.deps import (
@@ -43,13 +42,14 @@ from wastewatch.api.deps import (
 )
 from wastewatch.api.errors import ApiConfigError
 from wastewatch.api.ngsi import ENTITY_PREFIX, waste_container
-from wastewatch.planning import queries as q
-from wastewatch.planning.errors import BadParameterError
-from wastewatch.planning.formats import csv_text, jsonable, records
-from wastewatch.planning.history import HistoryRequest, history_query
-from wastewatch.planning.landfill import parse_divert_param, scenarios, what_if_dict
-from wastewatch.planning.params import Period, split_values
-from wastewatch.settings import Settings, load_settings
+from wastewatch.core.settings import Settings, load_settings
+from wastewatch.queries import queries as q
+from wastewatch.queries.errors import BadParameterError
+from wastewatch.queries.formats import csv_text, jsonable, records
+from wastewatch.queries.history import HistoryRequest, history_query
+from wastewatch.queries.landfill import parse_divert_param, scenarios, what_if_dict
+from wastewatch.queries.params import Period, split_values
+from wastewatch.schema.common import TelemetryFlag
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Parameters every endpoint shares, their checks, and the optional bearer token.
 
-A wrong parameter raises :class:`~wastewatch.planning.errors.BadParameterError`,
+A wrong parameter raises :class:`~wastewatch.queries.errors.BadParameterError`,
 which the app answers with 422 and one message naming the parameter.  Zone,
 stream, bin and site values are looked up in their registries (bound
 parameters) before a query runs, so an unknown or malicious value is a 422
@@ -18,9 +18,9 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wastewatch.api.db import Database
-from wastewatch.planning.errors import BadParameterError
-from wastewatch.planning.params import Period, check_known, resolve_period, split_values
-from wastewatch.planning.queries import Filters, Page, existing_query, registry_query
+from wastewatch.queries.errors import BadParameterError
+from wastewatch.queries.params import Period, check_known, resolve_period, split_values
+from wastewatch.queries.queries import Filters, Page, existing_query, registry_query
 
 __all__ = [
     "MAX_LIMIT",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from wastewatch.errors import WastewatchError
 
-class ApiError(Exception):
+
+class ApiError(WastewatchError):
     """Root of the API's own errors."""
 
 

@@ -7,7 +7,7 @@ unknown...), ``dateLastEmptying``, ``nextActuationDeadline`` (our forecast's
 ``collect_by``: the latest emptying that keeps the bin under its threshold),
 ``binCapacity`` (litres, unitCode LTR), ``binFullnessThreshold`` (per cent, as
 the model defines it), ``dateServiceStarted``, ``refDevice``, ``areaServed``.
-Pure functions: a row of :data:`wastewatch.planning.queries.BIN_COLUMNS` in,
+Pure functions: a row of :data:`wastewatch.queries.queries.BIN_COLUMNS` in,
 a JSON-LD dict out, in the normalized or the keyValues (simplified) form.
 """
 

@@ -2,8 +2,9 @@
 
 Each concern registers its subcommands from its own module (`services`, `db`,
 `kafka`, ...), so a newcomer finds a command's code by its name.  Errors the
-user can act on are printed as one clear message (exit 1); a bad argument
-prints one line saying what is wrong and where to look (exit 2).
+user can act on (every `WastewatchError`) are caught here, once, and printed as
+one line with their hint (exit 2); a bad argument prints one line saying what is
+wrong and where to look (exit 2).
 """
 
 from __future__ import annotations
@@ -15,13 +16,10 @@ from typing import NoReturn
 
 from wastewatch.cli import (
     api,
-    bench,
     bins,
     dashboards,
     db,
-    demo,
     devices,
-    eval,
     history,
     ingest,
     kafka,
@@ -29,11 +27,11 @@ from wastewatch.cli import (
     process,
     report,
     routes,
-    schema_cmd,
-    services,
-    simulate,
+    schema,
     tls,
 )
+from wastewatch.cli.workbench import register_workbench
+from wastewatch.errors import WastewatchError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -57,14 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser
     )
     for module in (
-        services,
         devices,
         tls,
         db,
         kafka,
         ingest,
         bins,
-        simulate,
         process,
         landfill,
         routes,
@@ -72,21 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
         api,
         report,
         dashboards,
-        eval,
-        bench,
-        schema_cmd,
-        demo,
+        schema,
     ):
         module.register(sub)
+    register_workbench(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from wastewatch.errors import UserFacingError
-    from wastewatch.logs import configure
-    from wastewatch.settings import load_settings
+    from wastewatch.core.logs import configure
+    from wastewatch.core.settings import load_settings
 
     settings = load_settings()
     level = args.log_level or settings.log_level
@@ -94,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except UserFacingError as exc:
-        print(f"wastewatch: {exc}", file=sys.stderr)
-        return 1
+    except WastewatchError as exc:
+        print(f"wastewatch: {exc.one_line()}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from wastewatch.api.app import create_app
     from wastewatch.api.db import preflight
     from wastewatch.api.errors import ApiError
-    from wastewatch.settings import load_settings
+    from wastewatch.core.settings import load_settings
 
     parser: argparse.ArgumentParser = args.api_parser
     settings = load_settings()

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from wastewatch.settings import load_settings
+from wastewatch.core.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from simulators.citydata import load_city
-    from simulators.errors import SimulatorError
-    from simulators.registry import import_city
+    from wastewatch.city.citydata import load_city
+    from wastewatch.city.importer import import_city
+    from wastewatch.workbench.simulators.errors import SimulatorError
 
     try:
         city = load_city(args.files)
@@ -56,8 +56,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from simulators.errors import SimulatorError
-    from simulators.registry import list_bins
+    from wastewatch.city.importer import list_bins
+    from wastewatch.workbench.simulators.errors import SimulatorError
 
     settings = load_settings()
     try:

@@ -21,6 +21,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def build(args: argparse.Namespace) -> int:
-    from grafana.build import main
+    from wastewatch.grafana.build import main
 
     return main(["--check"] if args.check else [])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wastewatch.settings import load_settings
+from wastewatch.core.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def migrate(_: argparse.Namespace) -> int:
-    from schema.migrate import ensure_login_roles, lock_down_cluster
-    from schema.migrate import migrate as apply
+    from wastewatch.schema.migrate import ensure_login_roles, lock_down_cluster
+    from wastewatch.schema.migrate import migrate as apply
 
     settings = load_settings()
     applied = apply(settings.db.dsn)
@@ -44,7 +44,7 @@ def migrate(_: argparse.Namespace) -> int:
 
 
 def status(_: argparse.Namespace) -> int:
-    from schema.migrate import pending
+    from wastewatch.schema.migrate import pending
 
     todo = pending(load_settings().db.dsn)
     for mig in todo:

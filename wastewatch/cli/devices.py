@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wastewatch.settings import Settings, load_settings
+from wastewatch.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from wastewatch.security.devices import BrokerAddress, Device, Mounting
@@ -209,11 +209,11 @@ def _bad(action: str, message: object) -> int:
 
 def _apply(settings: Settings, registry: Path, commands: list[dict[str, Any]]) -> str:
     """Send the plugin commands to the broker now; returns what was done, for the user."""
-    from wastewatch.mqtt_url import MqttTarget
+    from wastewatch.core.mqtt_url import MqttTarget
     from wastewatch.security.dynsec import DynsecControl
 
     if registry == _local_registry(settings):
-        from wastewatch.stack.mosquitto import MosquittoService
+        from wastewatch.workbench.stack.mosquitto import MosquittoService
 
         if MosquittoService(settings).apply(commands):
             return "applied to the running local broker (no restart)"

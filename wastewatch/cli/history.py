@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from wastewatch.planning.history import GROUPINGS, PERIODS
+from wastewatch.queries.history import GROUPINGS, PERIODS
 
 FORMATS = ("table", "csv", "json")
 
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _dsn() -> str:
-    from wastewatch.settings import load_settings
+    from wastewatch.core.settings import load_settings
 
     db = load_settings().db
     return db.reader_dsn or db.writer_dsn or db.dsn
@@ -64,11 +64,11 @@ def _dsn() -> str:
 def run(args: argparse.Namespace) -> int:
     import psycopg
 
-    from wastewatch.planning.errors import BadParameterError
-    from wastewatch.planning.formats import csv_text, jsonable, records, table_text
-    from wastewatch.planning.history import HistoryRequest, history_query
-    from wastewatch.planning.params import check_known, resolve_period, split_values
-    from wastewatch.planning.queries import existing_query, registry_query
+    from wastewatch.queries.errors import BadParameterError
+    from wastewatch.queries.formats import csv_text, jsonable, records, table_text
+    from wastewatch.queries.history import HistoryRequest, history_query
+    from wastewatch.queries.params import check_known, resolve_period, split_values
+    from wastewatch.queries.queries import existing_query, registry_query
 
     parser: argparse.ArgumentParser = args.history_parser
     try:

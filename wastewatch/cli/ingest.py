@@ -9,7 +9,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from wastewatch.settings import load_settings
+from wastewatch.core.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,14 +27,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def bridge(args: argparse.Namespace) -> int:
-    from ingest.bridge import serve
+    from wastewatch.ingest.bridge import serve
 
     asyncio.run(serve(load_settings(), client_id=args.client_id))
     return 0
 
 
 def sink(_: argparse.Namespace) -> int:
-    from ingest.sink import serve
+    from wastewatch.ingest.sink import serve
 
     asyncio.run(serve(load_settings()))
     return 0

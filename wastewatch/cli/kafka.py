@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from wastewatch.settings import load_settings
+from wastewatch.core.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def create(_: argparse.Namespace) -> int:
-    from wastewatch.kafka_topics import create_topics
+    from wastewatch.core.kafka_topics import create_topics
 
     for report in asyncio.run(create_topics(load_settings().kafka)):
         state = "created" if report.created else "exists"
@@ -27,7 +27,7 @@ def create(_: argparse.Namespace) -> int:
 
 
 def listing(_: argparse.Namespace) -> int:
-    from wastewatch.kafka_topics import list_topics
+    from wastewatch.core.kafka_topics import list_topics
 
     for name in sorted(asyncio.run(list_topics(load_settings().kafka))):
         print(name)

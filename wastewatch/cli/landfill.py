@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from wastewatch.planning.landfill import Scenario
+    from wastewatch.queries.landfill import Scenario
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _dsn() -> str:
-    from wastewatch.settings import load_settings
+    from wastewatch.core.settings import load_settings
 
     db = load_settings().db
     return db.reader_dsn or db.writer_dsn or db.dsn
@@ -49,8 +49,8 @@ def _dsn() -> str:
 async def _scenarios(site: str | None, divert: dict[str, float] | None) -> list[Scenario]:
     import psycopg
 
-    from wastewatch.planning.landfill import scenarios
-    from wastewatch.settings import load_settings
+    from wastewatch.core.settings import load_settings
+    from wastewatch.queries.landfill import scenarios
 
     window = load_settings().processors.landfill_window_days
     async with await psycopg.AsyncConnection.connect(_dsn(), autocommit=True) as conn:
@@ -70,7 +70,7 @@ def _run(site: str | None, divert: dict[str, float] | None) -> list[Scenario]:
 
 
 def status(args: argparse.Namespace) -> int:
-    from wastewatch.planning.landfill import projection_dict
+    from wastewatch.queries.landfill import projection_dict
 
     rows = _run(args.site, None)
     if not rows:
@@ -95,9 +95,9 @@ def status(args: argparse.Namespace) -> int:
 
 
 def what_if(args: argparse.Namespace) -> int:
-    from processors.errors import ConfigError
-    from processors.landfill import parse_divert
-    from wastewatch.planning.landfill import what_if_dict
+    from wastewatch.processors.errors import ConfigError
+    from wastewatch.processors.landfill import parse_divert
+    from wastewatch.queries.landfill import what_if_dict
 
     try:
         divert = parse_divert(args.divert)

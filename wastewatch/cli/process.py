@@ -25,9 +25,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def process(args: argparse.Namespace) -> int:
-    from processors.errors import ProcessorError
-    from processors.service import parse_only, serve
-    from wastewatch.settings import load_settings
+    from wastewatch.core.settings import load_settings
+    from wastewatch.processors.errors import ProcessorError
+    from wastewatch.processors.service import parse_only, serve
 
     try:
         only = parse_only(args.only)

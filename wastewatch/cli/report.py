@@ -37,11 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     import psycopg
 
-    from wastewatch.planning.errors import BadParameterError
-    from wastewatch.planning.landfill import parse_divert_param
-    from wastewatch.planning.params import month_period
-    from wastewatch.report.report import build_report
-    from wastewatch.settings import load_settings
+    from wastewatch.core.settings import load_settings
+    from wastewatch.queries.errors import BadParameterError
+    from wastewatch.queries.landfill import parse_divert_param
+    from wastewatch.queries.params import month_period
+    from wastewatch.reports.report import build_report
 
     parser: argparse.ArgumentParser = args.report_parser
     settings = load_settings()

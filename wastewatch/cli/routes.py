@@ -79,8 +79,8 @@ def _fail(action: str, exc: Exception) -> int:
 def run_solve_vrplib(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= 3600:
         args.vrp_parser.error("--seconds must be within 0..3600")
-    from processors.routing.errors import RoutingError
-    from processors.routing.solver import read_cvrp, solve_cvrp
+    from wastewatch.processors.routing.errors import RoutingError
+    from wastewatch.processors.routing.solver import read_cvrp, solve_cvrp
 
     try:
         instance = read_cvrp(args.file)
@@ -108,14 +108,14 @@ def run_solve_vrplib(args: argparse.Namespace) -> int:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from processors.routing.check import check_day
-    from processors.routing.distances import source_from_spec
-    from processors.routing.errors import RoutingError
-    from processors.routing.export import day_geojson, driver_sheet
-    from processors.routing.planner import plan_day
-    from processors.routing.problem import PlanOptions
-    from processors.routing.store import load_day_inputs, publish_plans, save_day
-    from wastewatch.settings import load_settings
+    from wastewatch.core.settings import load_settings
+    from wastewatch.processors.routing.check import check_day
+    from wastewatch.processors.routing.distances import source_from_spec
+    from wastewatch.processors.routing.errors import RoutingError
+    from wastewatch.processors.routing.export import day_geojson, driver_sheet
+    from wastewatch.processors.routing.planner import plan_day
+    from wastewatch.processors.routing.problem import PlanOptions
+    from wastewatch.processors.routing.store import load_day_inputs, publish_plans, save_day
 
     settings = load_settings()
     options = PlanOptions(seconds=args.seconds, seed=args.seed, strict=args.strict)
@@ -133,7 +133,7 @@ def run_plan(args: argparse.Namespace) -> int:
         return _fail("plan", exc)
     places = {b.bin_id: b for b in inputs.bins}
     if args.geojson is not None:
-        from processors.routing.distances import Place
+        from wastewatch.processors.routing.distances import Place
 
         lookup: dict[str, Place] = {**inputs.depots, **inputs.sites}
         lookup.update({k: Place(k, b.latitude, b.longitude) for k, b in places.items()})
@@ -202,16 +202,16 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 def _require_feasible(problems: list[str]) -> None:
     """The independent check must pass before anything is stored or published."""
-    from processors.routing.errors import SolverError
+    from wastewatch.processors.routing.errors import SolverError
 
     if problems:
         raise SolverError(f"the plan failed its feasibility check ({len(problems)}): {problems[0]}")
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from processors.routing.errors import RoutingError
-    from processors.routing.store import latest_plans, publish_plans
-    from wastewatch.settings import load_settings
+    from wastewatch.core.settings import load_settings
+    from wastewatch.processors.routing.errors import RoutingError
+    from wastewatch.processors.routing.store import latest_plans, publish_plans
 
     settings = load_settings()
     try:

@@ -13,7 +13,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from wastewatch.settings import load_settings
+from wastewatch.core.settings import load_settings
 
 COMPOSE_TLS_DIR = Path("deploy/mosquitto/tls")
 

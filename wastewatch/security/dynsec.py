@@ -14,7 +14,7 @@ device can take another's persistent session or the bridge's.  The weighbridge
 account is bound to ``ww-weighbridge``.  Service accounts that run many clients
 (``ww-sim``, ``ww-ops``) are not bound; they run on the city's servers, not in
 the field, and the bridge's client id is derived from its password
-(`wastewatch.settings.MqttSettings.bridge_client_id`), so nobody without that
+(`wastewatch.core.settings.MqttSettings.bridge_client_id`), so nobody without that
 password can guess it.
 
 The plugin keeps its state in a JSON file.  While the broker is stopped, the
@@ -39,8 +39,8 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from schema.topics import config_topic, status_topic, telemetry_topic
-from wastewatch.mqtt_url import MqttTarget
+from wastewatch.core.mqtt_url import MqttTarget
+from wastewatch.schema.topics import config_topic, status_topic, telemetry_topic
 from wastewatch.security.accounts import (
     ADMIN,
     SERVICE_ACCOUNTS,

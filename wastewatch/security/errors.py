@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from wastewatch.errors import WastewatchError
 
-class SecurityError(Exception):
+
+class SecurityError(WastewatchError):
     """Root of the package's errors; the message says what is wrong and what to do."""
 
 

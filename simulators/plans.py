@@ -1,0 +1,71 @@
+"""The simulated trucks' route-plan reader: the latest plan per truck for a day.
+
+The route planner stores plans in ``route_plans`` / ``route_stops``;
+:class:`DbPlanSource` reads the latest plan per truck for a service date and
+answers None when the tables do not exist (yet) or hold no plan for that day,
+so the simulated trucks fall back to the fixed schedule.  Columns it expects
+(from :class:`wastewatch.schema.routes.RoutePlan`):
+``route_plans(plan_id, service_date, truck_id, waste_stream, created_at)`` and
+``route_stops(plan_id, sequence, bin_id, eta)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import psycopg
+
+from wastewatch.schema.common import WasteStream
+from wastewatch.workbench.simulators.errors import PlanSourceError
+from wastewatch.workbench.simulators.trucks import PlannedRoute
+
+__all__ = ["DbPlanSource"]
+
+
+class DbPlanSource:
+    """Latest route plan per truck for a day, from ``route_plans`` / ``route_stops``."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def plans_for(self, service_date: date) -> Sequence[PlannedRoute] | None:
+        try:
+            with psycopg.connect(self.dsn, connect_timeout=10) as conn:
+                row = conn.execute(
+                    "select to_regclass('route_plans') is not null "
+                    "and to_regclass('route_stops') is not null"
+                ).fetchone()
+                if row is None or not row[0]:
+                    return None
+                plans = conn.execute(
+                    """select distinct on (truck_id) plan_id, truck_id, waste_stream
+                    from route_plans where service_date = %s
+                    order by truck_id, created_at desc, plan_id desc""",
+                    [service_date],
+                ).fetchall()
+                if not plans:
+                    return None
+                out: list[PlannedRoute] = []
+                for plan_id, truck_id, stream in plans:
+                    stops = conn.execute(
+                        """select bin_id, extract(epoch from eta)::bigint from route_stops
+                        where plan_id = %s order by sequence""",
+                        [plan_id],
+                    ).fetchall()
+                    out.append(
+                        PlannedRoute(
+                            truck_id=str(truck_id),
+                            waste_stream=WasteStream(stream),
+                            stops=tuple((str(b), int(eta)) for b, eta in stops),
+                            plan_id=str(plan_id),
+                        )
+                    )
+                return out
+        except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable) as exc:
+            raise PlanSourceError(
+                f"route_plans/route_stops exist but not in the expected shape: {exc}; "
+                "see simulators/plans.py for the columns the simulator reads"
+            ) from exc
+        except psycopg.Error as exc:
+            raise PlanSourceError(f"cannot read route plans: {exc}") from exc

@@ -1,0 +1,1 @@
+"""wastewatch/workbench/commands"""

@@ -1,0 +1,119 @@
+"""`wastewatch demo`: what `make demo` runs; the work is in :mod:`wastewatch.workbench.demo`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+        return value
+
+    return parse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="the whole Kalasin pipeline on the local stack, with a live summary",
+        description="Starts the local stack, migrates, imports the Kalasin city data, replays "
+        "history, then runs the simulated fleet live through the bridge, the sink and the "
+        "processors, plans today's routes and shows a live summary; writes the routes as "
+        "GeoJSON and the monthly report. Ctrl-C stops everything it started. A second run "
+        "continues where the first stopped (see README, make demo).",
+    )
+    p.add_argument(
+        "--minutes",
+        type=_positive(float),
+        default=None,
+        metavar="M",
+        help="run live for M minutes, then stop and print the final summary (default: until "
+        "Ctrl-C)",
+    )
+    p.add_argument(
+        "--history-days",
+        type=_positive(float),
+        default=7.0,
+        metavar="D",
+        help="days of history the first run replays (default 7)",
+    )
+    p.add_argument(
+        "--bins",
+        type=_positive(int),
+        default=None,
+        metavar="N",
+        help="simulated bins (default: the Kalasin registry, 600; more clones it)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="simulator and solver seed (default 1)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path(".wastewatch/demo"),
+        metavar="DIR",
+        help="routes GeoJSON, report and the fleet's state (default .wastewatch/demo)",
+    )
+    p.add_argument(
+        "--speed",
+        type=_positive(float),
+        default=60.0,
+        metavar="X",
+        help="live event seconds per wall second until the fleet meets the clock (default 60)",
+    )
+    p.add_argument(
+        "--route-seconds",
+        type=_positive(float),
+        default=5.0,
+        metavar="S",
+        help="solver time for a day's routes (default 5)",
+    )
+    p.add_argument(
+        "--real-clients",
+        type=int,
+        default=20,
+        metavar="N",
+        help="devices with an MQTT connection of their own (client id = device id; default 20)",
+    )
+    p.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="component logs (default .wastewatch/logs/demo)",
+    )
+    p.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wastewatch.workbench.demo.errors import DemoError
+    from wastewatch.workbench.demo.run import DemoOptions, run_demo
+
+    if args.real_clients < 0:
+        print("wastewatch demo: --real-clients must be 0 or more", file=sys.stderr)
+        return 2
+    opts = DemoOptions(
+        minutes=args.minutes,
+        history_days=args.history_days,
+        bins=args.bins,
+        seed=args.seed,
+        out=args.out,
+        json=args.json,
+        speed=args.speed,
+        route_seconds=args.route_seconds,
+        real_clients=args.real_clients,
+        log_dir=args.log_dir,
+    )
+    try:
+        return run_demo(opts)
+    except DemoError as exc:
+        print(f"wastewatch demo: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,208 @@
+"""`wastewatch eval processors|routes ...`: score derived data and plans in simulation.
+
+``processors`` replays the simulator into a fresh database through the real
+bridge, sink and processors and scores the processors against the ground truth
+(see ``bench/eval_processors.py`` and processors/README.md).  ``routes`` runs
+the planner in a closed loop with the simulated trucks and compares it with
+fixed schedules (``bench/eval_routes.py``, processors/routing/README.md).
+Progress goes to stderr; with ``--json`` the last line of stdout is one JSON
+object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("eval", help="score derived data against the simulator's ground truth")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    e = actions.add_parser(
+        "processors",
+        help="collections, forecasts, alerts, landfill and lag against the ground truth",
+        description="Replays --days of --bins simulated bins through Mosquitto, the ingest "
+        "bridge and sink and the processors (own database, topics and city, removed "
+        "afterwards), then scores the tables against the simulator's ground truth and "
+        "measures processor lag at --rate readings/s.",
+    )
+    e.add_argument("--days", type=float, default=28.0, metavar="D", help="days (default 28)")
+    e.add_argument("--bins", type=int, default=500, metavar="B", help="bins (default 500)")
+    e.add_argument("--seed", type=int, default=1, metavar="S", help="simulator seed (default 1)")
+    e.add_argument("--publishers", type=int, default=2, metavar="P", help="replay publishers")
+    e.add_argument(
+        "--rate",
+        type=float,
+        default=3000.0,
+        metavar="R",
+        help="readings/s offered while lag is measured (default 3000, the ingest bench's "
+        "half-rate leg)",
+    )
+    e.add_argument("--lag-seconds", type=float, default=20.0, metavar="S")
+    e.add_argument(
+        "--processes",
+        default="collections,alerts,landfill;forecast;rollups",
+        metavar="GROUPS",
+        help="processor stages per OS process, ';' between processes (default "
+        "'collections,alerts,landfill;forecast;rollups'; 'all' for one process)",
+    )
+    e.add_argument(
+        "--keep-truth",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the ground truth here and keep it",
+    )
+    e.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
+    e.set_defaults(handler=run_processors, eval_parser=e)
+
+    r = actions.add_parser(
+        "routes",
+        help="closed-loop route plans against fixed schedules: km, overflow, early collections",
+        description="Simulates --days of --bins bins in process (after a warm-up on the "
+        "city's own rounds) twice over: trucks following the planner's daily plans, made "
+        "from the real forecaster's bin state, and fixed rounds emptying every bin every k "
+        "service days (k = 1..7). Reports km driven, overflow bin-hours and the share of "
+        "collections below half full, against the largest k that overflows no more than "
+        "the plan.",
+    )
+    r.add_argument("--days", type=int, default=28, metavar="D", help="days (default 28)")
+    r.add_argument("--bins", type=int, default=500, metavar="B", help="bins (default 500)")
+    r.add_argument("--seed", type=int, default=1, metavar="S", help="simulator and solver seed")
+    r.add_argument(
+        "--seconds",
+        type=float,
+        default=3.0,
+        metavar="T",
+        help="solver seconds per planned day (default 3; `routes plan` uses 8)",
+    )
+    r.add_argument(
+        "--warmup-days",
+        type=int,
+        default=7,
+        metavar="W",
+        help="days on the city's own rounds first, while the forecaster learns (default 7)",
+    )
+    r.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="first evaluated day, Asia/Bangkok (default 2026-02-09)",
+    )
+    r.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
+    r.set_defaults(handler=run_routes, eval_parser=r)
+
+
+def _process_groups(parser: argparse.ArgumentParser, text: str) -> tuple[str, ...]:
+    """``a,b;c`` -> ("a,b", "c"), each stage known and run exactly once."""
+    from wastewatch.processors.errors import ConfigError
+    from wastewatch.processors.service import STAGES, parse_only
+
+    if text.strip() == "all":
+        return (",".join(STAGES),)
+    groups: list[str] = []
+    seen: list[str] = []
+    for part in text.split(";"):
+        try:
+            names = parse_only(part)
+        except ConfigError as exc:
+            parser.error(f"--processes: {exc}")
+        groups.append(",".join(names))
+        seen += names
+    if sorted(seen) != sorted(STAGES):
+        parser.error(f"--processes must name each of {', '.join(STAGES)} exactly once")
+    return tuple(groups)
+
+
+def run_processors(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.eval_parser
+    if not 0 < args.days <= 400 or not 1 <= args.bins <= 100_000:
+        parser.error("--days must be within 0..400 and --bins within 1..100000")
+    from wastewatch.workbench.bench.errors import BenchError
+    from wastewatch.workbench.bench.eval_processors import EvalOptions, run_eval
+
+    opts = EvalOptions(
+        days=args.days,
+        bins=args.bins,
+        seed=args.seed,
+        publishers=args.publishers,
+        rate=args.rate,
+        lag_seconds=args.lag_seconds,
+        keep_truth=args.keep_truth,
+        processes=_process_groups(parser, args.processes),
+    )
+    try:
+        result = run_eval(opts, lambda line: print(line, file=sys.stderr, flush=True))
+    except BenchError as exc:
+        print(f"wastewatch eval processors: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, separators=(",", ":"), default=str))
+    else:
+        print(_table(result))
+    return 0
+
+
+def run_routes(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.eval_parser
+    if not 1 <= args.days <= 120:
+        parser.error("--days must be within 1..120")
+    if not 1 <= args.bins <= 10_000:
+        parser.error("--bins must be within 1..10000")
+    if not 0 < args.seconds <= 600:
+        parser.error("--seconds must be within 0..600 (solver seconds per day)")
+    if not 1 <= args.warmup_days <= 60:
+        parser.error("--warmup-days must be within 1..60 (the forecaster needs readings)")
+    from wastewatch.workbench.bench.errors import BenchError
+    from wastewatch.workbench.bench.eval_routes import (
+        DEFAULT_START,
+        EvalRoutesOptions,
+        run_eval_routes,
+    )
+
+    opts = EvalRoutesOptions(
+        days=args.days,
+        bins=args.bins,
+        seed=args.seed,
+        seconds=args.seconds,
+        warmup_days=args.warmup_days,
+        start=args.start or DEFAULT_START,
+    )
+    try:
+        result, _ = run_eval_routes(opts, lambda line: print(line, file=sys.stderr, flush=True))
+    except BenchError as exc:
+        print(f"wastewatch eval routes: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, separators=(",", ":")))
+    else:
+        print(_routes_table(result))
+    return 0
+
+
+def _routes_table(r: dict[str, Any]) -> str:
+    p, f = r["plan"], r["fixed"]
+    rows = [f"{'':<22} {'plan':>10} {'fixed k=' + str(f['k']):>10}"]
+    for key in ("km", "overflow_bin_hours", "collections", "share_below_50pct", "skipped_stops"):
+        rows.append(f"{key:<22} {p[key]:>10} {f[key]:>10}")
+    rows.append(f"km_saving {r['km_saving']:.1%}  goal_met {r['goal_met']}")
+    return "\n".join(rows)
+
+
+def _table(r: dict[str, Any]) -> str:
+    keys = (
+        "forecast_mae_h",
+        "baseline_mae_h",
+        "collection_precision",
+        "collection_recall",
+        "alert_recall",
+        "false_alerts_per_1000_bin_days",
+        "landfill_full_date_error_days",
+        "lag_s_p99",
+    )
+    return "\n".join(f"{k:<34} {r.get(k)}" for k in keys)

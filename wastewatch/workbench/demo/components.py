@@ -1,0 +1,302 @@
+"""The demo's processes: long-lived components and one-shot jobs, each a subprocess.
+
+Each runs in a session of its own (``start_new_session``), so the terminal's
+Ctrl-C reaches only the demo, which then stops them itself, by pid, newest
+first: SIGTERM (each service drains and exits 0), then after a timeout SIGKILL
+to the process group it leads (the fleet's publisher processes are in it).
+Nothing is ever stopped by name.  stdout and stderr go to a log file per
+component; the fleet's stdout is a pipe of JSON progress lines instead.
+
+A component that exits without being asked to has *died*: the demo shows it,
+stops the rest and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from wastewatch.workbench.demo.errors import DemoError
+
+State = Literal["not started", "running", "stopping", "stopped", "died", "killed", "done", "failed"]
+
+
+class Process:
+    """One subprocess with a log file; ``start()`` / ``stop()``; ``stop()`` is safe twice."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        log: Path,
+        *,
+        stdout_pipe: bool = False,
+        stdin_pipe: bool = False,
+        stdout_file: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = env
+        self.log = log
+        self.stdout_pipe = stdout_pipe
+        self.stdin_pipe = stdin_pipe
+        self.stdout_file = stdout_file
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at: float | None = None
+        self.stop_requested = False
+        self.killed = False
+        self._files: list[IO[bytes]] = []
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log.open("ab")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        log.write(f"\n=== {stamp} wastewatch demo starts: {' '.join(self.argv)}\n".encode())
+        log.flush()
+        self._files.append(log)
+        stdout: int | IO[bytes] = log
+        if self.stdout_pipe:
+            stdout = subprocess.PIPE
+        elif self.stdout_file is not None:
+            out = self.stdout_file.open("wb")
+            self._files.append(out)
+            stdout = out
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=log,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise DemoError(f"cannot start {self.name} ({self.argv[0]}): {exc}") from exc
+        self.started_at = time.monotonic()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.proc is None else self.proc.pid
+
+    def poll(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def state(self) -> State:
+        if self.proc is None:
+            return "not started"
+        code = self.proc.poll()
+        if code is None:
+            return "stopping" if self.stop_requested else "running"
+        if self.killed:
+            return "killed"
+        if self.stop_requested and code in (0, -signal.SIGTERM):
+            return "stopped"
+        return "died"
+
+    @property
+    def died(self) -> bool:
+        return self.state == "died"
+
+    def stop(self, timeout_s: float) -> State:
+        """SIGTERM, wait up to ``timeout_s``, then SIGKILL its process group; the end state."""
+        proc = self.proc
+        if proc is None:
+            return self.state
+        if proc.poll() is None:
+            self.stop_requested = True
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._reap_group()
+        self._close_files()
+        return self.state
+
+    def kill(self) -> None:
+        """SIGKILL to the process group this component leads, then wait for the leader."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        self.killed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+    def _reap_group(self) -> None:
+        """Helpers the component started in its group (the fleet's publishers) go too."""
+        proc = self.proc
+        if proc is None or proc.poll() is None:
+            return
+        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(proc.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(proc.pid, 0)
+                except (ProcessLookupError, PermissionError):
+                    return
+                time.sleep(0.1)
+
+    def _close_files(self) -> None:
+        for fh in self._files:
+            with contextlib.suppress(OSError):
+                fh.close()
+        self._files = []
+
+    def tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
+        except OSError:
+            return "    (no log)"
+        return "\n".join("    " + line for line in text[-lines:])
+
+
+class Service(Process):
+    """A long-lived component (bridge, sink, processors) with /metrics and /healthz."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        log: Path,
+        *,
+        metrics_url: str,
+        health_url: str,
+        stop_timeout_s: float,
+    ) -> None:
+        super().__init__(name, argv, env, log)
+        self.metrics_url = metrics_url
+        self.health_url = health_url
+        self.stop_timeout_s = stop_timeout_s
+
+
+class Fleet(Process):
+    """The simulated fleet: JSON progress lines on stdout, ``live`` on stdin."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str], log: Path) -> None:
+        super().__init__("fleet", argv, env, log, stdout_pipe=True, stdin_pipe=True)
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.last: dict[str, dict[str, Any]] = {}
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        super().start()
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        out = self.proc.stdout
+        self._reader = threading.Thread(target=self._read, args=(out,), daemon=True)
+        self._reader.start()
+
+    def _read(self, out: IO[bytes]) -> None:
+        for raw in out:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and "event" in event:
+                self.events.put(event)
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Every progress line that arrived since the last call (also kept by kind)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            self.last[str(event["event"])] = event
+            out.append(event)
+        return out
+
+    def go_live(self) -> None:
+        proc = self.proc
+        if proc is None or proc.stdin is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            proc.stdin.write(b"live\n")
+            proc.stdin.flush()
+
+    def stop(self, timeout_s: float) -> State:
+        state = super().stop(timeout_s)
+        if self._reader is not None:
+            self._reader.join(5)
+        self.drain()
+        if self.proc is not None:
+            for stream in (self.proc.stdin, self.proc.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        return state
+
+
+class Job(Process):
+    """A one-shot command (route planning, the report): stdout to a file, parsed after."""
+
+    @property
+    def state(self) -> State:
+        base = super().state
+        if base == "died":
+            code = self.poll()
+            return "done" if code == 0 else "failed"
+        return base
+
+    def output(self) -> str:
+        if self.stdout_file is None:
+            return ""
+        try:
+            return self.stdout_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def last_json(self) -> dict[str, Any] | None:
+        """The last stdout line that is a JSON object (the commands' ``--json`` contract)."""
+        for line in reversed(self.output().strip().splitlines()):
+            with contextlib.suppress(ValueError):
+                value = json.loads(line)
+                if isinstance(value, dict):
+                    return value
+        return None
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
