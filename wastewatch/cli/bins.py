@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     from wastewatch.city.citydata import load_city
+    from wastewatch.city.errors import CityError
     from wastewatch.city.importer import import_city
-    from wastewatch.workbench.simulators.errors import SimulatorError
 
     try:
         city = load_city(args.files)
@@ -48,7 +48,7 @@ def run_import(args: argparse.Namespace) -> int:
             return 0
         settings = load_settings()
         counts = import_city(settings.db.writer_dsn or settings.db.dsn, city)
-    except SimulatorError as exc:
+    except CityError as exc:
         print(f"wastewatch bins import: {exc}", file=sys.stderr)
         return 1
     print(f"imported {counts or 'nothing'} from {', '.join(city.sources)}")
@@ -56,13 +56,13 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from wastewatch.city.errors import CityError
     from wastewatch.city.importer import list_bins
-    from wastewatch.workbench.simulators.errors import SimulatorError
 
     settings = load_settings()
     try:
         rows = list_bins(settings.db.reader_dsn or settings.db.dsn, args.zone)
-    except SimulatorError as exc:
+    except CityError as exc:
         print(f"wastewatch bins list: {exc}", file=sys.stderr)
         return 1
     for bin_id, device_id, zone, stream, volume, name in rows:

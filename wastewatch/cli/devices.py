@@ -210,14 +210,19 @@ def _bad(action: str, message: object) -> int:
 def _apply(settings: Settings, registry: Path, commands: list[dict[str, Any]]) -> str:
     """Send the plugin commands to the broker now; returns what was done, for the user."""
     from wastewatch.core.mqtt_url import MqttTarget
-    from wastewatch.security.dynsec import DynsecControl
+    from wastewatch.security.dynsec import BrokerUnreachableError, DynsecControl
 
     if registry == _local_registry(settings):
-        from wastewatch.workbench.stack.mosquitto import MosquittoService
-
-        if MosquittoService(settings).apply(commands):
-            return "applied to the running local broker (no restart)"
-        return "the local broker is not running; it applies this when it starts"
+        # The local stack's env file names its broker's ww-admin account; the product
+        # does not reach into the workbench to find it.
+        if settings.mqtt.admin_url is None:
+            return "no local broker is set up yet; it applies this when it starts"
+        try:
+            with DynsecControl(MqttTarget.from_url(settings.mqtt.admin_url)) as control:
+                control.run(commands)
+        except BrokerUnreachableError:
+            return "the local broker is not running; it applies this when it starts"
+        return "applied to the running local broker (no restart)"
     # Another registry's broker is named by the real environment only: the local stack's
     # env file (.wastewatch/env, read by default) holds the *local* broker's ww-admin, and
     # a compose registry's devices must never be created there.

@@ -142,6 +142,13 @@ def client_entry(
     return entry
 
 
+class BrokerUnreachableError(DynsecError):
+    """Nothing answers at the broker's address: it is not running, or the address is
+    wrong (the message names it)."""
+
+    hint = "start the broker (local stack: `wastewatch services up`) or fix WW_MQTT_ADMIN_URL"
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceGrant:
     """What the plugin needs of a provisioned device."""
@@ -261,7 +268,7 @@ class DynsecControl:
         try:
             client.connect(self._target.host, self._target.port, keepalive=30)
         except OSError as exc:
-            raise DynsecError(
+            raise BrokerUnreachableError(
                 f"cannot reach the MQTT broker at {self._target.host}:{self._target.port} "
                 f"to change its accounts: {exc}"
             ) from exc
