@@ -14,14 +14,19 @@ from grafanalib import core as g
 from wastewatch.grafana.board import Board, Query, steps, title
 from wastewatch.grafana.dashboards.common import (
     BIN,
+    COLOUR_TEXT,
     FILL_STEPS,
     LOCAL_DAY_AS_TIME,
     LOCAL_DAY_RANGE,
     STREAM,
     STREAMS,
     ZONE,
+    absolute,
     in_var,
     override,
+    per_stream_query,
+    stacked_bars,
+    stat,
     stream_colour_overrides,
 )
 
@@ -135,11 +140,9 @@ def build() -> Board:
     )
     totals = Query(_TOTALS_SQL, ("collections", "volume_m3", "mass_t", "fill_at_collection"))
     board.add(
-        g.Stat(
+        stat(
             title=title("สรุปช่วงเวลา", "Totals for the range"),
             description="Mass is estimated: volume x the stream's loose bulk density",
-            graphMode="none",
-            reduceCalc="lastNotNull",
             thresholds=steps(("blue", None)),
             overrides=[
                 override("collections", unit="none", display_name=title("ครั้ง", "collections")),
@@ -163,15 +166,13 @@ def build() -> Board:
     board.add(
         g.TimeSeries(
             title=title("จำนวนครั้งที่เก็บต่อวัน", "Collections per day"),
-            drawStyle="bars",
-            fillOpacity=80,
-            stacking={"mode": "normal", "group": "A"},
+            **stacked_bars(),
             interval="1d",
             overrides=stream_colour_overrides(),
         ),
         w=12,
         h=8,
-        queries=[Query(_COUNT_SQL, ("time", *(s[0] for s in STREAMS)), fmt="time_series")],
+        queries=[per_stream_query(_COUNT_SQL)],
     )
     board.add(
         g.TimeSeries(
@@ -183,7 +184,7 @@ def build() -> Board:
         ),
         w=12,
         h=8,
-        queries=[Query(_VOLUME_SQL, ("time", *(s[0] for s in STREAMS)), fmt="time_series")],
+        queries=[per_stream_query(_VOLUME_SQL)],
     )
     board.add(
         g.Table(
@@ -223,19 +224,15 @@ def build() -> Board:
             f"{TOO_EARLY_MARGIN:.0%}; too late: at {TOO_LATE_FILL:.0%} or more",
             overrides=[
                 override("fill_at_collection", unit="percentunit", decimals=0),
-                override(
-                    "too_early",
-                    unit="percentunit",
-                    decimals=0,
-                    thresholds={"mode": "absolute", "steps": _RATE_STEPS},
-                    cell={"type": "color-text"},
-                ),
-                override(
-                    "too_late",
-                    unit="percentunit",
-                    decimals=0,
-                    thresholds={"mode": "absolute", "steps": _RATE_STEPS},
-                    cell={"type": "color-text"},
+                *(
+                    override(
+                        column,
+                        unit="percentunit",
+                        decimals=0,
+                        thresholds=absolute(_RATE_STEPS),
+                        cell=COLOUR_TEXT,
+                    )
+                    for column in ("too_early", "too_late")
                 ),
             ],
         ),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from wastewatch.grafana.board import Variable, steps, title
+from grafanalib import core as g
+
+from wastewatch.grafana.board import Query, Variable, steps, title
 
 STREAMS: Final = (
     ("general", "ขยะทั่วไป", "General"),
@@ -73,45 +75,69 @@ LOCAL_DAY_AS_TIME: Final = "({col}::timestamp AT TIME ZONE 'Asia/Bangkok')"
 FILL_STEPS: Final = steps(("green", None), ("#EAB839", 0.5), ("orange", 0.75), ("red", 0.9))
 """Fill level colours: green empty, yellow half, orange nearly full, red at collection."""
 
-URGENCY_MAPPINGS: Final[list[dict[str, Any]]] = [
-    {
-        "type": "value",
-        "options": {
-            "overflowing": {"text": "ล้น / overflowing", "color": "dark-red", "index": 0},
-            "urgent": {"text": "ด่วน / urgent", "color": "orange", "index": 1},
-            "soon": {"text": "เร็ว ๆ นี้ / soon", "color": "yellow", "index": 2},
-            "fine": {"text": "ปกติ / fine", "color": "green", "index": 3},
-        },
-    }
-]
 
-SEVERITY_MAPPINGS: Final[list[dict[str, Any]]] = [
-    {
-        "type": "value",
-        "options": {
-            "critical": {"text": "วิกฤต / critical", "color": "red", "index": 0},
-            "warning": {"text": "เตือน / warning", "color": "orange", "index": 1},
-            "info": {"text": "แจ้ง / info", "color": "blue", "index": 2},
-        },
-    }
-]
+def value_mappings(*values: tuple[str, str, str, str]) -> list[dict[str, Any]]:
+    """Show each value as Thai / English text in its colour: ``(value, th, en, colour)``."""
+    return [
+        {
+            "type": "value",
+            "options": {
+                value: {"text": f"{th} / {en}", "color": colour, "index": i}
+                for i, (value, th, en, colour) in enumerate(values)
+            },
+        }
+    ]
 
-STREAM_MAPPINGS: Final[list[dict[str, Any]]] = [
-    {
-        "type": "value",
-        "options": {
-            key: {"text": f"{th} / {en}", "color": STREAM_COLOURS[key], "index": i}
-            for i, (key, th, en) in enumerate(STREAMS)
-        },
-    }
-]
+
+URGENCY_MAPPINGS: Final = value_mappings(
+    ("overflowing", "ล้น", "overflowing", "dark-red"),
+    ("urgent", "ด่วน", "urgent", "orange"),
+    ("soon", "เร็ว ๆ นี้", "soon", "yellow"),
+    ("fine", "ปกติ", "fine", "green"),
+)
+SEVERITY_MAPPINGS: Final = value_mappings(
+    ("critical", "วิกฤต", "critical", "red"),
+    ("warning", "เตือน", "warning", "orange"),
+    ("info", "แจ้ง", "info", "blue"),
+)
+STREAM_MAPPINGS: Final = value_mappings(
+    *((key, th, en, STREAM_COLOURS[key]) for key, th, en in STREAMS)
+)
+
+
+def absolute(colours: list[dict[str, Any]]) -> dict[str, Any]:
+    """Thresholds at fixed values (``steps(...)``), as a field override sets them."""
+    return {"mode": "absolute", "steps": colours}
+
+
+def stat(**options: Any) -> Any:
+    """A Stat panel of single numbers: no sparkline, the last non-null value.
+
+    ``options`` are grafanalib's ``Stat`` arguments; ``reduceCalc`` may override
+    the reduction (``"sum"``).
+    """
+    return g.Stat(**{"graphMode": "none", "reduceCalc": "lastNotNull", **options})
+
+
+def stacked_bars() -> dict[str, Any]:
+    """TimeSeries arguments for one stacked bar per interval (``**stacked_bars()``)."""
+    return {"drawStyle": "bars", "fillOpacity": 80, "stacking": {"mode": "normal", "group": "A"}}
+
+
+def per_stream_query(sql: str) -> Query:
+    """A time series query with a ``time`` column and one column per waste stream."""
+    return Query(sql, ("time", *(key for key, _, _ in STREAMS)), fmt="time_series")
 
 
 def override(name: str, **props: Any) -> dict[str, Any]:
     """A field override by column name, e.g. ``override("fill_level", unit="percentunit")``."""
     properties: list[dict[str, Any]] = []
     for key, value in props.items():
-        pid = {"display_name": "displayName", "cell": "custom.cellOptions"}.get(key, key)
+        pid = {
+            "display_name": "displayName",
+            "cell": "custom.cellOptions",
+            "axis": "custom.axisPlacement",
+        }.get(key, key)
         properties.append({"id": pid, "value": value})
     return {"matcher": {"id": "byName", "options": name}, "properties": properties}
 

@@ -14,10 +14,14 @@ from grafanalib import core as g
 
 from wastewatch.grafana.board import Board, CustomVariable, Query, Variable, steps, title
 from wastewatch.grafana.dashboards.common import (
+    COLOUR_TEXT,
     LOCAL_DAY_AS_TIME,
     LOCAL_DAY_RANGE,
     STREAMS,
     override,
+    per_stream_query,
+    stacked_bars,
+    stat,
     stream_colour_overrides,
 )
 
@@ -132,6 +136,32 @@ FROM p, jsonb_each_text(p.rate_by_stream) AS r
 GROUP BY r.key
 ORDER BY r.key"""
 
+_STATUS_STATS = (
+    (
+        "fill_fraction",
+        title("ใช้ไปแล้ว", "Airspace used"),
+        "percentunit",
+        1,
+        steps(("green", None), ("orange", 0.8), ("red", 0.9)),
+    ),
+    (
+        "remaining_m3",
+        title("ความจุคงเหลือ", "Remaining capacity"),
+        "m3",
+        0,
+        steps(("red", None), ("orange", 20000), ("green", 50000)),
+    ),
+    (
+        "days_left",
+        title("จำนวนวันที่เหลือ", "Days left"),
+        "d",
+        0,
+        steps(("red", None), ("orange", 365), ("green", 730)),
+    ),
+)
+"""The three headline numbers of the newest projection: column, title, unit,
+decimals, colours."""
+
 
 def build() -> Board:
     board = Board(
@@ -145,48 +175,13 @@ def build() -> Board:
         refresh="15m",
     )
     status_query = Query(_STATUS_SQL, _STATUS_COLUMNS)
-    board.add(
-        g.Stat(
-            title=title("ใช้ไปแล้ว", "Airspace used"),
-            format="percentunit",
-            graphMode="none",
-            reduceCalc="lastNotNull",
-            fields="fill_fraction",
-            decimals=1,
-            thresholds=steps(("green", None), ("orange", 0.8), ("red", 0.9)),
-        ),
-        w=4,
-        h=5,
-        queries=[status_query],
-    )
-    board.add(
-        g.Stat(
-            title=title("ความจุคงเหลือ", "Remaining capacity"),
-            format="m3",
-            graphMode="none",
-            reduceCalc="lastNotNull",
-            fields="remaining_m3",
-            decimals=0,
-            thresholds=steps(("red", None), ("orange", 20000), ("green", 50000)),
-        ),
-        w=4,
-        h=5,
-        queries=[status_query],
-    )
-    board.add(
-        g.Stat(
-            title=title("จำนวนวันที่เหลือ", "Days left"),
-            format="d",
-            graphMode="none",
-            reduceCalc="lastNotNull",
-            fields="days_left",
-            decimals=0,
-            thresholds=steps(("red", None), ("orange", 365), ("green", 730)),
-        ),
-        w=4,
-        h=5,
-        queries=[status_query],
-    )
+    for column, name, unit, decimals, colours in _STATUS_STATS:
+        board.add(
+            stat(title=name, format=unit, fields=column, decimals=decimals, thresholds=colours),
+            w=4,
+            h=5,
+            queries=[status_query],
+        )
     board.add(
         g.Table(
             title=title("วันที่คาดว่าจะเต็ม", "Projected full date"),
@@ -214,24 +209,19 @@ def build() -> Board:
             description="landfill_daily.mass_kg: weighbridge tickets where the day had "
             "any, else the collections' estimate",
             unit="masst",
-            drawStyle="bars",
-            fillOpacity=80,
-            stacking={"mode": "normal", "group": "A"},
+            **stacked_bars(),
             overrides=stream_colour_overrides(),
             interval="1d",
         ),
         w=16,
         h=9,
-        queries=[
-            Query(_DAILY_SQL, ("time", *(s[0] for s in STREAMS)), fmt="time_series"),
-        ],
+        queries=[per_stream_query(_DAILY_SQL)],
     )
     board.add(
-        g.Stat(
+        stat(
             title=title("ชั่งจริง / ประมาณ", "Measured vs estimated"),
             description="Tonnes from weighbridge tickets vs estimated from collections",
             format="masst",
-            graphMode="none",
             reduceCalc="sum",
             decimals=1,
             overrides=[
@@ -257,10 +247,7 @@ def build() -> Board:
             interval="1d",
             overrides=[
                 override("remaining_m3", unit="m3"),
-                {
-                    "matcher": {"id": "byName", "options": "remaining_m3"},
-                    "properties": [{"id": "custom.axisPlacement", "value": "right"}],
-                },
+                override("remaining_m3", axis="right"),
                 {
                     "matcher": {"id": "byRegexp", "options": "days_left_(low|high)"},
                     "properties": [
@@ -287,7 +274,7 @@ def build() -> Board:
             overrides=[
                 override("rate_m3_per_day", unit="m3", decimals=1),
                 override("days_left", unit="d", decimals=0),
-                override("days_gained", unit="d", decimals=0, cell={"type": "color-text"}),
+                override("days_gained", unit="d", decimals=0, cell=COLOUR_TEXT),
             ],
             thresholds=steps(("text", None), ("green", 1)),
         ),

@@ -22,8 +22,11 @@ from wastewatch.grafana.dashboards.common import (
     STREAMS,
     URGENCY_MAPPINGS,
     ZONE,
+    absolute,
     in_var,
     override,
+    per_stream_query,
+    stat,
     stream_colour_overrides,
 )
 
@@ -152,13 +155,12 @@ def build() -> Board:
         time_from="now-24h",
         refresh="1m",
     )
+    summary = Query(_SUMMARY_SQL, ("to_collect", "overflowing", "fill_avg"))
     board.add(
-        g.Stat(
+        stat(
             title=title("ต้องเก็บ", "Bins to collect"),
             description="Urgent or overflowing bins (bin_state.urgency)",
             format="none",
-            graphMode="none",
-            reduceCalc="lastNotNull",
             fields="/^(to_collect|overflowing)$/",
             thresholds=steps(("green", None), ("orange", 1), ("red", 20)),
             overrides=[
@@ -168,29 +170,25 @@ def build() -> Board:
         ),
         w=6,
         h=4,
-        queries=[Query(_SUMMARY_SQL, ("to_collect", "overflowing", "fill_avg"))],
+        queries=[summary],
     )
     board.add(
-        g.Stat(
+        stat(
             title=title("ระดับขยะเฉลี่ย", "Average fill"),
             format="percentunit",
-            graphMode="none",
-            reduceCalc="lastNotNull",
             fields="fill_avg",
             decimals=0,
             thresholds=FILL_STEPS,
         ),
         w=4,
         h=4,
-        queries=[Query(_SUMMARY_SQL, ("to_collect", "overflowing", "fill_avg"))],
+        queries=[summary],
     )
     board.add(
-        g.Stat(
+        stat(
             title=title("การแจ้งเตือนที่เปิดอยู่", "Open alerts"),
             description="Fires, critical and all open alerts (alerts.state = 'open')",
             format="none",
-            graphMode="none",
-            reduceCalc="lastNotNull",
             thresholds=steps(("green", None), ("red", 1)),
             overrides=[
                 override("fires", display_name=title("ไฟไหม้", "fires")),
@@ -198,7 +196,7 @@ def build() -> Board:
                 override(
                     "open_alerts",
                     display_name=title("ทั้งหมด", "all"),
-                    thresholds={"mode": "absolute", "steps": steps(("blue", None))},
+                    thresholds=absolute(steps(("blue", None))),
                 ),
             ],
         ),
@@ -218,7 +216,7 @@ def build() -> Board:
         w=6,
         h=4,
         queries=[
-            Query(_FILL_TREND_SQL, ("time", *(s[0] for s in STREAMS)), fmt="time_series"),
+            per_stream_query(_FILL_TREND_SQL),
         ],
     )
 

@@ -31,8 +31,10 @@ from wastewatch.grafana.dashboards.common import (
     STREAM,
     STREAM_MAPPINGS,
     ZONE,
+    absolute,
     in_var,
     override,
+    stat,
 )
 from wastewatch.schema.common import TelemetryFlag
 from wastewatch.security.refused import REFUSED_COLUMNS, refused_sql
@@ -182,13 +184,15 @@ _REFUSED_SQL = refused_sql(_NOW, "24")
 _BATTERY_STEPS = steps(("red", None), ("orange", 3400), ("green", 3550))
 _RSSI_STEPS = steps(("red", None), ("orange", -100), ("green", -90))
 _DAYS_STEPS = steps(("red", None), ("orange", 14), ("green", 60))
+_SILENT_STEPS = steps(("green", None), ("orange", 1), ("red", 20))
+"""Devices offline or silent: any is worth a look, twenty is an outage."""
 
 
 def _coloured(name: str, unit: str, colours: list[dict[str, Any]], **more: Any) -> dict[str, Any]:
     return override(
         name,
         unit=unit,
-        thresholds={"mode": "absolute", "steps": colours},
+        thresholds=absolute(colours),
         cell=COLOUR_CELL,
         **more,
     )
@@ -205,36 +209,28 @@ def build() -> Board:
         refresh="5m",
     )
     board.add(
-        g.Stat(
+        stat(
             title=title("สถานะอุปกรณ์", "Devices"),
             description="online/offline from the retained status; silent = no reading "
             "for 2 h before the end of the range",
             format="none",
-            graphMode="none",
-            reduceCalc="lastNotNull",
             thresholds=steps(("green", None)),
             overrides=[
                 override("online", display_name=title("ออนไลน์", "online")),
                 override(
                     "offline",
                     display_name=title("ออฟไลน์", "offline"),
-                    thresholds={
-                        "mode": "absolute",
-                        "steps": steps(("green", None), ("orange", 1), ("red", 20)),
-                    },
+                    thresholds=absolute(_SILENT_STEPS),
                 ),
                 override(
                     "silent_2h",
                     display_name=title("เงียบ 2 ชม.", "silent 2 h"),
-                    thresholds={
-                        "mode": "absolute",
-                        "steps": steps(("green", None), ("orange", 1), ("red", 20)),
-                    },
+                    thresholds=absolute(_SILENT_STEPS),
                 ),
                 override(
                     "devices",
                     display_name=title("ทั้งหมด", "all"),
-                    thresholds={"mode": "absolute", "steps": steps(("blue", None))},
+                    thresholds=absolute(steps(("blue", None))),
                 ),
             ],
         ),
@@ -243,11 +239,9 @@ def build() -> Board:
         queries=[Query(_SUMMARY_SQL, ("online", "offline", "silent_2h", "devices"))],
     )
     board.add(
-        g.Stat(
+        stat(
             title=title("การแจ้งเตือนอุปกรณ์", "Device alerts open"),
             format="none",
-            graphMode="none",
-            reduceCalc="lastNotNull",
             thresholds=steps(("green", None), ("orange", 1)),
             overrides=[
                 override("low_battery", display_name=title("แบตเตอรี่ต่ำ", "low battery")),
@@ -360,12 +354,7 @@ def build() -> Board:
             "per bin and hour; the hourly average when a point spans several hours) and "
             "readings stored per interval",
             interval="1h",
-            overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "readings"},
-                    "properties": [{"id": "custom.axisPlacement", "value": "right"}],
-                }
-            ],
+            overrides=[override("readings", axis="right")],
         ),
         w=9,
         h=8,
