@@ -12,6 +12,10 @@ import os
 import sys
 from typing import Any
 
+from wastewatch.workbench.commands import require
+
+require("wastewatch.workbench.bench")
+
 _MAX_PUBLISHERS = 64
 
 

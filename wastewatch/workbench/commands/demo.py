@@ -7,6 +7,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from wastewatch.workbench.commands import require
+
+require("wastewatch.workbench.demo", "wastewatch.workbench.stack")
+
 
 def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
     def parse(text: str) -> float | int:

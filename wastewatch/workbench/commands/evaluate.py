@@ -18,6 +18,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from wastewatch.workbench.commands import require
+
+require("wastewatch.workbench.bench")
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("eval", help="score derived data against the simulator's ground truth")

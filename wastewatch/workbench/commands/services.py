@@ -7,6 +7,9 @@ import sys
 from typing import TYPE_CHECKING
 
 from wastewatch.core.settings import load_settings
+from wastewatch.workbench.commands import require
+
+require("wastewatch.workbench.stack")
 
 if TYPE_CHECKING:
     from wastewatch.core.kafka_topics import ClusterView

@@ -16,6 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from wastewatch.workbench.commands import require
+
+require("wastewatch.workbench.simulators")
+
 _CITY_HELP = "city data: a folder or files (CSV/GeoJSON); default: the shipped Kalasin data"
 
 
