@@ -21,7 +21,9 @@
  *       reading delivered.  Each denial is published as JSON on
  *       $SYS/broker/wastewatch/denied (at most one message per client per
  *       second; the others are counted into the next), where the ingest bridge
- *       turns it into a dead letter the operators see.  It always defers: the
+ *       forwards it to waste.broker.v1; the sink stores it in broker_events,
+ *       which the Fleet board and `wastewatch devices refused` show.  It always
+ *       defers: the
  *       broker's default deny stands.
  *
  * Both log at NOTICE level too.  Options (plugin_opt_*):
