@@ -23,8 +23,7 @@
  *       second; the others are counted into the next), where the ingest bridge
  *       forwards it to waste.broker.v1; the sink stores it in broker_events,
  *       which the Fleet board and `wastewatch devices refused` show.  It always
- *       defers: the
- *       broker's default deny stands.
+ *       defers: the broker's default deny stands.
  *
  * Both log at NOTICE level too.  Options (plugin_opt_*):
  *   login guard:  max_attempts (20), window_s (10), exempt (space-separated
