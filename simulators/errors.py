@@ -9,6 +9,7 @@ __all__ = [
     "BrokerUnreachableError",
     "CityDataError",
     "LoginRefusedError",
+    "PlanShapeError",
     "PlanSourceError",
     "PublishError",
     "SimulatorError",
@@ -18,12 +19,23 @@ __all__ = [
 class SimulatorError(WastewatchError):
     """Anything the simulator cannot do; the message says what to change.
 
-    The CLI prints it as one line (exit 1) instead of a traceback.
+    The CLI prints it as one line (exit 2) instead of a traceback.
     """
 
 
 class PlanSourceError(SimulatorError):
-    """Route plans exist but cannot be read in the shape this simulator expects."""
+    """Route plans cannot be read: the database did not answer, or refused."""
+
+
+class PlanShapeError(PlanSourceError):
+    """Route plan tables exist but not in the shape this simulator reads.
+
+    Unlike an unreachable database (which means the fixed schedule), this is a
+    mistake to fix, so :class:`~wastewatch.workbench.simulators.plans.QuietPlanSource`
+    lets it through.
+    """
+
+    hint = "see simulators/plans.py for the columns the simulator reads"
 
 
 class PublishError(SimulatorError):

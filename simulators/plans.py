@@ -7,20 +7,25 @@ so the simulated trucks fall back to the fixed schedule.  Columns it expects
 (from :class:`wastewatch.schema.routes.RoutePlan`):
 ``route_plans(plan_id, service_date, truck_id, waste_stream, created_at)`` and
 ``route_stops(plan_id, sequence, bin_id, eta)``.
+
+:class:`QuietPlanSource` wraps it for a simulator run that should not need the
+database unless plans are really there: an unreachable database means the fixed
+schedule (said once), tables in the wrong shape (:class:`PlanShapeError`) are
+still an error.  The decision is on the error's class, never its text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
 import psycopg
 
 from wastewatch.schema.common import WasteStream
-from wastewatch.workbench.simulators.errors import PlanSourceError
-from wastewatch.workbench.simulators.trucks import PlannedRoute
+from wastewatch.workbench.simulators.errors import PlanShapeError, PlanSourceError
+from wastewatch.workbench.simulators.trucks import PlannedRoute, PlanSource
 
-__all__ = ["DbPlanSource"]
+__all__ = ["DbPlanSource", "QuietPlanSource"]
 
 
 class DbPlanSource:
@@ -63,9 +68,35 @@ class DbPlanSource:
                     )
                 return out
         except (psycopg.errors.UndefinedColumn, psycopg.errors.UndefinedTable) as exc:
-            raise PlanSourceError(
+            raise PlanShapeError(
                 f"route_plans/route_stops exist but not in the expected shape: {exc}; "
                 "see simulators/plans.py for the columns the simulator reads"
             ) from exc
         except psycopg.Error as exc:
             raise PlanSourceError(f"cannot read route plans: {exc}") from exc
+
+
+class QuietPlanSource:
+    """A plan source whose unreachable database means the fixed schedule.
+
+    A :class:`PlanSourceError` (the database did not answer or refused) is told once
+    through ``warn`` and answered with None, so the trucks keep their fixed rounds; a
+    :class:`PlanShapeError` (plan tables in the wrong shape) is raised: that is a
+    mistake to fix, not a database to wait for.
+    """
+
+    def __init__(self, inner: PlanSource, warn: Callable[[PlanSourceError], None]) -> None:
+        self.inner = inner
+        self.warn = warn
+        self.warned = False
+
+    def plans_for(self, service_date: date) -> Sequence[PlannedRoute] | None:
+        try:
+            return self.inner.plans_for(service_date)
+        except PlanShapeError:
+            raise
+        except PlanSourceError as exc:
+            if not self.warned:
+                self.warned = True
+                self.warn(exc)
+            return None

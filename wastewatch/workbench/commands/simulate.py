@@ -12,6 +12,8 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,17 @@ def _progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
+@contextmanager
+def _progress_line_ended() -> Iterator[None]:
+    """On a terminal the progress line has no newline: end it before an error shows."""
+    try:
+        yield
+    except BaseException:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        raise
+
+
 def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
     from wastewatch.city.citydata import load_city
     from wastewatch.core.settings import load_settings
@@ -166,7 +179,7 @@ def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
     from wastewatch.workbench.simulators.engine import SimOptions, Simulation
     from wastewatch.workbench.simulators.faults import FaultRates
     from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-    from wastewatch.workbench.simulators.plans import DbPlanSource
+    from wastewatch.workbench.simulators.plans import DbPlanSource, QuietPlanSource
     from wastewatch.workbench.simulators.truth import GroundTruth
 
     settings = load_settings()
@@ -211,7 +224,12 @@ def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
     plans = None
     if args.plans == "db" and not args.no_collections:
         dsn = settings.db.reader_dsn or settings.db.dsn
-        plans = _QuietPlans(DbPlanSource(dsn))
+        # a run needs the database only when route plans are really there: an
+        # unreachable one means the fixed schedule; plan tables in the wrong shape do not
+        plans = QuietPlanSource(
+            DbPlanSource(dsn),
+            warn=lambda exc: print(f"wastewatch simulate: fixed schedule ({exc})", file=sys.stderr),
+        )
     sim = Simulation(
         city,
         load_calendar(calendar_path),
@@ -220,31 +238,6 @@ def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
         truth=GroundTruth(args.ground_truth),
     )
     return sim, settings
-
-
-class _QuietPlans:
-    """The database plan source, but an unreachable database means the fixed schedule.
-
-    A simulator run should not need the database at all unless route plans are
-    really there; a plan table in the wrong shape is still an error.
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.warned = False
-
-    def plans_for(self, service_date: Any) -> Any:
-        from wastewatch.workbench.simulators.errors import PlanSourceError
-
-        try:
-            return self.inner.plans_for(service_date)
-        except PlanSourceError as exc:
-            if "expected shape" in str(exc):
-                raise
-            if not self.warned:
-                self.warned = True
-                print(f"wastewatch simulate: fixed schedule ({exc})", file=sys.stderr)
-            return None
 
 
 def _finish(args: argparse.Namespace, result: dict[str, Any]) -> int:
@@ -277,19 +270,18 @@ def _finish(args: argparse.Namespace, result: dict[str, Any]) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from wastewatch.workbench.simulators.errors import SimulatorError
     from wastewatch.workbench.simulators.publish import MqttTarget
     from wastewatch.workbench.simulators.run import run_replay as replay
 
     end = args.end if args.end is not None else int(time.time()) // 3600 * 3600
     start = end - int(args.days * 86_400)
-    try:
-        sim, settings = _build(args, start, end)
-        target = (
-            None
-            if args.dry_run
-            else MqttTarget.from_url(settings.mqtt.url, ca_file=settings.mqtt.ca_file)
-        )
+    sim, settings = _build(args, start, end)
+    target = (
+        None
+        if args.dry_run
+        else MqttTarget.from_url(settings.mqtt.url, ca_file=settings.mqtt.ca_file)
+    )
+    with _progress_line_ended():
         result = replay(
             sim,
             target=target,
@@ -298,24 +290,21 @@ def run_replay(args: argparse.Namespace) -> int:
             progress=_progress,
             dump=args.dump,
         )
-    except SimulatorError as exc:
-        print(f"\nwastewatch simulate replay: {exc}", file=sys.stderr)
-        return 1
     return _finish(args, result)
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from wastewatch.workbench.simulators.errors import SimulatorError
     from wastewatch.workbench.simulators.publish import MqttTarget
     from wastewatch.workbench.simulators.run import LiveOptions
     from wastewatch.workbench.simulators.run import run_live as live
 
     start = args.start if args.start is not None else int(time.time()) // 60 * 60
-    try:
-        sim, settings = _build(args, start, None)
+    sim, settings = _build(args, start, None)
+    target = MqttTarget.from_url(settings.mqtt.url, ca_file=settings.mqtt.ca_file)
+    with _progress_line_ended():
         result = live(
             sim,
-            MqttTarget.from_url(settings.mqtt.url, ca_file=settings.mqtt.ca_file),
+            target,
             LiveOptions(
                 speed=args.speed,
                 real_clients=args.real_clients,
@@ -325,7 +314,4 @@ def run_live(args: argparse.Namespace) -> int:
             ),
             _progress,
         )
-    except SimulatorError as exc:
-        print(f"\nwastewatch simulate live: {exc}", file=sys.stderr)
-        return 1
     return _finish(args, result)

@@ -82,27 +82,6 @@ class _Stop:
         self.requested = True
 
 
-class _QuietPlans:
-    """Route plans from the database; an unreachable database means the fixed schedule."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.warned = False
-
-    def plans_for(self, service_date: Any) -> Any:
-        from wastewatch.workbench.simulators.errors import PlanSourceError
-
-        try:
-            return self.inner.plans_for(service_date)
-        except PlanSourceError as exc:
-            if "expected shape" in str(exc):
-                raise
-            if not self.warned:
-                self.warned = True
-                log.warning("fixed schedule: %s", exc)
-            return None
-
-
 def _published(sim: Any) -> int:
     return sum(d.counters.published for d in sim.devices)
 
@@ -123,7 +102,7 @@ def run(cfg: FleetConfig, stop: _Stop) -> dict[str, Any]:
     from wastewatch.workbench.simulators.calendar import load_calendar
     from wastewatch.workbench.simulators.engine import SimOptions, Simulation
     from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-    from wastewatch.workbench.simulators.plans import DbPlanSource
+    from wastewatch.workbench.simulators.plans import DbPlanSource, QuietPlanSource
     from wastewatch.workbench.simulators.publish import MqttTarget, PublisherPool
     from wastewatch.workbench.simulators.run import LiveOptions, run_live
 
@@ -133,7 +112,12 @@ def run(cfg: FleetConfig, stop: _Stop) -> dict[str, Any]:
         city,
         load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
         SimOptions(seed=cfg.seed, start=cfg.anchor, end=None, city=settings.city, bins=cfg.bins),
-        plans=_QuietPlans(DbPlanSource(settings.db.reader_dsn or settings.db.dsn)),
+        # an unreachable database means the fixed schedule; plan tables in the wrong
+        # shape are still an error
+        plans=QuietPlanSource(
+            DbPlanSource(settings.db.reader_dsn or settings.db.dsn),
+            warn=lambda exc: log.warning("fixed schedule: %s", exc),
+        ),
     )
     target = MqttTarget.from_url(settings.mqtt.url, ca_file=settings.mqtt.ca_file)
     prefix = f"ww-demo-{uuid.uuid4().hex[:6]}"
