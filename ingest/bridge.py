@@ -46,7 +46,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from wastewatch.core.logs import configure
 from wastewatch.core.metrics import MetricsServer
 from wastewatch.core.mqtt_url import redact
-from wastewatch.core.service import run_until_signal
+from wastewatch.core.service import Backoff, Service, run_until_signal
 from wastewatch.core.settings import Settings, load_settings
 from wastewatch.ingest.acks import InOrderAcks, Slot
 from wastewatch.ingest.errors import IngestError, KafkaUnavailableError
@@ -130,10 +130,11 @@ class BridgeMetrics:
         )
 
 
-class Bridge:
+class Bridge(Service):
     """Consume device messages from MQTT and produce them to Kafka; `async with` it."""
 
     def __init__(self, settings: Settings, *, client_id: str | None = None) -> None:
+        super().__init__("bridge", logger=log)
         self._settings = settings
         ingest = settings.ingest
         filters = [
@@ -192,48 +193,31 @@ class Bridge:
         self._healthy = asyncio.Event()
         self._healthy.set()
         self._wake_retry = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
         self._http = MetricsServer(
             self.metrics.registry,
             self.health,
             host=ingest.metrics_host,
             port=ingest.bridge_metrics_port,
         )
-        self._started = False
-        self._stopped = False
 
     # --- lifecycle -----------------------------------------------------------------------
-    async def start(self) -> None:
+    async def _start(self) -> None:
         try:
             await self._producer.start()
         except (KafkaError, OSError) as exc:
-            await self._producer.stop()
             raise KafkaUnavailableError(
                 f"cannot reach Kafka at {self._settings.kafka.bootstrap}: {exc!r}"
             ) from exc
-        try:
-            for name in _TOPICS:
-                topic = self._prefix + name
-                parts = await self._producer.partitions_for(topic)
-                self._partitions[topic] = sorted(parts)
-            await self._mqtt.connect()
-        except Exception:
-            await self._producer.stop()
-            raise
+        for name in _TOPICS:
+            topic = self._prefix + name
+            parts = await self._producer.partitions_for(topic)
+            self._partitions[topic] = sorted(parts)
+        await self._mqtt.connect()
         # The pump runs before the SUBACK: a persistent session's backlog arrives first,
         # and a hand-off nobody drains would stop paho's thread from ever reading the SUBACK.
-        self._started = True
-        self._tasks = [
-            asyncio.create_task(self._pump(), name="bridge-pump"),
-            asyncio.create_task(self._retry(), name="bridge-retry"),
-        ]
-        for task in self._tasks:
-            task.add_done_callback(_log_death)
-        try:
-            await self._mqtt.subscribed()
-        except Exception:
-            await self.stop()
-            raise
+        self._spawn(self._pump(), "bridge-pump")
+        self._spawn(self._retry(), "bridge-retry")
+        await self._mqtt.subscribed()
         await self._http.start()
         log.info(
             "bridge started: %s -> %s",
@@ -241,15 +225,14 @@ class Bridge:
             self._settings.kafka.bootstrap,
         )
 
-    async def stop(self) -> None:
+    async def _stop(self) -> None:
         """Drain: stop intake, let Kafka acknowledge what is in flight, ack it, disconnect."""
-        if self._stopped or not self._started:
-            self._stopped = True
+        if not self._tasks:  # the start failed before the loops: nothing is in flight
+            await self._mqtt.stop()
+            await self._producer.stop()
             return
-        self._stopped = True
         pump, retry = self._tasks
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)  # a loop that died was logged
+        await self._cancel(pump)
         with contextlib.suppress(KafkaError, OSError):
             await self._flush_all()
         try:
@@ -259,8 +242,7 @@ class Bridge:
                 "stop: Kafka did not acknowledge everything (%r); the broker will redeliver", exc
             )
         await asyncio.sleep(0)  # delivery callbacks run and queue their PUBACKs
-        retry.cancel()
-        await asyncio.gather(retry, return_exceptions=True)
+        await self._cancel(retry)
         await self._mqtt.stop()
         await self._producer.stop()
         await self._http.stop()
@@ -269,31 +251,13 @@ class Bridge:
             log.warning("%s", summary)
         log.info("bridge stopped; %d messages left unacked for redelivery", len(self._acks))
 
-    async def wait(self) -> None:
-        """Return when the bridge's loops end; raise what ended them."""
-        if not self._tasks:
-            return
-        done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-
-    async def __aenter__(self) -> Bridge:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     @property
     def metrics_port(self) -> int:
         return self._http.port
 
-    def health(self) -> dict[str, Any]:
+    def _check(self) -> tuple[bool, dict[str, Any]]:
         ok = self._mqtt.connected and self._healthy.is_set() and not self._stopped
-        return {
-            "status": "ok" if ok else "degraded",
-            "service": "bridge",
+        return ok, {
             "mqtt_connected": self._mqtt.connected,
             "kafka_sending": self._healthy.is_set(),
             "in_flight": len(self._acks),
@@ -471,12 +435,11 @@ class Bridge:
     async def _retry(self) -> None:
         """Re-send failed records in arrival order; intake resumes only once Kafka
         acknowledged them (a re-send queued in the producer is not yet a delivery)."""
-        backoff = 0.2
+        backoff = Backoff(0.2, 5.0)
         while True:
             await self._wake_retry.wait()
             self._wake_retry.clear()
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            await backoff.sleep()
             async with self._batching:
                 self._park_open()  # newer unsent records go behind the failed ones
                 self._wake_retry.clear()
@@ -489,14 +452,9 @@ class Bridge:
             await asyncio.gather(*sent, return_exceptions=True)
             await asyncio.sleep(0)  # the delivery callbacks have run
             if not self._failed:
-                backoff = 0.2
+                backoff.reset()
                 self._healthy.set()
                 log.info("Kafka sends resumed (%d records re-sent and acknowledged)", len(batch))
-
-
-def _log_death(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("bridge %s died", task.get_name(), exc_info=task.exception())
 
 
 async def serve(settings: Settings, *, client_id: str | None = None) -> None:

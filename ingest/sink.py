@@ -34,10 +34,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from wastewatch.core.db import superuser_message, superuser_role
 from wastewatch.core.logs import configure
 from wastewatch.core.metrics import MetricsServer
-from wastewatch.core.service import run_until_signal
+from wastewatch.core.service import Database, Service, run_until_signal
 from wastewatch.core.settings import Settings, load_settings
 from wastewatch.ingest import store
 from wastewatch.ingest.errors import IngestError
@@ -131,12 +130,25 @@ class SinkMetrics:
         )
 
 
-class Sink:
-    """Consume readings and status from Kafka and store them; `async with` it."""
+class Sink(Service):
+    """Consume readings and status from Kafka and store them; `async with` it.
+
+    The sink is not a stage of the processor runtime (`wastewatch.processors.runtime`),
+    though it shares its skeleton (:class:`wastewatch.core.service.Service`, the
+    back-off, the least-privilege connection).  A stage produces its messages
+    *before* its transaction and treats a batch the database refuses as fatal; the
+    sink learns what to dead-letter only *from* the write (a batch refused for its
+    content is written row by row, and the rows still refused go to the DLQ after
+    the transaction, before the offset commit), so its order of steps differs.  It
+    also has its own role (``ww_ingest``, not ``ww_processor``), connection mode
+    (prepared statements, no autocommit), consumer settings (``WW_INGEST_SINK_*``),
+    metrics (``ww_sink_*``) and ``/healthz``, and no per-device state to reload on
+    a rebalance.
+    """
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__("sink", logger=log)
         self._settings = settings
-        self._dsn = settings.db.for_ingest()
         prefix = settings.kafka.topic_prefix
         self._readings_topic = prefix + READINGS
         self._status_topic = prefix + STATUS
@@ -167,76 +179,53 @@ class Sink:
             client_id="ww-sink",
         )
         self._producer: AIOKafkaProducer | None = None
-        self._conn: psycopg.AsyncConnection[Any] | None = None
         self.metrics = SinkMetrics()
+        self._db = Database(
+            settings.db.for_ingest(),
+            env_name="WW_DB_INGEST_DSN",
+            connect_timeout_s=settings.db.connect_timeout_s,
+            retry_max_s=ingest.sink_retry_max_s,
+            label="sink",
+            on_failure=lambda _exc: self.metrics.db_errors.inc(),
+            logger=log,
+            error=IngestError,
+            prepare=store.prepare,
+            retry_on=(psycopg.Error,),
+        )
         self._http = MetricsServer(
             self.metrics.registry,
             self.health,
             host=ingest.metrics_host,
             port=ingest.sink_metrics_port,
         )
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-        self._db_ok = False
         self._last_commit = 0.0
         self.rows_written = 0
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         await self._consumer.start()
         await self._http.start()
-        self._task = asyncio.create_task(self._run(), name="sink-loop")
-        self._task.add_done_callback(_log_death)
+        self._spawn(self._run(), "sink-loop")
         log.info("sink started: %s -> database", self._settings.kafka.bootstrap)
 
-    async def stop(self) -> None:
+    async def _stop(self) -> None:
         """Finish the batch in hand (write, commit), then leave the group."""
-        if self._task is None:
-            return
-        task, self._task = self._task, None
-        self._stopping.set()
-        try:
-            await asyncio.wait_for(task, self._settings.ingest.shutdown_timeout_s)
-        except TimeoutError:
-            log.warning("stop: the batch in hand did not finish in time; it will be replayed")
-        except Exception:  # the loop had died: already logged, clean up all the same
-            log.debug("stop: the sink loop had failed", exc_info=True)
+        await self._drain(self._settings.ingest.shutdown_timeout_s)
         with contextlib.suppress(Exception):
             await self._consumer.stop()
         if self._producer is not None:
             with contextlib.suppress(Exception):
                 await self._producer.stop()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
+        await self._db.close()
         await self._http.stop()
-
-    async def wait(self) -> None:
-        """Return when the sink loop ends; raise what ended it."""
-        task = self._task
-        if task is None:
-            return
-        await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-    async def __aenter__(self) -> Sink:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def metrics_port(self) -> int:
         return self._http.port
 
-    def health(self) -> dict[str, Any]:
-        running = self._task is not None and not self._task.done()
-        ok = running and self._db_ok
-        return {
-            "status": "ok" if ok else "degraded",
-            "service": "sink",
-            "database": self._db_ok,
+    def _check(self) -> tuple[bool, dict[str, Any]]:
+        running = self.running
+        return running and self._db.ok, {
+            "database": self._db.ok,
             "running": running,
             "rows_written": self.rows_written,
             "seconds_since_commit": round(time.time() - self._last_commit, 1)
@@ -247,7 +236,7 @@ class Sink:
     # --- the loop ------------------------------------------------------------------------
     async def _run(self) -> None:
         ingest = self._settings.ingest
-        await self._connect_with_retry()
+        await self._db.connection()
         while not self._stopping.is_set():
             batch = await self._consumer.getmany(
                 timeout_ms=ingest.sink_batch_ms, max_records=ingest.sink_batch_max
@@ -303,31 +292,6 @@ class Sink:
         if oldest_receive is not None:
             self.metrics.delay.observe(self._last_commit - oldest_receive.timestamp())
 
-    async def _connect_with_retry(self) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self._dsn, connect_timeout=self._settings.db.connect_timeout_s
-                )
-                role = await superuser_role(conn)
-                if role is not None:
-                    await conn.close()
-                    raise IngestError(superuser_message(role, "WW_DB_INGEST_DSN"))
-                await store.prepare(conn)
-            except psycopg.Error as exc:
-                self._db_ok = False
-                self.metrics.db_errors.inc()
-                log.warning(
-                    "database unavailable (%s); retrying in %.1f s", str(exc).strip(), backoff
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._settings.ingest.sink_retry_max_s)
-            else:
-                self._conn = conn
-                self._db_ok = True
-                return
-
     async def _write_with_retry(self, rows: Rows) -> tuple[int, Refused]:
         """Write the batch, retrying while the database is unreachable.
 
@@ -335,48 +299,34 @@ class Sink:
         range, say) is written row by row, and the rows it still refuses are
         returned for the dead-letter topic instead of blocking the partition.
         """
-        backoff = 0.2
-        one_by_one = False
-        while True:
-            conn = self._conn
-            if conn is None or conn.closed:
-                await self._connect_with_retry()
-                conn = self._conn
-                assert conn is not None
+        started = 0.0
+
+        async def whole(conn: psycopg.AsyncConnection[Any]) -> tuple[int, Refused]:
+            nonlocal started
             started = time.perf_counter()
-            try:
-                if one_by_one:
-                    result = await self._write_one_by_one(conn, rows)
-                else:
-                    inserted = await store.write_batch(
-                        conn,
-                        rows.rows["reading"],
-                        rows.rows["status"],
-                        rows.rows["ticket"],
-                        rows.rows["broker"],
-                    )
-                    result = (inserted, [])
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                self._db_ok = False
-                self.metrics.db_errors.inc()
-                log.warning(
-                    "batch write failed (%s); retrying in %.1f s", str(exc).strip(), backoff
-                )
-                with contextlib.suppress(Exception):
-                    await conn.close()
-                self._conn = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._settings.ingest.sink_retry_max_s)
-                continue
-            except (psycopg.DatabaseError, TypeError, ValueError, OverflowError) as exc:
-                log.error(  # noqa: TRY400 - the content, not a traceback, is what helps
-                    "database refused a batch (%s); writing it row by row", str(exc).strip()
-                )
-                one_by_one = True
-                continue
-            self._db_ok = True
-            self.metrics.write_seconds.observe(time.perf_counter() - started)
-            return result
+            inserted = await store.write_batch(
+                conn,
+                rows.rows["reading"],
+                rows.rows["status"],
+                rows.rows["ticket"],
+                rows.rows["broker"],
+            )
+            return inserted, []
+
+        async def one_by_one(conn: psycopg.AsyncConnection[Any]) -> tuple[int, Refused]:
+            nonlocal started
+            started = time.perf_counter()
+            return await self._write_one_by_one(conn, rows)
+
+        try:
+            result = await self._db.run(whole, what="batch write")
+        except (psycopg.DatabaseError, TypeError, ValueError, OverflowError) as exc:
+            log.error(  # noqa: TRY400 - the content, not a traceback, is what helps
+                "database refused a batch (%s); writing it row by row", str(exc).strip()
+            )
+            result = await self._db.run(one_by_one, what="batch write")
+        self.metrics.write_seconds.observe(time.perf_counter() - started)
+        return result
 
     async def _write_one_by_one(
         self, conn: psycopg.AsyncConnection[Any], rows: Rows
@@ -436,11 +386,6 @@ class Sink:
                 self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
                     max(0, high - recs[-1].offset - 1)
                 )
-
-
-def _log_death(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("sink loop died", exc_info=task.exception())
 
 
 async def serve(settings: Settings) -> None:

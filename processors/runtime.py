@@ -45,7 +45,7 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from psycopg.types.json import set_json_loads
 
-from wastewatch.core.db import superuser_message, superuser_role
+from wastewatch.core.service import Backoff, Database, Service
 from wastewatch.core.settings import Settings
 from wastewatch.processors.errors import ConfigError, StoreError
 from wastewatch.processors.readings import BinInfo
@@ -300,7 +300,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             self._runner.pending_assign |= parts
 
 
-class StageRunner:
+class StageRunner(Service):
     """Runs one stage: consume, compute, produce, write, commit; `start()`/`stop()`."""
 
     def __init__(
@@ -310,6 +310,7 @@ class StageRunner:
         producer: AIOKafkaProducer,
         metrics: StageMetrics,
     ) -> None:
+        super().__init__(stage.name, logger=log)
         self.stage = stage
         self._settings = settings
         self._producer = producer
@@ -328,14 +329,23 @@ class StageRunner:
             session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=cfg.heartbeat_interval_ms,
         )
-        self._dsn = settings.db.for_processors()
-        self._conn: Conn | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._db = Database(
+            settings.db.for_processors(),
+            env_name="WW_DB_PROCESSOR_DSN",
+            connect_timeout_s=settings.db.connect_timeout_s,
+            retry_max_s=cfg.retry_max_s,
+            label=stage.name,
+            on_failure=lambda _exc: metrics.db_errors.labels(stage.name).inc(),
+            logger=log,
+            error=ConfigError,
+            # autocommit: reads between batches hold no transaction open, and
+            # `conn.transaction()` is a real BEGIN/COMMIT around each batch's writes.
+            autocommit=True,
+            prepare=_prepare,
+        )
         self.lock = asyncio.Lock()
         self.pending_assign: set[tuple[str, int]] = set()
         self._next_offset: dict[Any, int] = {}
-        self.db_ok = False
         self.records_done = 0
         self.batches_done = 0
         self.last_commit = 0.0
@@ -343,78 +353,21 @@ class StageRunner:
         self.lag_samples: deque[float] = deque(maxlen=200_000)
         """Per batch: seconds from the bridge receiving its oldest record to the commit."""
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
         topics = [self._prefix + t for t in self.stage.topics]
         self._consumer.subscribe(topics, listener=_Listener(self))
         await self._consumer.start()
-        self._task = asyncio.create_task(self._run(), name=f"processor-{self.stage.name}")
-        self._task.add_done_callback(self._log_death)
+        self._spawn(self._run(), f"processor-{self.stage.name}")
 
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            self._stopping.set()
-            try:
-                await asyncio.wait_for(task, self._settings.processors.shutdown_timeout_s)
-            except TimeoutError:
-                log.warning("%s: the batch in hand did not finish; it will be replayed", self.name)
-            except Exception:  # already logged by _log_death
-                log.debug("%s: loop had failed", self.name, exc_info=True)
+    async def _stop(self) -> None:
+        await self._drain(self._settings.processors.shutdown_timeout_s)
         with contextlib.suppress(Exception):
             await self._consumer.stop()
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
-            self._conn = None
-
-    async def wait(self) -> None:
-        task = self._task
-        if task is None:
-            return
-        await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        await self._db.close()
 
     @property
-    def name(self) -> str:
-        return self.stage.name
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def _log_death(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("processor %s died", self.name, exc_info=task.exception())
-
-    async def _connection(self) -> Conn:
-        backoff = 0.2
-        while True:
-            conn = self._conn
-            if conn is not None and not conn.closed:
-                return conn
-            try:
-                # autocommit: reads between batches hold no transaction open, and
-                # `conn.transaction()` is a real BEGIN/COMMIT around each batch's writes.
-                conn = await psycopg.AsyncConnection.connect(
-                    self._dsn, connect_timeout=self._settings.db.connect_timeout_s, autocommit=True
-                )
-                role = await superuser_role(conn)
-                if role is not None:
-                    await conn.close()
-                    raise ConfigError(superuser_message(role, "WW_DB_PROCESSOR_DSN"))
-                # Per-device state is jsonb read on every first sight of a device.
-                set_json_loads(orjson.loads, conn)
-                self._conn = conn
-                self.db_ok = True
-            except psycopg.OperationalError as exc:
-                self.db_ok = False
-                self._metrics.db_errors.labels(self.name).inc()
-                log.warning(
-                    "%s: database unavailable (%s); retry in %.1f s", self.name, exc, backoff
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._settings.processors.retry_max_s)
+    def db_ok(self) -> bool:
+        return self._db.ok
 
     async def _run(self) -> None:
         cfg = self._settings.processors
@@ -423,27 +376,11 @@ class StageRunner:
             async with self.lock:
                 if self.pending_assign:
                     parts, self.pending_assign = self.pending_assign, set()
-                    await self._retrying(partial(self.stage.on_assigned, partitions=parts))
+                    await self._db.run(partial(self.stage.on_assigned, partitions=parts))
                 records = [r for part in batch.values() for r in part]
                 if not records:
                     continue
                 await self._handle(batch, records)
-
-    async def _retrying(self, action: Callable[[Conn], Awaitable[Any]]) -> Any:
-        backoff = 0.2
-        while True:
-            conn = await self._connection()
-            try:
-                return await action(conn)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                self.db_ok = False
-                self._metrics.db_errors.labels(self.name).inc()
-                log.warning("%s: database error (%s); retry in %.1f s", self.name, exc, backoff)
-                with contextlib.suppress(Exception):
-                    await conn.close()
-                self._conn = None
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._settings.processors.retry_max_s)
 
     async def _handle(self, batch: dict[Any, list[Record]], records: list[Record]) -> None:
         started = time.perf_counter()
@@ -453,7 +390,7 @@ class StageRunner:
         for tp, recs in batch.items():
             self._next_offset[tp] = recs[-1].offset + 1
         self.stage.caught_up = await self._caught_up()
-        step: Step = await self._retrying(lambda c: self.stage.compute(c, records))
+        step: Step = await self._db.run(lambda c: self.stage.compute(c, records))
         await self._publish(step.messages)
 
         async def transaction(conn: Conn) -> None:
@@ -461,10 +398,9 @@ class StageRunner:
                 await step.write(conn)
 
         try:
-            await self._retrying(transaction)
+            await self._db.run(transaction)
         except psycopg.Error as exc:
             raise StoreError(f"{self.name}: the database refused a batch: {exc}") from exc
-        self.db_ok = True
         offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
         try:
             await self._consumer.commit(offsets)
@@ -504,7 +440,7 @@ class StageRunner:
     async def _publish(self, messages: list[Outgoing]) -> None:
         if not messages:
             return
-        backoff = 0.2
+        backoff = Backoff(maximum=self._settings.processors.retry_max_s)
         while True:
             try:
                 futures = [
@@ -514,11 +450,17 @@ class StageRunner:
                 await asyncio.gather(*futures)
                 break
             except KafkaError as exc:
-                log.warning("%s: produce failed (%r); retry in %.1f s", self.name, exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._settings.processors.retry_max_s)
+                log.warning(
+                    "%s: produce failed (%r); retry in %.1f s", self.name, exc, backoff.delay
+                )
+                await backoff.sleep()
         for m in messages:
             self._metrics.produced.labels(self.name, m.topic).inc()
+
+
+async def _prepare(conn: Conn) -> None:
+    """Per-device state is jsonb read on every first sight of a device: orjson reads it."""
+    set_json_loads(orjson.loads, conn)
 
 
 _DECODED: dict[tuple[str, int, int], tuple[bytes, Any]] = {}

@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from wastewatch.core.metrics import MetricsServer
-from wastewatch.core.service import run_until_signal
+from wastewatch.core.service import Service, run_until_signal
 from wastewatch.core.settings import Settings
 from wastewatch.processors.alert_stage import AlertStage
 from wastewatch.processors.collection_stage import CollectionStage
@@ -61,10 +61,11 @@ def parse_only(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class ProcessorService:
+class ProcessorService(Service):
     """The selected stages, started and stopped together; `async with` it."""
 
     def __init__(self, settings: Settings, only: Sequence[str] | None = None) -> None:
+        super().__init__("processors", logger=log)
         self._settings = settings
         names = list(only) if only else list(STAGES)
         self.metrics = StageMetrics()
@@ -89,66 +90,40 @@ class ProcessorService:
         self._http = MetricsServer(
             self.metrics.registry, self.health, host=cfg.metrics_host, port=cfg.metrics_port
         )
-        self._started = False
 
     def runner(self, name: str) -> StageRunner:
         return next(r for r in self.runners if r.name == name)
 
-    async def start(self) -> None:
+    def _parts(self) -> Sequence[StageRunner]:
+        return self.runners
+
+    async def _start(self) -> None:
         try:
             await self._producer.start()
-        except (KafkaError, OSError) as exc:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
+        except (KafkaError, OSError) as exc:  # stop() closes it
             raise ProcessorError(
                 f"cannot reach Kafka at {self._settings.kafka.bootstrap}: {exc!r}"
             ) from exc
-        self._started = True
-        try:
-            # Concurrently: a consumer's start waits for its group join, which the
-            # broker may hold back for a rebalance delay; five in a row add up.
-            await asyncio.gather(*(r.start() for r in self.runners))
-            await self.webhook.start()
-            await self._http.start()
-        except Exception:
-            await self.stop()
-            raise
+        # Concurrently: a consumer's start waits for its group join, which the
+        # broker may hold back for a rebalance delay; five in a row add up.
+        await asyncio.gather(*(r.start() for r in self.runners))
+        await self.webhook.start()
+        await self._http.start()
         log.info("processors started: %s", ", ".join(r.name for r in self.runners))
 
-    async def stop(self) -> None:
-        if not self._started:
-            return
-        self._started = False
+    async def _stop(self) -> None:
+        """Also after a partial start: each part's stop is safe before its start."""
         await asyncio.gather(*(r.stop() for r in self.runners), return_exceptions=True)
         await self.webhook.stop()
         with contextlib.suppress(Exception):
             await self._producer.stop()
         await self._http.stop()
 
-    async def wait(self) -> None:
-        """Return when any stage's loop ends; raise what ended it."""
-        waits = [asyncio.create_task(r.wait()) for r in self.runners]
-        try:
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
-        for d in done:
-            if not d.cancelled() and d.exception() is not None:
-                raise d.exception()  # type: ignore[misc]
-
-    async def __aenter__(self) -> ProcessorService:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     @property
     def metrics_port(self) -> int:
         return self._http.port
 
-    def health(self) -> dict[str, Any]:
+    def _check(self) -> tuple[bool, dict[str, Any]]:
         stages: dict[str, Any] = {}
         ok = True
         for r in self.runners:
@@ -163,7 +138,7 @@ class ProcessorService:
                 else None,
                 "ok": good,
             }
-        return {"status": "ok" if ok else "degraded", "service": "processors", "stages": stages}
+        return ok, {"stages": stages}
 
 
 async def serve(settings: Settings, only: Sequence[str] | None = None) -> None:
