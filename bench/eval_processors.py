@@ -53,15 +53,15 @@ from wastewatch.workbench.bench.ingest import (
     _Service,
     _service_env,
 )
-from wastewatch.workbench.simulators.calendar import load_calendar, local_day_and_hour
+from wastewatch.workbench.simulators.build import build_simulation
+from wastewatch.workbench.simulators.calendar import local_day_and_hour
 from wastewatch.workbench.simulators.dynamics import FillModel
-from wastewatch.workbench.simulators.engine import SimOptions, Simulation, select_bins
+from wastewatch.workbench.simulators.engine import select_bins
 from wastewatch.workbench.simulators.errors import PublishError, SimulatorError
 from wastewatch.workbench.simulators.faults import FaultRates
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 from wastewatch.workbench.simulators.publish import MqttTarget, Sender
 from wastewatch.workbench.simulators.run import run_replay
-from wastewatch.workbench.simulators.truth import GroundTruth
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.manager import Stack
 
@@ -261,18 +261,15 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             time.sleep(8.0)  # subscriptions and consumer groups in place before publishing
             for s in services:
                 s.check()
-            sim = Simulation(
-                city,
-                load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
-                SimOptions(
-                    seed=opts.seed,
-                    start=start,
-                    end=end,
-                    city=run.city,
-                    bins=opts.bins,
-                    faults=replace(FaultRates(), fire=opts.fire_rate),
-                ),
-                truth=GroundTruth(truth_dir),
+            sim = build_simulation(
+                run.city,
+                seed=opts.seed,
+                start=start,
+                end=end,
+                bins=opts.bins,
+                data=city,
+                faults=replace(FaultRates(), fire=opts.fire_rate),
+                truth=truth_dir,
             )
             t0 = time.monotonic()
             result = run_replay(
@@ -354,7 +351,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
     finally:
         for s in services:
             with contextlib.suppress(Exception):
-                s.stop(30, progress)
+                s.stop_reporting(30, progress)
         _delete_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix, progress)
 
 

@@ -87,9 +87,10 @@ from wastewatch.processors.routing.solver import run_solver
 from wastewatch.schema.alerts import AlertKind
 from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
 from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.simulators.build import build_simulation
 from wastewatch.workbench.simulators.calendar import Calendar, load_calendar
 from wastewatch.workbench.simulators.devices import Emission
-from wastewatch.workbench.simulators.engine import _WAKE, SimOptions, Simulation
+from wastewatch.workbench.simulators.engine import _WAKE, Simulation
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 from wastewatch.workbench.simulators.trucks import PlannedRoute
 from wastewatch.workbench.simulators.truth import GroundTruth
@@ -453,16 +454,14 @@ class _World:
     window_end: int
 
     def new_sim(self, plans: _DayPlans, truth: _Capture) -> Simulation:
-        return Simulation(
-            self.city,
-            self.calendar,
-            SimOptions(
-                seed=self.opts.seed,
-                start=self.warm_start,
-                end=self.window_end,
-                city="eval",
-                bins=self.opts.bins,
-            ),
+        return build_simulation(
+            "eval",
+            seed=self.opts.seed,
+            start=self.warm_start,
+            end=self.window_end,
+            bins=self.opts.bins,
+            data=self.city,
+            calendar=self.calendar,
             plans=plans,
             truth=truth,
         )

@@ -37,7 +37,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import os
 import shutil
 import signal
 import threading
@@ -383,8 +382,7 @@ class _Pipeline:
 
     def kill9(self) -> None:
         for service in self.both():
-            service.proc.kill()
-            service.proc.wait(10)
+            service.kill()
 
     def stop(self, timeout_s: float, progress: Progress) -> dict[str, int | None]:
         """Bridge first, so the sink can drain; a paused bridge is resumed first."""
@@ -392,11 +390,8 @@ class _Pipeline:
         for service in (self.bridge, self.sink):
             if service is None:
                 continue
-            if service.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(service.proc.pid, signal.SIGCONT)
-            service.stop(timeout_s, progress)
-            codes[service.module] = service.exit_code
+            service.send(signal.SIGCONT)
+            codes[service.module] = service.stop_reporting(timeout_s, progress)
         return codes
 
 
@@ -415,7 +410,7 @@ def _kill_pipeline(
     acked_by_bridge = _scrape(metrics_port, "ww_bridge_mqtt_acked_total")
     if acked_by_bridge is None:
         raise BenchError("cannot read the bridge's /metrics before pausing it")
-    os.kill(bridge.proc.pid, signal.SIGSTOP)
+    bridge.send(signal.SIGSTOP)
 
     def backlog() -> int:
         # Between the scrape and the SIGSTOP the bridge may have acked what it held (at

@@ -31,10 +31,8 @@ import importlib.util
 import math
 import os
 import secrets
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -69,13 +67,14 @@ from wastewatch.workbench.bench.payloads import (
     NAIVE_DEVICE_PREFIX,
     payload,
 )
-from wastewatch.workbench.bench.procstat import PeakSampler, peak_rss_mb, rss_mb, tree_rss_mb
+from wastewatch.workbench.bench.procstat import PeakSampler, rss_mb, tree_rss_mb
 from wastewatch.workbench.simulators.errors import PublishError
 from wastewatch.workbench.simulators.publish import Sender
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.manager import Stack
 from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
 from wastewatch.workbench.stack.process import read_pid
+from wastewatch.workbench.supervise import Child, ChildError
 
 __all__ = ["BenchOptions", "run_ingest_bench"]
 
@@ -395,58 +394,32 @@ def _await(
 # --------------------------------------------------------------------------- leg (c)
 
 
-class _Service:
-    """A bridge or sink subprocess started by the bench, with its log file."""
+class _Service(Child):
+    """A bridge, sink or processors subprocess started by the bench, with its log file."""
 
     def __init__(
         self, module: str, env: dict[str, str], log: Path, args: tuple[str, ...] = ()
     ) -> None:
         if importlib.util.find_spec(module) is None:
             raise BenchError(f"{module} does not exist yet: cannot run the end-to-end leg")
+        super().__init__(module, [sys.executable, "-m", module, *args], env=env, log=log)
         self.module = module
-        self.log = log
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", module, *args],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.exit_code: int | None = None
+        try:
+            self.start()
+        except ChildError as exc:
+            raise BenchError(str(exc)) from exc
 
     def check(self) -> None:
-        code = self.proc.poll()
-        if code is None:
-            return
-        why = f"exited with {code}"
-        if code == 0:
-            why = "stopped cleanly before the bench asked it to (a SIGTERM/SIGINT from elsewhere?)"
-        raise BenchError(f"{self.module} {why}; last lines of {self.log}:\n{self.tail()}")
+        problem = self.exit_problem()
+        if problem is not None:
+            raise BenchError(problem)
 
-    def tail(self, lines: int = 12) -> str:
-        try:
-            text = self.log.read_text(errors="replace").strip().splitlines()[-lines:]
-        except OSError:
-            return "    (no log)"
-        return "\n".join("    " + line for line in text)
-
-    def peak_rss_mb(self) -> float | None:
-        return peak_rss_mb(self.proc.pid) if self.proc.poll() is None else None
-
-    def stop(self, timeout_s: float, progress: Progress) -> None:
-        """SIGTERM (graceful), then SIGKILL after ``timeout_s``; safe to call twice."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                progress(f"WARNING: {self.module} ignored SIGTERM for {timeout_s:.0f} s; killed")
-                self.proc.kill()
-                self.proc.wait(10)
-        self.exit_code = self.proc.returncode
+    def stop_reporting(self, timeout_s: float, progress: Progress) -> int | None:
+        """:meth:`stop`, saying so when it had to be killed; the exit code."""
+        code = self.stop(timeout_s)
+        if self.killed:
+            progress(f"WARNING: {self.module} ignored SIGTERM for {timeout_s:.0f} s; killed")
+        return code
 
 
 def _service_env(
@@ -591,9 +564,9 @@ def _e2e_leg(
             _Service("wastewatch.ingest.bridge", service_env, logs / f"{run.run_id}-bridge.log")
         )
         progress(
-            f"started wastewatch.ingest.sink (pid {services[0].proc.pid}) and "
+            f"started wastewatch.ingest.sink (pid {services[0].pid}) and "
             f"wastewatch.ingest.bridge "
-            f"(pid {services[1].proc.pid}); city {run.city}, topic prefix {run.topic_prefix}"
+            f"(pid {services[1].pid}); city {run.city}, topic prefix {run.topic_prefix}"
         )
         _wait_ready(target, run, conn, services, progress)
         # Services that ran before this run: sample their memory during it (VmHWM would
@@ -711,7 +684,7 @@ def _e2e_leg(
     finally:
         conn.close()
         for service in reversed(services):  # the bridge first, so the sink can drain
-            service.stop(stop_timeout, progress)
+            service.stop_reporting(stop_timeout, progress)
         if services:
             progress(
                 "stopped "

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from wastewatch.workbench.supervise import peak_rss_mb, rss_mb
+
 __all__ = [
     "PeakSampler",
     "children",
@@ -23,21 +25,6 @@ __all__ = [
 ]
 
 _PROC = Path("/proc")
-
-
-def peak_rss_mb(pid: int | None) -> float | None:
-    """``VmHWM`` of ``pid`` in MiB (one decimal), or None when it cannot be read."""
-    if pid is None:
-        return None
-    try:
-        status = (_PROC / str(pid) / "status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            kib = int(line.split()[1])
-            return round(kib / 1024, 1)
-    return None  # a kernel thread or a zombie
 
 
 def children(pid: int) -> list[int]:
@@ -53,20 +40,6 @@ def children(pid: int) -> list[int]:
 def tree_peak_rss_mb(root: int | None) -> float | None:
     """The largest ``VmHWM`` among ``root`` and its descendants (PostgreSQL's backends)."""
     return _tree_max(root, peak_rss_mb)
-
-
-def rss_mb(pid: int | None) -> float | None:
-    """Current ``VmRSS`` of ``pid`` in MiB, or None."""
-    if pid is None:
-        return None
-    try:
-        status = (_PROC / str(pid) / "status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 def tree_rss_mb(root: int | None) -> float | None:

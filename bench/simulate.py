@@ -23,7 +23,6 @@ from typing import Any
 
 import psycopg
 
-from wastewatch.city.citydata import load_city
 from wastewatch.core.settings import load_settings
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.ingest import (
@@ -34,11 +33,9 @@ from wastewatch.workbench.bench.ingest import (
     _Service,
     _service_env,
 )
-from wastewatch.workbench.simulators.calendar import load_calendar
-from wastewatch.workbench.simulators.devices import ReportingConfig
-from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.build import build_simulation, reporting_every
+from wastewatch.workbench.simulators.engine import Simulation
 from wastewatch.workbench.simulators.errors import SimulatorError
-from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 from wastewatch.workbench.simulators.publish import MqttTarget
 from wastewatch.workbench.simulators.run import LiveOptions, run_live, run_replay
 from wastewatch.workbench.stack.errors import StackError
@@ -64,18 +61,13 @@ class SimBenchOptions:
 
 
 def _simulation(opts: SimBenchOptions, city_slug: str, start: int, end: int | None) -> Simulation:
-    city = load_city([DEFAULT_CITY_DIR])
-    reporting = ReportingConfig(
-        report_interval_s=opts.interval_s,
-        nearly_full_interval_s=min(300, opts.interval_s),
-        heartbeat_s=opts.interval_s,
-    )
-    return Simulation(
-        city,
-        load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
-        SimOptions(
-            seed=1, start=start, end=end, city=city_slug, bins=opts.bins, reporting=reporting
-        ),
+    return build_simulation(
+        city_slug,
+        seed=1,
+        start=start,
+        end=end,
+        bins=opts.bins,
+        reporting=reporting_every(opts.interval_s),
     )
 
 
@@ -204,5 +196,5 @@ def _replay_e2e(
     finally:
         for service in services:
             with contextlib.suppress(Exception):
-                service.stop(30, progress)
+                service.stop_reporting(30, progress)
         _delete_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix, progress)

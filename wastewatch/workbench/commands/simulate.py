@@ -174,13 +174,11 @@ def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
     from wastewatch.city.citydata import load_city
     from wastewatch.core.settings import load_settings
     from wastewatch.schema.telemetry import LATEST_TS
+    from wastewatch.workbench.simulators.build import build_simulation, reporting_every
     from wastewatch.workbench.simulators.calendar import load_calendar
-    from wastewatch.workbench.simulators.devices import ReportingConfig
-    from wastewatch.workbench.simulators.engine import SimOptions, Simulation
     from wastewatch.workbench.simulators.faults import FaultRates
     from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
     from wastewatch.workbench.simulators.plans import DbPlanSource, QuietPlanSource
-    from wastewatch.workbench.simulators.truth import GroundTruth
 
     settings = load_settings()
     paths = args.city_data or [DEFAULT_CITY_DIR]
@@ -200,27 +198,10 @@ def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
 
             raise SimulatorError(f"{args.faults}: cannot use these fault rates: {exc}") from exc
     rates = rates.scaled(args.fault_scale)
-    interval = args.interval
-    reporting = ReportingConfig(
-        report_interval_s=interval,
-        nearly_full_interval_s=min(300, interval),
-        heartbeat_s=args.heartbeat or interval,
-    )
     if end is not None and end > LATEST_TS:
         from wastewatch.workbench.simulators.errors import SimulatorError
 
         raise SimulatorError("--end is beyond 2100-01-01, which no reading may carry")
-    options = SimOptions(
-        seed=args.seed,
-        start=start,
-        end=end,
-        city=args.city or settings.city,
-        bins=args.bins,
-        reporting=reporting,
-        faults=rates,
-        truth_interval_s=args.truth_interval,
-        collections=not args.no_collections,
-    )
     plans = None
     if args.plans == "db" and not args.no_collections:
         dsn = settings.db.reader_dsn or settings.db.dsn
@@ -230,12 +211,20 @@ def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
             DbPlanSource(dsn),
             warn=lambda exc: print(f"wastewatch simulate: fixed schedule ({exc})", file=sys.stderr),
         )
-    sim = Simulation(
-        city,
-        load_calendar(calendar_path),
-        options,
+    sim = build_simulation(
+        args.city or settings.city,
+        seed=args.seed,
+        start=start,
+        end=end,
+        bins=args.bins,
+        data=city,
+        calendar=load_calendar(calendar_path),
+        reporting=reporting_every(args.interval, args.heartbeat),
+        faults=rates,
+        truth_interval_s=args.truth_interval,
+        collections=not args.no_collections,
         plans=plans,
-        truth=GroundTruth(args.ground_truth),
+        truth=args.ground_truth,
     )
     return sim, settings
 

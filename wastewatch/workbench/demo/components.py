@@ -1,4 +1,5 @@
-"""The demo's processes: long-lived components and one-shot jobs, each a subprocess.
+"""The demo's processes: long-lived components and one-shot jobs, each a subprocess
+supervised by :class:`wastewatch.workbench.supervise.Child`.
 
 Each runs in a session of its own (``start_new_session``), so the terminal's
 Ctrl-C reaches only the demo, which then stops them itself, by pid, newest
@@ -15,25 +16,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import signal
 import socket
-import subprocess
 import threading
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Self
 
 from wastewatch.workbench.demo.errors import DemoError
+from wastewatch.workbench.supervise import Child, ChildError
 
 State = Literal["not started", "running", "stopping", "stopped", "died", "killed", "done", "failed"]
 
 
-class Process:
-    """One subprocess with a log file; ``start()`` / ``stop()``; ``stop()`` is safe twice."""
+class Process(Child):
+    """One component with a log file (a :class:`Child`) and the state the demo shows."""
 
     def __init__(
         self,
@@ -46,58 +44,22 @@ class Process:
         stdin_pipe: bool = False,
         stdout_file: Path | None = None,
     ) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.env = env
-        self.log = log
-        self.stdout_pipe = stdout_pipe
-        self.stdin_pipe = stdin_pipe
-        self.stdout_file = stdout_file
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.started_at: float | None = None
-        self.stop_requested = False
-        self.killed = False
-        self._files: list[IO[bytes]] = []
+        super().__init__(
+            name,
+            argv,
+            env=env,
+            log=log,
+            stdout_pipe=stdout_pipe,
+            stdin_pipe=stdin_pipe,
+            stdout_file=stdout_file,
+            banner="wastewatch demo starts",
+        )
 
-    # -- lifecycle --------------------------------------------------------------------
-
-    def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log.open("ab")
-        stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        log.write(f"\n=== {stamp} wastewatch demo starts: {' '.join(self.argv)}\n".encode())
-        log.flush()
-        self._files.append(log)
-        stdout: int | IO[bytes] = log
-        if self.stdout_pipe:
-            stdout = subprocess.PIPE
-        elif self.stdout_file is not None:
-            out = self.stdout_file.open("wb")
-            self._files.append(out)
-            stdout = out
+    def start(self) -> Self:
         try:
-            self.proc = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=log,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise DemoError(f"cannot start {self.name} ({self.argv[0]}): {exc}") from exc
-        self.started_at = time.monotonic()
-
-    @property
-    def pid(self) -> int | None:
-        return None if self.proc is None else self.proc.pid
-
-    def poll(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+            return super().start()
+        except ChildError as exc:
+            raise DemoError(str(exc)) from exc
 
     @property
     def state(self) -> State:
@@ -115,67 +77,6 @@ class Process:
     @property
     def died(self) -> bool:
         return self.state == "died"
-
-    def stop(self, timeout_s: float) -> State:
-        """SIGTERM, wait up to ``timeout_s``, then SIGKILL its process group; the end state."""
-        proc = self.proc
-        if proc is None:
-            return self.state
-        if proc.poll() is None:
-            self.stop_requested = True
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._reap_group()
-        self._close_files()
-        return self.state
-
-    def kill(self) -> None:
-        """SIGKILL to the process group this component leads, then wait for the leader."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        self.killed = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-
-    def _reap_group(self) -> None:
-        """Helpers the component started in its group (the fleet's publishers) go too."""
-        proc = self.proc
-        if proc is None or proc.poll() is None:
-            return
-        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(proc.pid, 0)
-            except (ProcessLookupError, PermissionError):
-                return
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, sig)
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline:
-                try:
-                    os.killpg(proc.pid, 0)
-                except (ProcessLookupError, PermissionError):
-                    return
-                time.sleep(0.1)
-
-    def _close_files(self) -> None:
-        for fh in self._files:
-            with contextlib.suppress(OSError):
-                fh.close()
-        self._files = []
-
-    def tail(self, lines: int = 8) -> str:
-        try:
-            text = self.log.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()
-        except OSError:
-            return "    (no log)"
-        return "\n".join("    " + line for line in text[-lines:])
 
 
 class Service(Process):
@@ -207,13 +108,14 @@ class Fleet(Process):
         self.last: dict[str, dict[str, Any]] = {}
         self._reader: threading.Thread | None = None
 
-    def start(self) -> None:
+    def start(self) -> Self:
         super().start()
         assert self.proc is not None
         assert self.proc.stdout is not None
         out = self.proc.stdout
         self._reader = threading.Thread(target=self._read, args=(out,), daemon=True)
         self._reader.start()
+        return self
 
     def _read(self, out: IO[bytes]) -> None:
         for raw in out:
@@ -244,8 +146,8 @@ class Fleet(Process):
             proc.stdin.write(b"live\n")
             proc.stdin.flush()
 
-    def stop(self, timeout_s: float) -> State:
-        state = super().stop(timeout_s)
+    def stop(self, timeout_s: float) -> int | None:
+        code = super().stop(timeout_s)
         if self._reader is not None:
             self._reader.join(5)
         self.drain()
@@ -254,7 +156,7 @@ class Fleet(Process):
                 if stream is not None:
                     with contextlib.suppress(OSError):
                         stream.close()
-        return state
+        return code
 
 
 class Job(Process):

@@ -688,14 +688,14 @@ class Demo:
         """Fleet, (drain), processors, bridge, sink - by pid, newest first; then the jobs."""
         hurry = self.signals.hurry
         if self.fleet is not None:
-            state = self.fleet.stop(5.0 if hurry else 60.0)
-            if state == "killed":
+            self.fleet.stop(5.0 if hurry else 60.0)
+            if self.fleet.state == "killed":
                 self.failures.append("the fleet did not stop in time and was killed")
         if not hurry and not self.failures and self.fleet is not None:
             self._drain()
         for service in reversed(self.services):
-            state = service.stop(5.0 if self.signals.hurry else service.stop_timeout_s)
-            if state == "killed":
+            service.stop(5.0 if self.signals.hurry else service.stop_timeout_s)
+            if service.state == "killed":
                 self.failures.append(f"{service.name} did not stop in time and was killed")
         for name, job in self.jobs.items():
             if job.alive:

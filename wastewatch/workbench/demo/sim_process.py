@@ -97,21 +97,18 @@ def _bridge_received(url: str | None) -> float | None:
 
 def run(cfg: FleetConfig, stop: _Stop) -> dict[str, Any]:
     """Steps 1-4 of the module docstring; the totals."""
-    from wastewatch.city.citydata import load_city
     from wastewatch.core.settings import load_settings
-    from wastewatch.workbench.simulators.calendar import load_calendar
-    from wastewatch.workbench.simulators.engine import SimOptions, Simulation
-    from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+    from wastewatch.workbench.simulators.build import build_simulation
     from wastewatch.workbench.simulators.plans import DbPlanSource, QuietPlanSource
     from wastewatch.workbench.simulators.publish import MqttTarget, PublisherPool
     from wastewatch.workbench.simulators.run import LiveOptions, run_live
 
     settings = load_settings()
-    city = load_city([DEFAULT_CITY_DIR])
-    sim = Simulation(
-        city,
-        load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
-        SimOptions(seed=cfg.seed, start=cfg.anchor, end=None, city=settings.city, bins=cfg.bins),
+    sim = build_simulation(
+        settings.city,
+        seed=cfg.seed,
+        start=cfg.anchor,
+        bins=cfg.bins,
         # an unreachable database means the fixed schedule; plan tables in the wrong
         # shape are still an error
         plans=QuietPlanSource(

@@ -8,10 +8,10 @@ must never stop a process this project did not start.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import random
-import signal
 import socket
 import subprocess
 import time
@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from wastewatch.workbench.stack.errors import StackError
+from wastewatch.workbench.supervise import launch, log_tail, terminate
 
 LOOPBACK = "127.0.0.1"
 
@@ -83,9 +84,7 @@ def run(
 
 
 def tail(log: Path | None, lines: int = 8) -> list[str]:
-    if log is None or not log.exists():
-        return []
-    return log.read_text(errors="replace").strip().splitlines()[-lines:]
+    return log_tail(log, lines)
 
 
 def as_user_prefix(user: str | None) -> list[str]:
@@ -112,18 +111,9 @@ def spawn(
     cwd: Path | None = None,
 ) -> int:
     """Start a long-lived daemon detached from our session and record its pid."""
-    log.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as fh:
-        proc = subprocess.Popen(
-            list(cmd),
-            stdin=subprocess.DEVNULL,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=None if env is None else dict(env),
-            cwd=cwd,
-        )
+    proc, fh = launch(cmd, log=log, env=env, cwd=cwd)
+    fh.close()
     pid_file.write_text(f"{proc.pid}\n")
     return proc.pid
 
@@ -169,49 +159,21 @@ def exists(pid: int | None) -> bool:
 
 def stop_pid(pid: int, marker: str, *, timeout_s: float = 15.0) -> bool:
     """SIGTERM, wait, then SIGKILL; only if the pid still is the process we started."""
-    if not is_alive(pid, marker):
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not is_alive(pid, marker):
-            _reap(pid)
-            return True
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-    return True
+    return stop_pids([(pid, marker)], timeout_s=timeout_s)
 
 
 def stop_pids(targets: Sequence[tuple[int, str]], *, timeout_s: float = 15.0) -> bool:
     """SIGTERM several processes at once, wait for all, SIGKILL what is left.
 
-    For a cluster whose members need each other to shut down cleanly (Kafka's
-    controlled shutdown asks the controller quorum): stopping them one by one
-    would leave the last ones waiting for a quorum that is already gone.
-    Returns whether any was running.
+    Each only while its command line still carries its marker (see
+    :func:`~wastewatch.workbench.supervise.terminate`).  Returns whether any was running.
     """
     alive = [(pid, marker) for pid, marker in targets if is_alive(pid, marker)]
-    for pid, _ in alive:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(is_alive(p, m) for p, m in alive):
-        time.sleep(0.1)
-    for pid, marker in alive:
-        if is_alive(pid, marker):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        _reap(pid)
+    terminate(
+        [(pid, functools.partial(is_alive, pid, marker)) for pid, marker in alive],
+        timeout_s=timeout_s,
+    )
     return bool(alive)
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the daemon happens to be our own child."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
 
 
 def port_open(port: int, host: str = LOOPBACK) -> bool:
