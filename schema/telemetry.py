@@ -27,6 +27,7 @@ from wastewatch.schema.common import (
 
 __all__ = [
     "EARLIEST_PLAUSIBLE_TS",
+    "EXAMPLE_READING",
     "LATEST_TS",
     "MAX_PAYLOAD_BYTES",
     "SUPPORTED_VERSIONS",
@@ -49,7 +50,7 @@ LATEST_TS: Final = 4_102_444_800
 _INT32_MAX: Final = 2**31 - 1
 """Counters fit PostgreSQL ``integer`` columns, so a valid reading always inserts."""
 
-_EXAMPLE: Final[JsonDict] = {
+EXAMPLE_READING: Final[JsonDict] = {
     "v": 1,
     "id": "kls-bin-0001",
     "boot": 17,
@@ -63,6 +64,7 @@ _EXAMPLE: Final[JsonDict] = {
     "fl": 0,
     "drop": 0,
 }
+"""A valid reading by wire alias (the first JSON Schema example); tests vary it."""
 
 
 class DeviceTelemetry(MessageModel):
@@ -80,7 +82,7 @@ class DeviceTelemetry(MessageModel):
         allow_inf_nan=False,
         json_schema_extra={
             "examples": [
-                _EXAMPLE,
+                EXAMPLE_READING,
                 {
                     "v": 1,
                     "id": "kls-bin-0002",

@@ -11,6 +11,9 @@ never see each other's data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +34,21 @@ from wastewatch.schema.migrate import migrate_with_roles
 from wastewatch.workbench.stack.kafka import KafkaService
 from wastewatch.workbench.stack.manager import Stack
 from wastewatch.workbench.stack.process import free_port_block
+
+
+def run_wastewatch(
+    *args: str, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m wastewatch <args>`` as a child process, its output captured as text;
+    a failing exit is returned, not raised."""
+    return subprocess.run(
+        [sys.executable, "-m", "wastewatch", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,24 +128,34 @@ def stack_env() -> Iterator[StackEnv]:
     stack.down(only={s.name for s in stack.services} - already_running)
 
 
-@pytest.fixture(scope="session")
-def test_db(stack_env: StackEnv) -> Iterator[SessionDb]:
-    name = f"ww_test_{uuid.uuid4().hex[:10]}"
-    server = _with_database(stack_env.admin_dsn, "postgres")
+@contextlib.contextmanager
+def fresh_database(env: StackEnv, prefix: str) -> Iterator[SessionDb]:
+    """A new database ``<prefix>_<random>``, migrated, with every role's DSN; dropped
+    afterwards (with its connections), so a test's rows never meet another's."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    server = _with_database(env.admin_dsn, "postgres")
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
-    db = SessionDb(
-        name=name,
-        dsn=_with_database(stack_env.admin_dsn, name),
-        writer_dsn=_with_database(stack_env.writer_dsn, name),
-        reader_dsn=_with_database(stack_env.reader_dsn, name),
-        ingest_dsn=_with_database(stack_env.ingest_dsn, name),
-        processor_dsn=_with_database(stack_env.processor_dsn, name),
-    )
-    migrate_with_roles(db)
-    yield db
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    try:
+        db = SessionDb(
+            name=name,
+            dsn=_with_database(env.admin_dsn, name),
+            writer_dsn=_with_database(env.writer_dsn, name),
+            reader_dsn=_with_database(env.reader_dsn, name),
+            ingest_dsn=_with_database(env.ingest_dsn, name),
+            processor_dsn=_with_database(env.processor_dsn, name),
+        )
+        migrate_with_roles(db)
+        yield db
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def test_db(stack_env: StackEnv) -> Iterator[SessionDb]:
+    with fresh_database(stack_env, "ww_test") as db:
+        yield db
 
 
 @pytest.fixture(scope="session")

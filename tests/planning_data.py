@@ -23,26 +23,25 @@ other test's data (they use "now" or their own databases) falls into it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any
 
-import psycopg
+import pytest
 from aiokafka import AIOKafkaProducer
 
 from tests.conftest import SessionDb
-from tests.pipeline_helpers import tagged_city
+from tests.pipeline_helpers import SinkRows, tagged_city
 from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
 from wastewatch.core.kafka_topics import create_topics, delete_prefixed_topics
 from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
 from wastewatch.ingest.bridge import RECEIVED_AT_HEADER
-from wastewatch.ingest.rows import Reject, reading_row, status_row, ticket_row
-from wastewatch.ingest.store import prepare, write_batch
-from wastewatch.ingest.validate import LANDFILL, READINGS, STATUS, Accepted, classify
+from wastewatch.ingest.validate import LANDFILL, READINGS, Accepted, classify
 from wastewatch.processors.service import ProcessorService
 from wastewatch.workbench.simulators.calendar import load_calendar
 from wastewatch.workbench.simulators.engine import SimOptions, Simulation
@@ -82,9 +81,7 @@ async def _ingest(
     writer_dsn: str, kafka: KafkaSettings, sim: Simulation, end: int
 ) -> tuple[int, int]:
     """The sink's rows into the database and the bridge's records onto Kafka."""
-    readings: list[Any] = []
-    statuses: list[Any] = []
-    tickets: list[Any] = []
+    rows = SinkRows()
     records: list[Record] = []
     t = sim.options.start
     while t < end:
@@ -92,24 +89,12 @@ async def _ingest(
         for ts, topic, payload, _retained, _key in sim.advance(t):
             verdict = classify(topic, payload, now_s=ts, max_future_s=300)
             assert isinstance(verdict, Accepted), verdict
-            received = datetime.fromtimestamp(ts, UTC)
-            maker = {READINGS: reading_row, STATUS: status_row, LANDFILL: ticket_row}
-            row = maker[verdict.topic](verdict.value, received)
-            assert not isinstance(row, Reject), row
-            {READINGS: readings, STATUS: statuses, LANDFILL: tickets}[verdict.topic].append(row)
+            rows.add(verdict, datetime.fromtimestamp(ts, UTC))
             if verdict.topic in (READINGS, LANDFILL):
                 records.append(
                     (verdict.topic, verdict.device_id.encode(), verdict.value, ts * 1000)
                 )
-    async with await psycopg.AsyncConnection.connect(writer_dsn) as conn:
-        await prepare(conn)
-        for i in range(0, max(len(readings), 1), 5000):
-            await write_batch(
-                conn,
-                readings[i : i + 5000],
-                statuses if i == 0 else [],
-                tickets if i == 0 else [],
-            )
+    await rows.write(writer_dsn)
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5, max_batch_size=262_144
     )
@@ -127,7 +112,7 @@ async def _ingest(
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    return len(readings), len(tickets)
+    return len(rows.readings), len(rows.tickets)
 
 
 async def _process(settings: Settings, readings: int) -> None:
@@ -228,3 +213,41 @@ def _build(test_db: SessionDb, kafka_bootstrap: str) -> PlanningData:
         admin_dsn=test_db.dsn,
         build_s=time.monotonic() - t0,
     )
+
+
+BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"
+"""A DSN that leads nowhere: set for every role a command must not use."""
+
+
+def keep_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`main()` points the root logger at this test's captured stderr; undo that after."""
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "setLevel", lambda _level: None)
+
+
+def reader_only_cli(
+    command: str,
+    data: PlanningData,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Callable[..., tuple[int, str, str]]:
+    """Run `wastewatch <command> ...` in-process as ``run(*args) -> (code, out, err)``;
+    only the reader DSN leads anywhere."""
+    from wastewatch.cli import main
+
+    keep_logging(monkeypatch)
+    monkeypatch.setenv("WW_DB_READER_DSN", data.reader_dsn)
+    monkeypatch.setenv("WW_DB_WRITER_DSN", BOGUS_DSN)
+    monkeypatch.setenv("WW_DB_DSN", BOGUS_DSN)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = main([command, *args])
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

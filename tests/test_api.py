@@ -395,7 +395,7 @@ def test_landfill_and_what_if(
     assert answer["with_diversion"]["rate_m3_per_day"] < answer["baseline"]["rate_m3_per_day"]
     assert answer["full_date_with_diversion"] >= answer["full_date"]
     # the same answer as `wastewatch landfill what-if` (the processors' own projection)
-    from tests.test_history_cli import keep_logging
+    from tests.planning_data import keep_logging
     from wastewatch.cli import main
 
     keep_logging(monkeypatch)
@@ -631,8 +631,8 @@ def test_the_command_refuses_in_one_line(
         text=True,
         timeout=30,
     )
-    assert out.returncode == 1
+    assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
-    assert lines[0].startswith("wastewatch api: ")
+    assert lines[0].startswith("wastewatch: ")
     assert says in lines[0]

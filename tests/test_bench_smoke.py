@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.conftest import StackEnv
+from tests.conftest import StackEnv, run_wastewatch
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -33,27 +33,10 @@ KEYS = {
 
 
 def test_bench_ingest_small_run(stack_env: StackEnv) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wastewatch",
-            "bench",
-            "ingest",
-            "--messages",
-            "3000",
-            "--devices",
-            "30",
-            "--naive-seconds",
-            "2",
-            "--latency-seconds",
-            "3",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    done = run_wastewatch(
+        *("bench", "ingest", "--messages", "3000", "--devices", "30"),
+        *("--naive-seconds", "2", "--latency-seconds", "3", "--json"),
         timeout=280,
-        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -68,23 +51,7 @@ def test_bench_ingest_small_run(stack_env: StackEnv) -> None:
 
 
 def test_bench_rejects_bad_arguments() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wastewatch",
-            "bench",
-            "ingest",
-            "--messages",
-            "10",
-            "--devices",
-            "20",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_wastewatch("bench", "ingest", "--messages", "10", "--devices", "20", timeout=60)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
 
@@ -112,28 +79,10 @@ def test_bench_failover_small_run(stack_env: StackEnv) -> None:
     backlog larger than the bridge's buffers before the pipeline is killed.
     """
     env = {**os.environ, "WW_INGEST_RECEIVE_MAXIMUM": "20", "WW_INGEST_HANDOFF_MAX": "20"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wastewatch",
-            "bench",
-            "failover",
-            "--brokers",
-            "3",
-            "--messages",
-            "2000",
-            "--devices",
-            "50",
-            "--rate",
-            "100",
-            "--kill-pipeline",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    done = run_wastewatch(
+        *("bench", "failover", "--brokers", "3", "--messages", "2000", "--devices", "50"),
+        *("--rate", "100", "--kill-pipeline", "--json"),
         timeout=140,
-        check=False,
         env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]

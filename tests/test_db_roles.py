@@ -28,7 +28,7 @@ import pytest
 from psycopg import errors as pg_errors
 from psycopg.conninfo import make_conninfo
 
-from tests.conftest import SessionDb, StackEnv
+from tests.conftest import SessionDb, StackEnv, fresh_database
 from wastewatch.schema.migrate import ensure_login_roles, migrate_with_roles
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -56,20 +56,7 @@ class RolesDb:
 
 @pytest.fixture(scope="module")
 def roles_db(stack_env: StackEnv) -> Iterator[RolesDb]:
-    name = f"ww_test_roles_{uuid.uuid4().hex[:8]}"
-    server = on(stack_env.admin_dsn, "postgres")
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    try:
-        db = SessionDb(
-            name=name,
-            dsn=on(stack_env.admin_dsn, name),
-            writer_dsn=on(stack_env.writer_dsn, name),
-            reader_dsn=on(stack_env.reader_dsn, name),
-            ingest_dsn=on(stack_env.ingest_dsn, name),
-            processor_dsn=on(stack_env.processor_dsn, name),
-        )
-        migrate_with_roles(db)
+    with fresh_database(stack_env, "ww_test_roles") as db:
         with psycopg.connect(db.dsn, autocommit=True) as conn:
             conn.execute(CHUNK_READING)
             chunk = conn.execute("select show_chunks('readings')::text").fetchone()
@@ -77,9 +64,6 @@ def roles_db(stack_env: StackEnv) -> Iterator[RolesDb]:
         assert chunk is not None
         assert lo is not None
         yield RolesDb(db=db, chunk=str(chunk[0]), owner_lo=int(lo[0]))
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 @pytest.fixture

@@ -14,14 +14,13 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import subprocess
-import sys
 from collections import defaultdict
 from datetime import date
 from typing import Any
 
 import pytest
 
+from tests.conftest import run_wastewatch
 from wastewatch.schema.common import WasteStream
 from wastewatch.workbench.bench.eval_routes import (
     BinVisit,
@@ -47,7 +46,6 @@ from wastewatch.workbench.simulators.trucks import ROAD_FACTOR, haversine_km
 
 pytestmark = pytest.mark.timeout(120)
 
-WW = [sys.executable, "-m", "wastewatch"]
 SMALL = EvalRoutesOptions(days=2, bins=40, seconds=0.3, warmup_days=1, ks=(1, 2), parallel=False)
 
 
@@ -272,13 +270,7 @@ def test_executed_km_goes_home_after_each_days_run() -> None:
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args: list[str], says: str) -> None:
-    done = subprocess.run(
-        [*WW, "eval", "routes", *args, "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_wastewatch("eval", "routes", *args, "--json", timeout=60)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -287,18 +279,12 @@ def test_bad_arguments_are_one_line_and_exit_2(args: list[str], says: str) -> No
 
 
 def test_command_prints_the_figures_as_its_last_line() -> None:
-    done = subprocess.run(
-        [
-            *WW,
-            "eval",
-            "routes",
-            *("--days", "1", "--bins", "20", "--seconds", "0.2", "--warmup-days", "1"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    done = run_wastewatch(
+        "eval",
+        "routes",
+        *("--days", "1", "--bins", "20", "--seconds", "0.2", "--warmup-days", "1"),
+        "--json",
         timeout=110,
-        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])

@@ -33,7 +33,7 @@ import psycopg
 import pytest
 
 from tests.conftest import SessionDb
-from tests.pipeline_helpers import tagged_city
+from tests.pipeline_helpers import SinkRows, tagged_city
 from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
 from wastewatch.grafana.alerting import RULES
@@ -43,9 +43,9 @@ from wastewatch.grafana.dashboards.common import BIN, STREAM, ZONE
 from wastewatch.grafana.dashboards.landfill import SITE
 from wastewatch.grafana.macros import TimeRange, VariableValue, expand
 from wastewatch.grafana.variables import opening_values, options
-from wastewatch.ingest.rows import Reject, broker_event_row, reading_row, status_row, ticket_row
+from wastewatch.ingest.rows import Reject, broker_event_row
 from wastewatch.ingest.store import prepare, write_batch
-from wastewatch.ingest.validate import BROKER, LANDFILL, READINGS, STATUS, Accepted, classify
+from wastewatch.ingest.validate import BROKER, Accepted, classify
 from wastewatch.workbench.simulators.calendar import load_calendar
 from wastewatch.workbench.simulators.engine import SimOptions, Simulation
 from wastewatch.workbench.simulators.faults import FaultRates
@@ -71,29 +71,15 @@ class Dataset:
 
 async def _ingest(writer_dsn: str, sim: Simulation, end: int) -> None:
     """The sink's row code and batch writer on the simulator's messages (no Kafka)."""
-    readings: list[Any] = []
-    statuses: list[Any] = []
-    tickets: list[Any] = []
+    rows = SinkRows()
     t = sim.options.start
     while t < end:
         t = min(t + 3600, end)
         for ts, topic, payload, _retained, _key in sim.advance(t):
             verdict = classify(topic, payload, now_s=time.time(), max_future_s=300)
             assert isinstance(verdict, Accepted), verdict
-            received = datetime.fromtimestamp(ts, UTC)
-            maker = {READINGS: reading_row, STATUS: status_row, LANDFILL: ticket_row}
-            row = maker[verdict.topic](verdict.value, received)
-            assert not isinstance(row, Reject), row
-            {READINGS: readings, STATUS: statuses, LANDFILL: tickets}[verdict.topic].append(row)
-    async with await psycopg.AsyncConnection.connect(writer_dsn) as conn:
-        await prepare(conn)
-        for i in range(0, max(len(readings), 1), 5000):
-            await write_batch(
-                conn,
-                readings[i : i + 5000],
-                statuses if i == 0 else [],
-                tickets if i == 0 else [],
-            )
+            rows.add(verdict, datetime.fromtimestamp(ts, UTC))
+    await rows.write(writer_dsn)
 
 
 async def _broker_events(writer_dsn: str, p: str, device: str, end: int) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -21,8 +20,7 @@ import psycopg
 import pytest
 
 from tests.conftest import SessionDb, StackEnv
-from tests.planning_data import PlanningData, planning_data
-from wastewatch.cli import main
+from tests.planning_data import PlanningData, planning_data, reader_only_cli
 from wastewatch.queries.errors import BadParameterError
 from wastewatch.queries.formats import csv_text
 from wastewatch.queries.params import (
@@ -35,7 +33,6 @@ from wastewatch.queries.params import (
 )
 
 NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
-BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"
 
 
 # -- pure: parameters --------------------------------------------------------------------
@@ -128,28 +125,7 @@ def cli(
     data: PlanningData, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Any:
     """Run `wastewatch history ...` in-process; only the reader DSN leads anywhere."""
-    keep_logging(monkeypatch)
-    monkeypatch.setenv("WW_DB_READER_DSN", data.reader_dsn)
-    monkeypatch.setenv("WW_DB_WRITER_DSN", BOGUS_DSN)
-    monkeypatch.setenv("WW_DB_DSN", BOGUS_DSN)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = main(["history", *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def keep_logging(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`main()` points the root logger at this test's captured stderr; undo that after."""
-    root = logging.getLogger()
-    monkeypatch.setattr(root, "handlers", list(root.handlers))
-    monkeypatch.setattr(root, "setLevel", lambda _level: None)
+    return reader_only_cli("history", data, monkeypatch, capsys)
 
 
 def _json(cli: Any, *args: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
+from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all, settled_rows
 from wastewatch.core.settings import Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
@@ -57,25 +57,13 @@ async def test_clockless_readings_use_receive_time_and_are_not_duplicated(
         await asyncio.sleep(1.5)
         # The same two readings again (a device re-sending after a lost PUBACK), plus one new.
         await asyncio.to_thread(publish_all, port, topic, [reading(0), reading(1), reading(2)])
-        deadline = time.monotonic() + 30
-        rows: list[tuple[int, float]] = []
-        while time.monotonic() < deadline:
-            with psycopg.connect(settings.db.dsn) as conn:
-                rows = conn.execute(
-                    "select seq, extract(epoch from time)::float8 from readings "
-                    "where device_id = %s order by seq",
-                    [device],
-                ).fetchall()
-            if len(rows) >= 3:
-                break
-            await asyncio.sleep(0.3)
-        await asyncio.sleep(1.0)  # a wrongly stored duplicate would show up by now
-        with psycopg.connect(settings.db.dsn) as conn:
-            rows = conn.execute(
-                "select seq, extract(epoch from time)::float8 from readings "
-                "where device_id = %s order by seq",
-                [device],
-            ).fetchall()
+        rows = await settled_rows(
+            settings.db.dsn,
+            "select seq, extract(epoch from time)::float8 from readings "
+            "where device_id = %s order by seq",
+            [device],
+            3,
+        )
     assert [seq for seq, _ in rows] == [0, 1, 2]
     for _, stored_at in rows:
         assert before - 1 <= stored_at <= time.time() + 1  # receive time, not 1970

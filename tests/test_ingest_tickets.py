@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from tests.mqtt_login import login
-from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
+from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all, settled_rows
 from wastewatch.core.settings import Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
@@ -49,25 +49,13 @@ async def test_tickets_are_stored_once(settings: Settings) -> None:
     async with Bridge(test_settings), Sink(test_settings):
         await asyncio.to_thread(publish_all, port, topic, [ticket(1, 4200.0), ticket(2, 3900.5)])
         await asyncio.to_thread(publish_all, port, topic, [ticket(1, 4200.0)])  # sent again
-        deadline = time.monotonic() + 30
-        rows: list[tuple[str, float, str]] = []
-        while time.monotonic() < deadline:
-            with psycopg.connect(settings.db.dsn) as conn:
-                rows = conn.execute(
-                    "select ticket_id, net_kg, stream from landfill_deliveries "
-                    "where site_id = %s order by ticket_id",
-                    [site],
-                ).fetchall()
-            if len(rows) >= 2:
-                break
-            await asyncio.sleep(0.3)
-        await asyncio.sleep(1.0)
-        with psycopg.connect(settings.db.dsn) as conn:
-            rows = conn.execute(
-                "select ticket_id, net_kg, stream from landfill_deliveries "
-                "where site_id = %s order by ticket_id",
-                [site],
-            ).fetchall()
+        rows = await settled_rows(
+            settings.db.dsn,
+            "select ticket_id, net_kg, stream from landfill_deliveries "
+            "where site_id = %s order by ticket_id",
+            [site],
+            2,
+        )
     assert rows == [("T-0001", 4200.0, "organic"), ("T-0002", 3900.5, "organic")]
 
 

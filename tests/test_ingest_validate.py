@@ -34,6 +34,7 @@ from wastewatch.schema.dlq import MAX_DLQ_PAYLOAD_BYTES, DeadLetter, DeadLetterR
 from wastewatch.schema.status import DeviceState, DeviceStatus
 from wastewatch.schema.telemetry import (
     EARLIEST_PLAUSIBLE_TS,
+    EXAMPLE_READING,
     LATEST_TS,
     MAX_PAYLOAD_BYTES,
     DeviceTelemetry,
@@ -54,20 +55,7 @@ Reason = DeadLetterReason
 
 def reading(**changes: Any) -> dict[str, Any]:
     """A valid reading by wire alias; keyword arguments replace keys, ``_drop=[...]`` removes."""
-    body: dict[str, Any] = {
-        "v": 1,
-        "id": DEVICE,
-        "boot": 17,
-        "seq": 4242,
-        "ts": int(NOW_S) - 60,
-        "d_mm": 612,
-        "fill": 0.42,
-        "t_c": 31.5,
-        "bat_mv": 3870,
-        "rssi": -71,
-        "fl": 0,
-        "drop": 0,
-    }
+    body: dict[str, Any] = {**EXAMPLE_READING, "id": DEVICE, "ts": int(NOW_S) - 60}
     for key in changes.pop("_drop", ()):
         del body[key]
     body.update(changes)

@@ -22,36 +22,20 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import StackEnv
+from tests.conftest import StackEnv, fresh_database
 from tests.mqtt_login import login
+from tests.pipeline_helpers import PROCESSOR_TABLES, seed_registry, snapshot
 from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
 from wastewatch.processors.service import ProcessorService
 from wastewatch.schema.common import TelemetryFlag as F
-from wastewatch.schema.migrate import migrate_with_roles
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_767_200_400  # 2025-12-31T17:00:00Z = 2026-01-01 00:00 in Bangkok
 STEP = 900
 HOURS = 60
-TABLES = {
-    "collections": "select time, event_id, bin_id, device_id, zone_id, stream, fill_before, "
-    "fill_after, volume_l, mass_kg, confidence from collections order by event_id",
-    "bin_state": "select bin_id, fill_level, rate_per_h, threshold_at, threshold_early, "
-    "threshold_late, urgency, collect_by, last_reading_at, last_collection_at from bin_state "
-    "order by bin_id",
-    "fill_forecasts": "select * from fill_forecasts order by bin_id, time",
-    "alerts": "select alert_id, kind, severity, state, bin_id, device_id, site_id, opened_at, "
-    "resolved_at, message_en, message_th, details from alerts order by alert_id",
-    "bin_hourly": "select * from bin_hourly order by bin_id, bucket",
-    "zone_stream_daily": "select * from zone_stream_daily order by day, zone_id, stream",
-    "landfill_daily": "select * from landfill_daily order by site_id, day, stream",
-    "landfill_projections": "select site_id, as_of, used_m3, remaining_m3, days_left, full_date "
-    "from landfill_projections order by site_id, as_of",
-    "processor_state": "select processor, key, state from processor_state order by 1, 2",
-}
 
 
 @dataclass(frozen=True)
@@ -64,58 +48,21 @@ class City:
 
 @pytest.fixture(scope="module")
 def proc_db(stack_env: StackEnv) -> Iterator[DbSettings]:
-    name = f"ww_proc_{uuid.uuid4().hex[:10]}"
-
-    def with_db(dsn: str) -> str:
-        return dsn.rsplit("/", 1)[0] + "/" + name
-
-    server = with_db(stack_env.admin_dsn).rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    db = DbSettings(
-        dsn=with_db(stack_env.admin_dsn),
-        writer_dsn=with_db(stack_env.writer_dsn),
-        reader_dsn=with_db(stack_env.reader_dsn),
-        ingest_dsn=with_db(stack_env.ingest_dsn),
-        processor_dsn=with_db(stack_env.processor_dsn),
-    )
-    migrate_with_roles(db)
-    yield db
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with fresh_database(stack_env, "ww_proc") as db:
+        yield db.settings()
 
 
 def make_city(db: DbSettings, n: int = 6) -> City:
     tag = uuid.uuid4().hex[:6]
     city = City(tag, f"p-{tag}", [f"pd{tag}-{i:02d}" for i in range(n)], f"lf-{tag}")
-    with psycopg.connect(db.dsn) as conn:
-        conn.execute(
-            "insert into zones (zone_id, name_en, name_th) values (%s, 'z', 'z')", [f"z{tag}"]
-        )
-        conn.execute(
-            "insert into landfill_sites (site_id, name, latitude, longitude, capacity_m3, "
-            "used_m3, surveyed_on) values (%s, 'lf', 16.47, 103.48, 250000, 221000, "
-            "'2025-12-15')",
-            [city.site],
-        )
-        conn.execute(
-            "insert into depots (depot_id, name, latitude, longitude) "
-            "values (%s, 'd', 16.4, 103.5)",
-            [f"dp-{tag}"],
-        )
-        conn.execute(
-            "insert into trucks (truck_id, name, depot_id, site_id, stream, capacity_l, "
-            "capacity_kg, tare_kg, zones, service_days, shift_start) values (%s, 't', %s, %s, "
-            "'general', 25000, 7000, 9500, %s, '{mon}', '05:00')",
-            [f"tr-{tag}", f"dp-{tag}", city.site, [f"z{tag}"]],
-        )
-        for i, dev in enumerate(city.devices):
-            conn.execute(
-                "insert into bins (bin_id, device_id, zone_id, stream, latitude, longitude, "
-                "volume_l, mounting_height_mm, usable_depth_mm) values (%s, %s, %s, 'general', "
-                "16.43, 103.51, 240, 1250, 1000)",
-                [f"pb{tag}-{i:02d}", dev, f"z{tag}"],
-            )
+    seed_registry(
+        db.dsn,
+        zone=f"z{tag}",
+        site=city.site,
+        depot=f"dp-{tag}",
+        truck=f"tr-{tag}",
+        bins=[(f"pb{tag}-{i:02d}", dev) for i, dev in enumerate(city.devices)],
+    )
     return city
 
 
@@ -198,14 +145,9 @@ async def wait_idle(svc: ProcessorService, readings: int, quiet_s: float = 1.0) 
     )
 
 
-def snapshot(db: DbSettings) -> dict[str, list[Any]]:
-    with psycopg.connect(db.dsn) as conn:
-        return {name: conn.execute(sql).fetchall() for name, sql in TABLES.items()}
-
-
 def clear(db: DbSettings) -> None:
     with psycopg.connect(db.dsn) as conn:
-        conn.execute("truncate " + ", ".join(t for t in TABLES if t != "processor_state"))
+        conn.execute("truncate " + ", ".join(t for t in PROCESSOR_TABLES if t != "processor_state"))
         conn.execute("truncate processor_state, webhook_outbox")
 
 
@@ -395,7 +337,7 @@ async def test_restart_in_the_middle_and_replay_give_identical_tables(
         async with ProcessorService(s) as svc:
             await wait_idle(svc, len(items))
         again = snapshot(proc_db)
-        for name in TABLES:
+        for name in PROCESSOR_TABLES:
             diff = [x for x in zip(again[name], restarted[name], strict=False) if x[0] != x[1]]
             assert again[name] == restarted[name], (run, name, diff[:2])
         print(f"replay {run} {time.monotonic() - t0:.1f} s")

@@ -21,14 +21,13 @@ import psycopg
 import pytest
 
 from tests.conftest import SessionDb, StackEnv
-from tests.planning_data import PlanningData, planning_data
+from tests.planning_data import PlanningData, planning_data, reader_only_cli
 from wastewatch.queries.params import month_period
 from wastewatch.reports import plots
 from wastewatch.reports.data import BinUse, MonthData
 from wastewatch.reports.report import ReportFiles, build_report, render_html
 
 PNG = b"\x89PNG\r\n\x1a\n"
-BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"
 
 
 # -- pure -----------------------------------------------------------------------------------
@@ -229,23 +228,7 @@ def test_the_command(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from tests.test_history_cli import keep_logging
-    from wastewatch.cli import main
-
-    keep_logging(monkeypatch)
-    monkeypatch.setenv("WW_DB_READER_DSN", data.reader_dsn)
-    monkeypatch.setenv("WW_DB_WRITER_DSN", BOGUS_DSN)
-    monkeypatch.setenv("WW_DB_DSN", BOGUS_DSN)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = main(["report", *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
+    run = reader_only_cli("report", data, monkeypatch, capsys)
     code, out, err = run("--month", data.month, "--out", str(tmp_path / "r"))
     assert code == 0, err
     written = [Path(line) for line in out.splitlines()]

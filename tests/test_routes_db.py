@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from tests.conftest import SessionDb, StackEnv, _with_database
+from tests.conftest import SessionDb, StackEnv, fresh_database
 from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
 from wastewatch.cli import OneLineParser
@@ -36,7 +35,6 @@ from wastewatch.processors.routing.store import (
     load_day_inputs,
     read_plan,
 )
-from wastewatch.schema.migrate import migrate_with_roles
 from wastewatch.schema.routes import RoutePlan
 from wastewatch.workbench.simulators.plans import DbPlanSource
 
@@ -48,24 +46,10 @@ DAY = date(2026, 3, 4)  # a Wednesday: general, organic and hazardous trucks wor
 
 @pytest.fixture(scope="module")
 def routes_db(stack_env: StackEnv) -> Iterator[SessionDb]:
-    name = f"ww_routes_{uuid.uuid4().hex[:10]}"
-    server = _with_database(stack_env.admin_dsn, "postgres")
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    db = SessionDb(
-        name=name,
-        dsn=_with_database(stack_env.admin_dsn, name),
-        writer_dsn=_with_database(stack_env.writer_dsn, name),
-        reader_dsn=_with_database(stack_env.reader_dsn, name),
-        ingest_dsn=_with_database(stack_env.ingest_dsn, name),
-        processor_dsn=_with_database(stack_env.processor_dsn, name),
-    )
-    migrate_with_roles(db)
-    import_city(db.writer_dsn, load_city([CITY]))
-    _insert_readings(db.writer_dsn)
-    yield db
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with fresh_database(stack_env, "ww_routes") as db:
+        import_city(db.writer_dsn, load_city([CITY]))
+        _insert_readings(db.writer_dsn)
+        yield db
 
 
 def _insert_readings(dsn: str) -> None:

@@ -28,12 +28,9 @@ to a newcomer while it wrote a batch died of the offset commit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -51,7 +48,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 
-from tests.conftest import StackEnv
+from tests.conftest import StackEnv, fresh_database
+from tests.pipeline_faults import ServiceProcess
+from tests.pipeline_helpers import PROCESSOR_TABLES, seed_registry, snapshot
 from wastewatch.core.kafka_topics import (
     TopicError,
     create_topics,
@@ -67,7 +66,6 @@ from wastewatch.processors.service import STAGES, ProcessorService
 from wastewatch.schema.common import TelemetryFlag as F
 from wastewatch.schema.common import WasteStream
 from wastewatch.schema.events import CollectionEvent, DetectionMethod
-from wastewatch.schema.migrate import migrate_with_roles
 from wastewatch.schema.topics import topic_by_name
 from wastewatch.workbench.stack.kafka import KafkaService
 
@@ -87,62 +85,19 @@ RATE = 260.0
 """Readings offered per second: 8,640 readings take about 33 s, long enough for two
 hand-overs while they flow."""
 
-TABLES = {
-    "collections": "select time, event_id, bin_id, device_id, zone_id, stream, fill_before, "
-    "fill_after, volume_l, mass_kg, confidence from collections order by event_id",
-    "bin_state": "select bin_id, fill_level, rate_per_h, threshold_at, threshold_early, "
-    "threshold_late, urgency, collect_by, last_reading_at, last_collection_at from bin_state "
-    "order by bin_id",
-    "fill_forecasts": "select * from fill_forecasts order by bin_id, time",
-    "alerts": "select alert_id, kind, severity, state, bin_id, device_id, site_id, opened_at, "
-    "resolved_at, message_en, message_th, details from alerts order by alert_id",
-    "bin_hourly": "select * from bin_hourly order by bin_id, bucket",
-    "zone_stream_daily": "select * from zone_stream_daily order by day, zone_id, stream",
-    "landfill_daily": "select * from landfill_daily order by site_id, day, stream",
-    "landfill_projections": "select site_id, as_of, used_m3, remaining_m3, days_left, full_date "
-    "from landfill_projections order by site_id, as_of",
-    "processor_state": "select processor, key, state from processor_state order by 1, 2",
-}
-
 
 # --- databases, city, data ---------------------------------------------------------------
-@contextlib.contextmanager
-def fresh_db(env: StackEnv, label: str) -> Iterator[DbSettings]:
-    """A new database, migrated, with every role's DSN; dropped afterwards."""
-    name = f"ww_{label}_{uuid.uuid4().hex[:10]}"
-    server = env.admin_dsn.rsplit("/", 1)[0] + "/postgres"
-
-    def on(dsn: str) -> str:
-        return dsn.rsplit("/", 1)[0] + "/" + name
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    try:
-        db = DbSettings(
-            dsn=on(env.admin_dsn),
-            writer_dsn=on(env.writer_dsn),
-            reader_dsn=on(env.reader_dsn),
-            ingest_dsn=on(env.ingest_dsn),
-            processor_dsn=on(env.processor_dsn),
-        )
-        migrate_with_roles(db)
-        yield db
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
-
-
 @pytest.fixture
 def db(stack_env: StackEnv) -> Iterator[DbSettings]:
-    with fresh_db(stack_env, "scale") as made:
-        yield made
+    with fresh_database(stack_env, "ww_scale") as made:
+        yield made.settings()
 
 
 @pytest.fixture
 def ref_db(stack_env: StackEnv) -> Iterator[DbSettings]:
     """A second database, for what a single instance of each stage makes of the same input."""
-    with fresh_db(stack_env, "scaleref") as made:
-        yield made
+    with fresh_database(stack_env, "ww_scaleref") as made:
+        yield made.settings()
 
 
 @dataclass(frozen=True)
@@ -174,34 +129,14 @@ def new_city(per_partition: int = PER_PARTITION) -> City:
 
 def seed(db: DbSettings, city: City) -> None:
     """The bin registry, a depot, a truck and the landfill site the collections go to."""
-    with psycopg.connect(db.dsn) as conn:
-        conn.execute(
-            "insert into zones (zone_id, name_en, name_th) values (%s, 'z', 'z')", [city.zone]
-        )
-        conn.execute(
-            "insert into landfill_sites (site_id, name, latitude, longitude, capacity_m3, "
-            "used_m3, surveyed_on) values (%s, 'lf', 16.47, 103.48, 250000, 221000, "
-            "'2025-12-15')",
-            [city.site],
-        )
-        conn.execute(
-            "insert into depots (depot_id, name, latitude, longitude) "
-            "values (%s, 'd', 16.4, 103.5)",
-            [f"dp-{city.tag}"],
-        )
-        conn.execute(
-            "insert into trucks (truck_id, name, depot_id, site_id, stream, capacity_l, "
-            "capacity_kg, tare_kg, zones, service_days, shift_start) values (%s, 't', %s, %s, "
-            "'general', 25000, 7000, 9500, %s, '{mon}', '05:00')",
-            [city.truck, f"dp-{city.tag}", city.site, [city.zone]],
-        )
-        with conn.cursor() as cur:
-            cur.executemany(
-                "insert into bins (bin_id, device_id, zone_id, stream, latitude, longitude, "
-                "volume_l, mounting_height_mm, usable_depth_mm) values (%s, %s, %s, 'general', "
-                "16.43, 103.51, 240, 1250, 1000)",
-                [(city.bin_of(d), d, city.zone) for d in city.devices],
-            )
+    seed_registry(
+        db.dsn,
+        zone=city.zone,
+        site=city.site,
+        depot=f"dp-{city.tag}",
+        truck=city.truck,
+        bins=[(city.bin_of(d), d) for d in city.devices],
+    )
 
 
 class Item(NamedTuple):
@@ -271,11 +206,6 @@ def workload(city: City) -> list[Item]:
             Item(LANDFILL, city.site.encode(), json.dumps(ticket).encode()),
         )
     return items
-
-
-def snapshot(db: DbSettings) -> dict[str, list[Any]]:
-    with psycopg.connect(db.dsn) as conn:
-        return {name: conn.execute(sql).fetchall() for name, sql in TABLES.items()}
 
 
 # --- two instances of a stage that recomputes rows of many devices -----------------------
@@ -502,37 +432,16 @@ class Broker:
 
 
 # --- processes and load ------------------------------------------------------------------
-class Instance:
+class Instance(ServiceProcess):
     """``python -m <module>`` as a child process, configured by WW_* variables only."""
 
     def __init__(self, name: str, module: str, env: dict[str, str], logs: Path) -> None:
+        super().__init__(module, env, logs / f"{name}.log")
         self.name = name
-        self.module = module
-        self.env = env
-        self.log = logs / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module],
-                env=self.env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def sigterm(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
 
     async def exit_code(self, timeout_s: float = 60) -> int:
         assert self.proc is not None
@@ -798,6 +707,6 @@ async def test_two_sinks_and_two_of_each_processor_share_and_hand_over(
     assert not [a for a in scaled["alerts"] if a[1] == "offline"]
     assert {a[1] for a in scaled["alerts"]} >= {"fire", "tipped_over"}
     assert sum(h[4] for h in scaled["bin_hourly"]) == n_readings
-    for name in TABLES:
+    for name in PROCESSOR_TABLES:
         diff = [(x, y) for x, y in zip(scaled[name], single[name], strict=False) if x != y]
         assert scaled[name] == single[name], (name, len(scaled[name]), len(single[name]), diff[:2])

@@ -48,6 +48,7 @@ from wastewatch.ingest.errors import IngestError
 from wastewatch.ingest.sink import Sink
 from wastewatch.ingest.validate import DLQ, READINGS
 from wastewatch.schema.dlq import DeadLetter, DeadLetterReason
+from wastewatch.schema.telemetry import EXAMPLE_READING
 from wastewatch.schema.topics import (
     config_topic,
     landfill_ticket_topic,
@@ -214,20 +215,7 @@ def service(fleet: Fleet, account: str, port: int) -> Client:
 
 
 def reading(device_id: str, seq: int = 1) -> bytes:
-    body = {
-        "v": 1,
-        "id": device_id,
-        "boot": 1,
-        "seq": seq,
-        "ts": int(time.time()),
-        "d_mm": 612,
-        "fill": 0.42,
-        "t_c": 31.5,
-        "bat_mv": 3870,
-        "rssi": -71,
-        "fl": 0,
-        "drop": 0,
-    }
+    body = {**EXAMPLE_READING, "id": device_id, "boot": 1, "seq": seq, "ts": int(time.time())}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
