@@ -25,6 +25,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
+from functools import partial
 from typing import Any, Protocol, Self, TypeVar
 
 import psycopg
@@ -275,22 +276,25 @@ class Database:
         self,
         dsn: str,
         *,
-        env_name: str,
-        connect_timeout_s: int,
         retry_max_s: float,
         label: str,
         on_failure: Callable[[Exception], None] | None = None,
         logger: logging.Logger | None = None,
         **connect: Any,
     ) -> None:
-        self._dsn = dsn
-        self._env_name = env_name
-        self._connect_timeout_s = connect_timeout_s
         self._retry_max_s = retry_max_s
         self._label = label
         self._on_failure = on_failure
         self._log = logger or log
-        self._connect = connect
+        self._open = partial(
+            connect_least_privilege,
+            dsn,
+            retry_max_s=retry_max_s,
+            on_failure=self._failed,
+            label=label,
+            logger=self._log,
+            **connect,
+        )
         self.conn: Conn | None = None
         self.ok = False
 
@@ -304,16 +308,7 @@ class Database:
         conn = self.conn
         if conn is not None and not conn.closed:
             return conn
-        self.conn = conn = await connect_least_privilege(
-            self._dsn,
-            env_name=self._env_name,
-            connect_timeout_s=self._connect_timeout_s,
-            retry_max_s=self._retry_max_s,
-            on_failure=self._failed,
-            label=self._label,
-            logger=self._log,
-            **self._connect,
-        )
+        self.conn = conn = await self._open()
         self.ok = True
         return conn
 
