@@ -83,13 +83,11 @@ from wastewatch.grafana.dashboards import sensor_health as fleet_board
 from wastewatch.grafana.errors import DashboardError
 from wastewatch.grafana.macros import TimeRange, expand, parse_interval
 from wastewatch.grafana.variables import opening_values
-from wastewatch.schema.migrate import MigrationError, ensure_login_roles, migrate
 from wastewatch.workbench.bench.errors import BenchError
+from wastewatch.workbench.bench.ingest import migrate_with_roles, stack_up
 from wastewatch.workbench.simulators.engine import select_bins
 from wastewatch.workbench.simulators.errors import SimulatorError
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-from wastewatch.workbench.stack.errors import StackError
-from wastewatch.workbench.stack.manager import Stack
 from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
 
 __all__ = ["TARGET_MS", "DashBenchOptions", "run_dashboards_bench", "time_ranges"]
@@ -206,20 +204,6 @@ def _matches(marker: dict[str, Any] | None, opts: DashBenchOptions) -> bool:
     ) == (GENERATOR_VERSION, opts.days, opts.bins, opts.interval_min)
 
 
-def _migrate(dsns: dict[str, str]) -> None:
-    try:
-        migrate(dsns["WW_DB_DSN"])
-        ensure_login_roles(
-            dsns["WW_DB_DSN"],
-            writer_dsn=dsns["WW_DB_WRITER_DSN"],
-            reader_dsn=dsns["WW_DB_READER_DSN"],
-            ingest_dsn=dsns["WW_DB_INGEST_DSN"],
-            processor_dsn=dsns["WW_DB_PROCESSOR_DSN"],
-        )
-    except MigrationError as exc:
-        raise BenchError(f"migrating the bench database: {exc}") from exc
-
-
 @contextlib.contextmanager
 def _database(
     env: dict[str, str], opts: DashBenchOptions, progress: Progress
@@ -234,7 +218,7 @@ def _database(
     loaded: Loaded | None = None
     if exists and not opts.reload:
         try:
-            _migrate(dsns)
+            migrate_with_roles(dsns)
         except BenchError as exc:  # e.g. a migration edited since (before it shipped)
             progress(f"database {name} cannot be migrated ({exc}): starting it again")
             exists = None
@@ -260,7 +244,7 @@ def _database(
             with _connect(server) as conn:
                 conn.execute(f'drop database if exists "{name}" with (force)')
                 conn.execute(f'create database "{name}"')
-            _migrate(dsns)
+            migrate_with_roles(dsns)
             progress(f"database {name} created and migrated")
             loaded = _load(dsns["WW_DB_DSN"], opts, progress)
         yield dsns, loaded
@@ -1110,12 +1094,7 @@ def run_dashboards_bench(opts: DashBenchOptions, progress: Progress) -> tuple[di
         raise BenchError("--repeat must be at least 1")
     if _DAY_S % opts.step_s:
         raise BenchError("--interval-min must divide a day (1, 2, 3, 4, 5, 6, 10, 12, 15, ...)")
-    stack = Stack(load_settings())
-    progress("bringing the local stack up (idempotent)")
-    try:
-        env = stack.up()
-    except StackError as exc:
-        raise BenchError(f"the local stack is not available: {exc}") from exc
+    env = stack_up(load_settings(), progress)
     progress(
         f"{opts.bins} bins x {opts.days} days at {opts.interval_min}-minute readings "
         f"(~{opts.bins * opts.days * _DAY_S // opts.step_s:,} rows) in {opts.db_name}"

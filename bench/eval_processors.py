@@ -52,6 +52,7 @@ from wastewatch.workbench.bench.ingest import (
     _Run,
     _Service,
     _service_env,
+    stack_up,
 )
 from wastewatch.workbench.simulators.build import build_simulation
 from wastewatch.workbench.simulators.calendar import local_day_and_hour
@@ -60,10 +61,8 @@ from wastewatch.workbench.simulators.engine import select_bins
 from wastewatch.workbench.simulators.errors import PublishError, SimulatorError
 from wastewatch.workbench.simulators.faults import FaultRates
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-from wastewatch.workbench.simulators.publish import MqttTarget, Sender
+from wastewatch.workbench.simulators.publish import MqttTarget, Sender, target_from_env
 from wastewatch.workbench.simulators.run import run_replay
-from wastewatch.workbench.stack.errors import StackError
-from wastewatch.workbench.stack.manager import Stack
 
 __all__ = ["EvalOptions", "run_eval"]
 
@@ -230,11 +229,8 @@ def _paced_leg(
 def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
     """Replay, process, score; the figures (keys in processors/README.md)."""
     settings = load_settings()
-    try:
-        env = Stack(settings).up()
-    except StackError as exc:
-        raise BenchError(f"the local stack is not available: {exc}") from exc
-    target = MqttTarget.from_url(env["WW_MQTT_URL"], ca_file=env.get("WW_MQTT_CA_FILE"))
+    env = stack_up(settings)
+    target = target_from_env(env)
     run = _Run()
     end = int(time.time()) // 3600 * 3600
     start = end - int(opts.days * 86_400)

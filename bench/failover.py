@@ -64,9 +64,10 @@ from wastewatch.workbench.bench.ingest import (
     _service_env,
     _wait_ready,
 )
-from wastewatch.workbench.bench.mqtt_load import MqttTarget, PublisherPool, PublishJob
+from wastewatch.workbench.bench.mqtt_load import PublisherPool, PublishJob
 from wastewatch.workbench.bench.payloads import BENCH_DEVICE_PREFIX
 from wastewatch.workbench.bench.procstat import PeakSampler, peak_rss_mb, rss_mb
+from wastewatch.workbench.simulators.publish import target_from_env
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.kafka import KafkaNode, KafkaService
 from wastewatch.workbench.stack.manager import Stack
@@ -501,7 +502,7 @@ def _run(opts: FailoverOptions, progress: Progress) -> dict[str, Any]:
     settings = load_settings()
     env = _start_stack(settings, progress)
     run = _Run()
-    target = MqttTarget.from_url(env["WW_MQTT_URL"], ca_file=env.get("WW_MQTT_CA_FILE"))
+    target = target_from_env(env)
     receive_maximum = settings.ingest.receive_maximum
     buffers = receive_maximum + (settings.ingest.handoff_max or max(4 * receive_maximum, 1024))
     progress(

@@ -50,7 +50,7 @@ from aiokafka.errors import KafkaError
 
 from wastewatch.core.kafka_topics import TopicError, create_topics, delete_prefixed_topics
 from wastewatch.core.settings import KafkaSettings, Settings, load_settings
-from wastewatch.schema.migrate import ensure_login_roles, migrate
+from wastewatch.schema.migrate import MigrationError, ensure_login_roles, migrate
 from wastewatch.schema.topics import telemetry_topic, topic_by_name
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.mqtt_load import (
@@ -69,7 +69,7 @@ from wastewatch.workbench.bench.payloads import (
 )
 from wastewatch.workbench.bench.procstat import PeakSampler, rss_mb, tree_rss_mb
 from wastewatch.workbench.simulators.errors import PublishError
-from wastewatch.workbench.simulators.publish import Sender
+from wastewatch.workbench.simulators.publish import Sender, target_from_env
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.manager import Stack
 from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
@@ -187,6 +187,33 @@ def _clean(value: float | None, digits: int = 1) -> float | None:
 # --------------------------------------------------------------------------- database
 
 
+def stack_up(
+    settings: Settings, progress: Progress | None = None, stack: Stack | None = None
+) -> dict[str, str]:
+    """The local stack, brought up (idempotent); its ``WW_*`` environment."""
+    if progress is not None:
+        progress("bringing the local stack up (idempotent)")
+    try:
+        return (stack or Stack(settings)).up()
+    except StackError as exc:
+        raise BenchError(f"the local stack is not available: {exc}") from exc
+
+
+def migrate_with_roles(dsns: dict[str, str]) -> None:
+    """Migrate a bench database and give its login roles their rights."""
+    try:
+        migrate(dsns["WW_DB_DSN"])
+        ensure_login_roles(
+            dsns["WW_DB_DSN"],
+            writer_dsn=dsns["WW_DB_WRITER_DSN"],
+            reader_dsn=dsns["WW_DB_READER_DSN"],
+            ingest_dsn=dsns["WW_DB_INGEST_DSN"],
+            processor_dsn=dsns["WW_DB_PROCESSOR_DSN"],
+        )
+    except MigrationError as exc:
+        raise BenchError(f"migrating the bench database: {exc}") from exc
+
+
 @contextlib.contextmanager
 def _bench_database(env: dict[str, str], run: _Run, progress: Progress) -> Iterator[dict[str, str]]:
     """A fresh, migrated database for this run; dropped afterwards whatever happened."""
@@ -198,14 +225,7 @@ def _bench_database(env: dict[str, str], run: _Run, progress: Progress) -> Itera
         raise BenchError(f"cannot create database {run.database}: {exc}") from exc
     dsns = {key: with_database(env[key], run.database) for key in ROLE_DSN_KEYS}
     try:
-        migrate(dsns["WW_DB_DSN"])
-        ensure_login_roles(
-            dsns["WW_DB_DSN"],
-            writer_dsn=dsns["WW_DB_WRITER_DSN"],
-            reader_dsn=dsns["WW_DB_READER_DSN"],
-            ingest_dsn=dsns["WW_DB_INGEST_DSN"],
-            processor_dsn=dsns["WW_DB_PROCESSOR_DSN"],
-        )
+        migrate_with_roles(dsns)
         progress(f"database {run.database} created and migrated")
         yield dsns
     finally:
@@ -779,13 +799,9 @@ def run_ingest_bench(opts: BenchOptions, progress: Progress) -> dict[str, Any]:
     """Run all legs; return the result object (see ``bench/README.md`` for the keys)."""
     settings = load_settings()
     stack = Stack(settings)
-    progress("bringing the local stack up (idempotent)")
-    try:
-        env = stack.up()
-    except StackError as exc:
-        raise BenchError(f"the local stack is not available: {exc}") from exc
+    env = stack_up(settings, progress, stack)
     run = _Run()
-    target = MqttTarget.from_url(env["WW_MQTT_URL"], ca_file=env.get("WW_MQTT_CA_FILE"))
+    target = target_from_env(env)
     progress(
         f"run {run.run_id}: {opts.messages} readings, {opts.devices} devices, "
         f"{opts.publishers} publisher processes"

@@ -32,14 +32,13 @@ from wastewatch.workbench.bench.ingest import (
     _Run,
     _Service,
     _service_env,
+    stack_up,
 )
 from wastewatch.workbench.simulators.build import build_simulation, reporting_every
 from wastewatch.workbench.simulators.engine import Simulation
 from wastewatch.workbench.simulators.errors import SimulatorError
-from wastewatch.workbench.simulators.publish import MqttTarget
+from wastewatch.workbench.simulators.publish import MqttTarget, target_from_env
 from wastewatch.workbench.simulators.run import LiveOptions, run_live, run_replay
-from wastewatch.workbench.stack.errors import StackError
-from wastewatch.workbench.stack.manager import Stack
 
 __all__ = ["SimBenchOptions", "run_simulate_bench"]
 
@@ -71,14 +70,23 @@ def _simulation(opts: SimBenchOptions, city_slug: str, start: int, end: int | No
     )
 
 
+def _replay(
+    sim: Simulation, target: MqttTarget, opts: SimBenchOptions, run: _Run, progress: Progress
+) -> dict[str, Any]:
+    return run_replay(
+        sim,
+        target=target,
+        publishers=opts.publishers,
+        client_prefix=f"bench-{run.run_id}",
+        progress=progress,
+    )
+
+
 def run_simulate_bench(opts: SimBenchOptions, progress: Progress) -> dict[str, Any]:
     """Run one benchmark; the figures as a dict (keys in bench/README.md)."""
     settings = load_settings()
-    try:
-        env = Stack(settings).up()
-    except StackError as exc:
-        raise BenchError(f"the local stack is not available: {exc}") from exc
-    target = MqttTarget.from_url(env["WW_MQTT_URL"], ca_file=env.get("WW_MQTT_CA_FILE"))
+    env = stack_up(settings)
+    target = target_from_env(env)
     run = _Run()
     now = int(time.time())
     try:
@@ -114,13 +122,7 @@ def run_simulate_bench(opts: SimBenchOptions, progress: Progress) -> dict[str, A
         # Event time ends now (to the second), so readings are new to any database.
         sim = _simulation(opts, run.city, now - int(opts.days * 86_400), now)
         if not opts.e2e:
-            result = run_replay(
-                sim,
-                target=target,
-                publishers=opts.publishers,
-                client_prefix=f"bench-{run.run_id}",
-                progress=progress,
-            )
+            result = _replay(sim, target, opts, run, progress)
             return _replay_figures(opts, result, None)
         return _replay_e2e(opts, sim, target, run, env, progress)
     except SimulatorError as exc:
@@ -170,13 +172,7 @@ def _replay_e2e(
             for service in services:
                 service.check()
             started = time.monotonic()
-            result = run_replay(
-                sim,
-                target=target,
-                publishers=opts.publishers,
-                client_prefix=f"bench-{run.run_id}",
-                progress=progress,
-            )
+            result = _replay(sim, target, opts, run, progress)
             want = result["readings_published"]
             stored, last_change, last = 0, time.monotonic(), -1
             with psycopg.connect(dsns["WW_DB_DSN"]) as conn:

@@ -3,8 +3,8 @@
 This module is the workbench's one MQTT publisher: the simulator's replay workers
 and live clients, the benchmarks' publisher processes and the evaluations' legs all
 publish through :class:`Sender`, and every client of theirs is made by
-:func:`connect` / :func:`new_client` (MQTT 3.1.1 as the devices speak it, user name
-and password, TLS with the deployment's CA, optional last will).
+:func:`connect` / :func:`new_client` / :func:`make_client` (MQTT 3.1.1 as the devices
+speak it, user name and password, TLS with the deployment's CA, optional last will).
 
 Delivery semantics: every message is published with QoS 1 (status messages
 retained, as the firmware does). A message counts as delivered only when its
@@ -39,7 +39,7 @@ import select
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
@@ -72,7 +72,9 @@ __all__ = [
     "configure_worker",
     "connect",
     "loop_once",
+    "make_client",
     "new_client",
+    "target_from_env",
     "worker_logging",
 ]
 
@@ -139,6 +141,29 @@ def new_client(
     client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
     return client
+
+
+def target_from_env(env: Mapping[str, str]) -> MqttTarget:
+    """The broker a workbench run publishes to: ``WW_MQTT_URL`` (user name, password,
+    ``mqtts://`` for TLS) and ``WW_MQTT_CA_FILE``, as the stack hands them out."""
+    return MqttTarget.from_url(env["WW_MQTT_URL"], ca_file=env.get("WW_MQTT_CA_FILE"))
+
+
+def make_client(
+    url: str | MqttTarget,
+    client_id: str,
+    *,
+    ca_file: str | None = None,
+    will: tuple[str, bytes] | None = None,
+    clean_session: bool = True,
+    on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
+) -> mqtt.Client:
+    """:func:`new_client` for a broker URL (``mqtt[s]://user:password@host:port``, parsed
+    by :mod:`wastewatch.core.mqtt_url`; ``ca_file`` for TLS) or a parsed target."""
+    target = url if isinstance(url, MqttTarget) else MqttTarget.from_url(url, ca_file=ca_file)
+    return new_client(
+        target, client_id, will=will, clean_session=clean_session, on_message=on_message
+    )
 
 
 def connect(
