@@ -129,22 +129,22 @@ def _listing(
     )
 
 
-@router.get("/zones", response_model=list[models.Zone], summary="Collection zones", responses=CSV)
-async def zones(db: DB, format: Format = "json") -> Response:
-    query = q.zones_query()
+async def _unpaged(db: Database, query: q.Query, format: Format, name: str) -> Response:
+    """A short list read whole (zones, streams), as JSON records or as ``<name>.csv``."""
     rows = await db.fetch(query)
     if format == "csv":
-        return _csv(query.columns, rows, "zones")
+        return _csv(query.columns, rows, name)
     return JSONResponse(records(query.columns, rows))
+
+
+@router.get("/zones", response_model=list[models.Zone], summary="Collection zones", responses=CSV)
+async def zones(db: DB, format: Format = "json") -> Response:
+    return await _unpaged(db, q.zones_query(), format, "zones")
 
 
 @router.get("/streams", response_model=list[models.Stream], summary="Waste streams", responses=CSV)
 async def streams(db: DB, format: Format = "json") -> Response:
-    query = q.streams_query()
-    rows = await db.fetch(query)
-    if format == "csv":
-        return _csv(query.columns, rows, "streams")
-    return JSONResponse(records(query.columns, rows))
+    return await _unpaged(db, q.streams_query(), format, "streams")
 
 
 @router.get(

@@ -145,6 +145,19 @@ def _page(w: _Where, page: Page) -> str:
     return "limit %(limit)s offset %(offset)s"
 
 
+def _time_ordered_page(
+    table: str, columns: tuple[str, ...], w: _Where, page: Page, order: str, tiebreak: str
+) -> Query:
+    """One page of ``table`` under ``w``, ordered by ``time`` (``order``) then ``tiebreak``
+    (the key that makes the order total, so pages neither skip nor repeat rows)."""
+    return Query(
+        f"select {', '.join(columns)} from {table} {w.sql()} "
+        f"order by time {ORDERS[order]}, {tiebreak} {_page(w, page)}",
+        w.params,
+        columns,
+    )
+
+
 BIN_COLUMNS: Final = (
     "bin_id",
     "device_id",
@@ -221,13 +234,8 @@ def readings_query(bin_id: str, period: Period, page: Page, *, order: str = "des
     w = _Where()
     w.equals("bin_id", "bin_id", bin_id)
     w.period("time", period)
-    direction = ORDERS[order]
-    limit = _page(w, page)
-    return Query(
-        f"select {', '.join(READING_COLUMNS)} from readings {w.sql()} "
-        f"order by time {direction}, device_id, boot_counter, seq {limit}",
-        w.params,
-        READING_COLUMNS,
+    return _time_ordered_page(
+        "readings", READING_COLUMNS, w, page, order, "device_id, boot_counter, seq"
     )
 
 
@@ -252,14 +260,7 @@ def collections_query(f: Filters, page: Page, *, order: str = "desc") -> Query:
     w = _Where()
     w.filters(f, zone="zone_id", stream="stream", bin_id="bin_id")
     w.period("time", f.period)
-    direction = ORDERS[order]
-    limit = _page(w, page)
-    return Query(
-        f"select {', '.join(COLLECTION_COLUMNS)} from collections {w.sql()} "
-        f"order by time {direction}, event_id {limit}",
-        w.params,
-        COLLECTION_COLUMNS,
-    )
+    return _time_ordered_page("collections", COLLECTION_COLUMNS, w, page, order, "event_id")
 
 
 ALERT_COLUMNS: Final = (
