@@ -12,6 +12,8 @@ class IngestError(WastewatchError):
 class MqttConnectError(IngestError):
     """The MQTT broker refused or did not answer the bridge's connection."""
 
+    hint = "check the broker WW_MQTT_URL names, and the user and password in it"
+
     def __init__(self, url: str, reason: str) -> None:
         self.url = url
         self.reason = reason
@@ -20,3 +22,5 @@ class MqttConnectError(IngestError):
 
 class KafkaUnavailableError(IngestError):
     """No Kafka broker can be reached at start."""
+
+    hint = "check that Kafka is up and that WW_KAFKA_BOOTSTRAP names it"

@@ -147,7 +147,7 @@ def test_a_missing_password_is_refused_in_one_line(
     assert _broker_state(registry.directory, out) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith("wastewatch devices broker-state: ")
+    assert err.startswith("wastewatch: ")
     assert f"{VARIABLES[account]} is not set" in err
     assert account in err
     assert out.read_text() == "the previous state\n", "a refused run must not touch the file"
@@ -189,7 +189,7 @@ def test_a_corrupt_registry_stops_the_broker_from_starting_without_its_devices(
     (tmp_path / "devices").mkdir()
     (tmp_path / "devices" / "devices.json").write_text("{not json")
     out = tmp_path / "dynamic-security.json"
-    assert _broker_state(tmp_path / "devices", out) == 1
+    assert _broker_state(tmp_path / "devices", out) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
     assert "cannot read the registry" in err

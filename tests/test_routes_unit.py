@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -19,8 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-from wastewatch.cli import OneLineParser
-from wastewatch.cli import routes as routes_cli
+from wastewatch import cli
 from wastewatch.processors.routing.check import check_day
 from wastewatch.processors.routing.distances import CsvMatrix, HaversineMatrix, OsrmTable, Place
 from wastewatch.processors.routing.errors import DistanceError, InstanceError, SolverError
@@ -39,11 +39,15 @@ from wastewatch.schema.common import WasteStream
 
 
 def main(argv: list[str]) -> int:
-    """``wastewatch routes ...`` through the module's own registration (as the CLI does)."""
-    parser = OneLineParser(prog="wastewatch")
-    routes_cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.handler(args))
+    """``wastewatch routes ...`` through the CLI's entry point, its one error handler
+    included; the root logger it points at this test's stderr is put back afterwards."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return cli.main(argv)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
 
 
 pytestmark = pytest.mark.timeout(60)
@@ -144,12 +148,12 @@ def test_solve_vrplib_cli_bad_file_is_one_line(
 ) -> None:
     bad = tmp_path / "bad.vrp"
     bad.write_text(content, encoding="utf-8")
-    assert main(["routes", "solve-vrplib", str(bad), "--seconds", "0.2", "--json"]) == 1
+    assert main(["routes", "solve-vrplib", str(bad), "--seconds", "0.2", "--json"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("wastewatch routes solve-vrplib: ")
+    assert lines[0].startswith("wastewatch: ")
     assert str(bad) in lines[0]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +30,6 @@ def run(args: argparse.Namespace) -> int:
 
     from wastewatch.api.app import create_app
     from wastewatch.api.db import preflight
-    from wastewatch.api.errors import ApiError
     from wastewatch.core.settings import load_settings
 
     parser: argparse.ArgumentParser = args.api_parser
@@ -40,14 +38,11 @@ def run(args: argparse.Namespace) -> int:
     port = settings.api.port if args.port is None else args.port
     if not 1 <= port <= 65535:
         parser.error(f"--port: {port} is not a port (1..65535)")
-    try:
-        app = create_app(settings)
-        # the same checks the app's start-up makes, here so a failure is one line, not
-        # uvicorn's traceback: the database answers, and the role is read-only
-        asyncio.run(preflight(app.state.db.dsn))
-    except ApiError as exc:
-        print(f"wastewatch api: {exc}", file=sys.stderr)
-        return 1
+    app = create_app(settings)
+    # the same checks the app's start-up makes, here so a failure is one line (an ApiError
+    # for the CLI to print), not uvicorn's traceback: the database answers, and the role
+    # is read-only
+    asyncio.run(preflight(app.state.db.dsn))
     config = uvicorn.Config(
         app,
         host=host,
@@ -58,10 +53,6 @@ def run(args: argparse.Namespace) -> int:
         log_config=None,
     )
     server = uvicorn.Server(config)
-    try:
-        server.run()
-    except ApiError as exc:
-        print(f"wastewatch api: {exc}", file=sys.stderr)
-        return 1
+    server.run()
     # uvicorn reports a failed start-up (port taken, lifespan error) by not starting.
     return 0 if server.started else 1

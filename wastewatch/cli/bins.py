@@ -35,36 +35,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     from wastewatch.city.citydata import load_city
-    from wastewatch.city.errors import CityError
     from wastewatch.city.importer import import_city
 
-    try:
-        city = load_city(args.files)
-        if args.check:
-            print(
-                f"ok: {len(city.bins)} bins, {len(city.zones)} zones, {len(city.trucks)} trucks "
-                f"in {', '.join(city.sources)}"
-            )
-            return 0
-        settings = load_settings()
-        counts = import_city(settings.db.writer_dsn or settings.db.dsn, city)
-    except CityError as exc:
-        print(f"wastewatch bins import: {exc}", file=sys.stderr)
-        return 1
+    city = load_city(args.files)
+    if args.check:
+        print(
+            f"ok: {len(city.bins)} bins, {len(city.zones)} zones, {len(city.trucks)} trucks "
+            f"in {', '.join(city.sources)}"
+        )
+        return 0
+    settings = load_settings()
+    counts = import_city(settings.db.writer_dsn or settings.db.dsn, city)
     print(f"imported {counts or 'nothing'} from {', '.join(city.sources)}")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from wastewatch.city.errors import CityError
     from wastewatch.city.importer import list_bins
 
     settings = load_settings()
-    try:
-        rows = list_bins(settings.db.reader_dsn or settings.db.dsn, args.zone)
-    except CityError as exc:
-        print(f"wastewatch bins list: {exc}", file=sys.stderr)
-        return 1
+    rows = list_bins(settings.db.reader_dsn or settings.db.dsn, args.zone)
     for bin_id, device_id, zone, stream, volume, name in rows:
         print(f"{bin_id}\t{device_id or '-'}\t{zone}\t{stream}\t{volume:g} L\t{name}")
     print(f"{len(rows)} bins", file=sys.stderr)

@@ -16,7 +16,7 @@ docker-compose.  The local registry's changes go to the local broker; another
 registry's go to the broker that ``WW_MQTT_ADMIN_URL`` names in the
 environment (never the local stack's env file, whose ww-admin is the local
 broker's), or, when it is unset, only to the registry.  A bad argument is one
-line and exit 2.
+line and exit 2, as is every other error (printed once by ``wastewatch.cli.main``).
 
 ``refused`` lists, from the database (read-only role), each client the broker
 refused in the last hours: publishes or subscriptions its ACL denied (under MQTT
@@ -36,7 +36,6 @@ import argparse
 import csv
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -202,11 +201,6 @@ def _registry(args: argparse.Namespace, settings: Settings) -> Path:
     return (args.registry or _local_registry(settings)).resolve()
 
 
-def _bad(action: str, message: object) -> int:
-    print(f"wastewatch devices {action}: {message}", file=sys.stderr)
-    return 2
-
-
 def _apply(settings: Settings, registry: Path, commands: list[dict[str, Any]]) -> str:
     """Send the plugin commands to the broker now; returns what was done, for the user."""
     from wastewatch.core.mqtt_url import MqttTarget
@@ -312,15 +306,12 @@ def provision(args: argparse.Namespace) -> int:
     started = time.monotonic()
     settings = load_settings()
     if args.broker_port is not None and not 1 <= args.broker_port <= 65535:
-        return _bad("provision", f"--broker-port {args.broker_port} is not a TCP port")
+        raise BadInputError(f"--broker-port {args.broker_port} is not a TCP port")
     if args.out is not None and args.device_id is None:
-        return _bad("provision", "--out is for one device; use --out-dir with --csv/--from-bins")
+        raise BadInputError("--out is for one device; use --out-dir with --csv/--from-bins")
     registry = DeviceRegistry(_registry(args, settings))
-    try:
-        wanted = _wanted(args, settings)
-        done = registry.provision_many([(d, c) for d, c, _ in wanted], rotate=args.rotate)
-    except BadInputError as exc:
-        return _bad("provision", exc)
+    wanted = _wanted(args, settings)
+    done = registry.provision_many([(d, c) for d, c, _ in wanted], rotate=args.rotate)
     broker = _broker(args, settings)
     out_dir: Path = args.out_dir or settings.state_dir.resolve() / "device-configs"
     mountings = {d: m for d, _, m in wanted}
@@ -362,14 +353,10 @@ def _report(
 def revoke(args: argparse.Namespace) -> int:
     from wastewatch.security.devices import DeviceRegistry
     from wastewatch.security.dynsec import revoke_commands
-    from wastewatch.security.errors import BadInputError
 
     settings = load_settings()
     registry = DeviceRegistry(_registry(args, settings))
-    try:
-        device = registry.revoke(args.device_id)
-    except BadInputError as exc:
-        return _bad("revoke", exc)
+    device = registry.revoke(args.device_id)
     config = settings.state_dir.resolve() / "device-configs" / f"{device.device_id}.json"
     config.unlink(missing_ok=True)
     applied = _apply(settings, registry.directory, revoke_commands(device.device_id))
@@ -407,6 +394,7 @@ LOGIN_HINT = (
 def list_refused(args: argparse.Namespace) -> int:
     import psycopg
 
+    from wastewatch.queries.errors import DatabaseReadError
     from wastewatch.security.refused import REFUSED_COLUMNS, refused_sql
 
     db = load_settings().db
@@ -416,13 +404,7 @@ def list_refused(args: argparse.Namespace) -> int:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=db.connect_timeout_s) as conn:
             rows = conn.execute(sql, {"hours": args.hours}).fetchall()
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(
-            f"wastewatch devices refused: cannot read the database: {first} (is it up and "
-            "migrated? `wastewatch db migrate`)",
-            file=sys.stderr,
-        )
-        return 1
+        raise DatabaseReadError.because(exc) from exc
     records = [dict(zip(REFUSED_COLUMNS, row, strict=True)) for row in rows]
     if args.json:
         for r in records:
@@ -463,30 +445,22 @@ def broker_state(args: argparse.Namespace) -> int:
     from wastewatch.security.accounts import passwords_from_environment
     from wastewatch.security.devices import DeviceRegistry
     from wastewatch.security.dynsec import config_document
-    from wastewatch.security.errors import BadInputError
+    from wastewatch.security.errors import BadInputError, SecurityError
 
-    try:
-        passwords = passwords_from_environment(os.environ)
-    except BadInputError as exc:
-        return _bad("broker-state", exc)
+    passwords = passwords_from_environment(os.environ)
     registry = DeviceRegistry(args.registry.resolve())
     if not registry.directory.is_dir():
-        return _bad("broker-state", f"the registry {registry.directory} is not a folder")
+        raise BadInputError(f"the registry {registry.directory} is not a folder")
     try:
         grants = registry.grants()
     except (OSError, ValueError, TypeError) as exc:
         # A broker started without its devices would refuse the whole fleet: stop instead.
-        print(
-            f"wastewatch devices broker-state: cannot read the registry {registry.file}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
+        raise SecurityError(f"cannot read the registry {registry.file}: {exc}") from exc
     document = config_document(passwords, grants)
     try:
         _replace_private(args.out, json.dumps(document, indent=1) + "\n")
     except OSError as exc:
-        print(f"wastewatch devices broker-state: cannot write {args.out}: {exc}", file=sys.stderr)
-        return 1
+        raise SecurityError(f"cannot write {args.out}: {exc}") from exc
     print(
         f"wrote {args.out} (mode 600): {len(passwords)} service accounts and "
         f"{len(grants)} devices from {registry.directory}"

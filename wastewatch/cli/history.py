@@ -3,8 +3,9 @@
 Collections and fill statistics per day, week or month (Asia/Bangkok calendar),
 filtered by zone, bin, stream and period, as a table, CSV or JSON.  Reads
 through the read-only role (``WW_DB_READER_DSN``).  A bad argument (an unknown
-zone, a period that ends before it starts, a date that is not one) is one line
-on stderr and exit 2; an unreachable database is one line and exit 1.
+zone, a period that ends before it starts, a date that is not one) and an
+unreachable database are one line on stderr and exit 2 (``wastewatch.cli.main``
+prints them).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--bin) or the whole city",
     )
     p.add_argument("--format", choices=FORMATS, default="table", help="output (default table)")
-    p.set_defaults(handler=run, history_parser=p)
+    p.set_defaults(handler=run)
 
 
 def _dsn() -> str:
@@ -64,27 +65,23 @@ def _dsn() -> str:
 def run(args: argparse.Namespace) -> int:
     import psycopg
 
-    from wastewatch.queries.errors import BadParameterError
+    from wastewatch.queries.errors import DatabaseReadError
     from wastewatch.queries.formats import csv_text, jsonable, records, table_text
     from wastewatch.queries.history import HistoryRequest, history_query
     from wastewatch.queries.params import check_known, resolve_period, split_values
     from wastewatch.queries.queries import existing_query, registry_query
 
-    parser: argparse.ArgumentParser = args.history_parser
-    try:
-        period = resolve_period(
-            start=args.start,
-            end=args.end,
-            month=args.month,
-            days=args.days,
-            now=datetime.now(UTC),
-            default_days=30,
-        )
-        zones = split_values(args.zone, param="--zone")
-        streams = split_values(args.stream, param="--stream")
-        bins = split_values(args.bin, param="--bin")
-    except BadParameterError as exc:
-        parser.error(str(exc))
+    period = resolve_period(
+        start=args.start,
+        end=args.end,
+        month=args.month,
+        days=args.days,
+        now=datetime.now(UTC),
+        default_days=30,
+    )
+    zones = split_values(args.zone, param="--zone")
+    streams = split_values(args.stream, param="--stream")
+    bins = split_values(args.bin, param="--bin")
     req = HistoryRequest(
         per=args.per,
         by=args.by or ("bin" if bins else "zone"),
@@ -109,15 +106,10 @@ def run(args: argparse.Namespace) -> int:
                     known = (
                         found if hint else {r[0] for r in conn.execute(*_q(registry_query(kind)))}
                     )
-                    try:
-                        check_known(param, values, known, what=kind, hint=hint)
-                    except BadParameterError as exc:
-                        parser.error(str(exc))
+                    check_known(param, values, known, what=kind, hint=hint)
             rows = conn.execute(*_q(query)).fetchall()
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"wastewatch history: cannot read the database: {first}", file=sys.stderr)
-        return 1
+        raise DatabaseReadError.because(exc) from exc
     if args.format == "csv":
         sys.stdout.write(csv_text(query.columns, rows))
     elif args.format == "json":

@@ -62,11 +62,12 @@ async def _scenarios(site: str | None, divert: dict[str, float] | None) -> list[
 def _run(site: str | None, divert: dict[str, float] | None) -> list[Scenario]:
     import psycopg
 
+    from wastewatch.queries.errors import DatabaseReadError
+
     try:
         return asyncio.run(_scenarios(site, divert))
     except psycopg.Error as exc:
-        print(f"wastewatch landfill: cannot read the database: {exc}", file=sys.stderr)
-        raise SystemExit(1) from exc
+        raise DatabaseReadError.because(exc) from exc
 
 
 def status(args: argparse.Namespace) -> int:
@@ -95,15 +96,10 @@ def status(args: argparse.Namespace) -> int:
 
 
 def what_if(args: argparse.Namespace) -> int:
-    from wastewatch.processors.errors import ConfigError
     from wastewatch.processors.landfill import parse_divert
     from wastewatch.queries.landfill import what_if_dict
 
-    try:
-        divert = parse_divert(args.divert)
-    except ConfigError as exc:
-        print(f"wastewatch landfill what-if: {exc}", file=sys.stderr)
-        return 2
+    divert = parse_divert(args.divert)
     rows = _run(args.site, divert)
     if not rows:
         print(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,13 +25,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def process(args: argparse.Namespace) -> int:
     from wastewatch.core.settings import load_settings
-    from wastewatch.processors.errors import ProcessorError
     from wastewatch.processors.service import parse_only, serve
 
-    try:
-        only = parse_only(args.only)
-        asyncio.run(serve(load_settings(), only))
-    except ProcessorError as exc:
-        print(f"wastewatch process: {exc}", file=sys.stderr)
-        return 1
+    only = parse_only(args.only)
+    asyncio.run(serve(load_settings(), only))
     return 0

@@ -38,23 +38,22 @@ def run(args: argparse.Namespace) -> int:
     import psycopg
 
     from wastewatch.core.settings import load_settings
-    from wastewatch.queries.errors import BadParameterError
+    from wastewatch.queries.errors import DatabaseReadError
     from wastewatch.queries.landfill import parse_divert_param
     from wastewatch.queries.params import month_period
+    from wastewatch.reports.errors import ReportError
     from wastewatch.reports.report import build_report
 
     parser: argparse.ArgumentParser = args.report_parser
     settings = load_settings()
     db = settings.db
     dsn = db.reader_dsn or db.writer_dsn or db.dsn
+    month_period(args.month)
     try:
-        month_period(args.month)
         streams = _streams(dsn)
-        divert = parse_divert_param(args.divert, streams, param="--divert")
-    except BadParameterError as exc:
-        parser.error(str(exc))
     except psycopg.Error as exc:
-        return _db_failed(exc)
+        raise DatabaseReadError.because(exc) from exc
+    divert = parse_divert_param(args.divert, streams, param="--divert")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out: {args.out} exists and is not a folder")
     try:
@@ -68,10 +67,9 @@ def run(args: argparse.Namespace) -> int:
             pdf=args.pdf,
         )
     except psycopg.Error as exc:
-        return _db_failed(exc)
+        raise DatabaseReadError.because(exc) from exc
     except OSError as exc:
-        print(f"wastewatch report: cannot write to {args.out}: {exc}", file=sys.stderr)
-        return 1
+        raise ReportError(f"cannot write to {args.out}: {exc}") from exc
     if not files.data.collections and not files.data.readings:
         print(
             f"wastewatch report: no collections or readings in {args.month}; the report is empty",
@@ -90,9 +88,3 @@ def _streams(dsn: str) -> list[str]:
 
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
         return [r[0] for r in conn.execute("select stream from waste_streams")]
-
-
-def _db_failed(exc: Exception) -> int:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    print(f"wastewatch report: cannot read the database: {first}", file=sys.stderr)
-    return 1

@@ -5,14 +5,14 @@ truck on duty for ``--date`` (Asia/Bangkok), checks the plans independently,
 stores them (writer role, one transaction) and publishes them to
 ``waste.routes.v1``; it prints a summary, or with ``--json`` one JSON object as
 the last line. ``solve-vrplib`` runs the same solver on a CVRPLIB instance, to
-compare with the published best-known costs. Errors are one line, exit 1.
+compare with the published best-known costs. Errors are one line, exit 2 (a
+``RoutingError``, printed by ``wastewatch.cli.main``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -70,23 +70,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     vrp.set_defaults(handler=run_solve_vrplib, vrp_parser=vrp)
 
 
-def _fail(action: str, exc: Exception) -> int:
-    message = " ".join(str(exc).split())
-    print(f"wastewatch routes {action}: {message}", file=sys.stderr)
-    return 1
-
-
 def run_solve_vrplib(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= 3600:
         args.vrp_parser.error("--seconds must be within 0..3600")
-    from wastewatch.processors.routing.errors import RoutingError
     from wastewatch.processors.routing.solver import read_cvrp, solve_cvrp
 
-    try:
-        instance = read_cvrp(args.file)
-        result = solve_cvrp(instance, seconds=args.seconds, seed=args.seed)
-    except RoutingError as exc:
-        return _fail("solve-vrplib", exc)
+    instance = read_cvrp(args.file)
+    result = solve_cvrp(instance, seconds=args.seconds, seed=args.seed)
     out = {
         "instance": instance.name,
         "cost": result.cost,
@@ -120,17 +110,14 @@ def run_plan(args: argparse.Namespace) -> int:
     settings = load_settings()
     options = PlanOptions(seconds=args.seconds, seed=args.seed, strict=args.strict)
     published = 0
-    try:
-        inputs = load_day_inputs(settings.db.reader_dsn or settings.db.dsn, args.date)
-        day = plan_day(inputs, options, source_from_spec(args.matrix))
-        _require_feasible(check_day(day, inputs, options))
-        routes = list(day.routes)
-        if not args.dry_run:
-            routes = save_day(settings.db.for_processors(), day)
-            if not args.no_publish:
-                published = publish_plans(settings.kafka, [r.plan for r in routes])
-    except RoutingError as exc:
-        return _fail("plan", exc)
+    inputs = load_day_inputs(settings.db.reader_dsn or settings.db.dsn, args.date)
+    day = plan_day(inputs, options, source_from_spec(args.matrix))
+    _require_feasible(check_day(day, inputs, options))
+    routes = list(day.routes)
+    if not args.dry_run:
+        routes = save_day(settings.db.for_processors(), day)
+        if not args.no_publish:
+            published = publish_plans(settings.kafka, [r.plan for r in routes])
     places = {b.bin_id: b for b in inputs.bins}
     if args.geojson is not None:
         from wastewatch.processors.routing.distances import Place
@@ -142,7 +129,7 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.print_truck:
         match = [r for r in routes if r.plan.truck_id == args.print_truck]
         if not match:
-            return _fail("plan", ValueError(f"no plan for truck {args.print_truck} on {args.date}"))
+            raise RoutingError(f"no plan for truck {args.print_truck} on {args.date}")
         print(driver_sheet(match[0], {k: b.name for k, b in places.items()}))
     summary = {
         "service_date": args.date.isoformat(),
@@ -210,16 +197,16 @@ def _require_feasible(problems: list[str]) -> None:
 
 def run_publish(args: argparse.Namespace) -> int:
     from wastewatch.core.settings import load_settings
-    from wastewatch.processors.routing.errors import RoutingError
+    from wastewatch.processors.routing.errors import PlanStoreError
     from wastewatch.processors.routing.store import latest_plans, publish_plans
 
     settings = load_settings()
-    try:
-        plans = latest_plans(settings.db.reader_dsn or settings.db.dsn, args.date)
-        n = publish_plans(settings.kafka, plans)
-    except RoutingError as exc:
-        return _fail("publish", exc)
+    plans = latest_plans(settings.db.reader_dsn or settings.db.dsn, args.date)
+    n = publish_plans(settings.kafka, plans)
     if not plans:
-        return _fail("publish", ValueError(f"no stored plans for {args.date}: run `routes plan`"))
+        raise PlanStoreError(
+            f"no stored plans for {args.date}",
+            hint=f"run `wastewatch routes plan --date {args.date}`",
+        )
     print(f"published {n} plans of {args.date}")
     return 0

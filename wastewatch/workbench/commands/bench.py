@@ -260,15 +260,14 @@ def run_ingest(args: argparse.Namespace) -> int:
         parser.error(f"--publishers must be at most {_MAX_PUBLISHERS}")
 
     try:
-        from wastewatch.workbench.bench.errors import BenchError
         from wastewatch.workbench.bench.ingest import BenchOptions, run_ingest_bench
     except ModuleNotFoundError as exc:
-        print(
-            f"wastewatch bench ingest: cannot import {exc.name!r}: the `bench` package is not "
-            "installed in this environment; reinstall the project (`make venv`)",
-            file=sys.stderr,
-        )
-        return 1
+        from wastewatch.errors import WastewatchError
+
+        raise WastewatchError(
+            f"cannot import {exc.name!r}: the `bench` package is not installed in this environment",
+            hint="reinstall the project (`make venv`)",
+        ) from exc
 
     opts = BenchOptions(
         messages=args.messages,
@@ -278,11 +277,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         naive_seconds=args.naive_seconds,
         latency_seconds=args.latency_seconds,
     )
-    try:
-        result = run_ingest_bench(opts, _progress)
-    except BenchError as exc:
-        print(f"wastewatch bench ingest: {exc}", file=sys.stderr)
-        return 1
+    result = run_ingest_bench(opts, _progress)
     if args.json:
         print(json.dumps(result, separators=(",", ":")))
     else:
@@ -332,7 +327,6 @@ def run_failover(args: argparse.Namespace) -> int:
             f"nor {_MAX_PUBLISHERS}: each publisher owns whole devices"
         )
 
-    from wastewatch.workbench.bench.errors import BenchError
     from wastewatch.workbench.bench.failover import FailoverOptions, run_failover_bench
 
     opts = FailoverOptions(
@@ -343,11 +337,7 @@ def run_failover(args: argparse.Namespace) -> int:
         rate_per_s=args.rate,
         kill_pipeline=args.kill_pipeline,
     )
-    try:
-        result = run_failover_bench(opts, _progress)
-    except BenchError as exc:
-        print(f"wastewatch bench failover: {exc}", file=sys.stderr)
-        return 1
+    result = run_failover_bench(opts, _progress)
     if args.json:
         print(json.dumps(result, separators=(",", ":")))
     else:
@@ -357,7 +347,6 @@ def run_failover(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from wastewatch.workbench.bench.errors import BenchError
     from wastewatch.workbench.bench.simulate import SimBenchOptions, run_simulate_bench
 
     live = args.mode == "live"
@@ -371,11 +360,7 @@ def run_simulate(args: argparse.Namespace) -> int:
         speed=args.speed,
         e2e=args.e2e,
     )
-    try:
-        result = run_simulate_bench(opts, _progress)
-    except BenchError as exc:
-        print(f"wastewatch bench simulate: {exc}", file=sys.stderr)
-        return 1
+    result = run_simulate_bench(opts, _progress)
     if args.json:
         print(json.dumps(result, separators=(",", ":")))
     else:
@@ -389,7 +374,6 @@ def run_dashboards(args: argparse.Namespace) -> int:
         args.bench_parser.error(f"--interval-min {args.interval_min} does not divide a day")
 
     from wastewatch.workbench.bench.dashboards import DashBenchOptions, run_dashboards_bench
-    from wastewatch.workbench.bench.errors import BenchError
 
     opts = DashBenchOptions(
         days=args.days,
@@ -401,11 +385,7 @@ def run_dashboards(args: argparse.Namespace) -> int:
         database=args.database,
         explain=args.explain,
     )
-    try:
-        result, table = run_dashboards_bench(opts, _progress)
-    except BenchError as exc:
-        print(f"wastewatch bench dashboards: {exc}", file=sys.stderr)
-        return 1
+    result, table = run_dashboards_bench(opts, _progress)
     if args.json:
         _progress(table)
         print(json.dumps(result, separators=(",", ":"), ensure_ascii=False))

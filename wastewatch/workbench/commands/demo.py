@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from wastewatch.workbench.demo.run import DemoOptions, run_demo
 
     if args.real_clients < 0:
-        print("wastewatch demo: --real-clients must be 0 or more", file=sys.stderr)
-        return 2
+        raise DemoError("--real-clients must be 0 or more")
     opts = DemoOptions(
         minutes=args.minutes,
         history_days=args.history_days,
@@ -116,8 +114,4 @@ def run(args: argparse.Namespace) -> int:
         real_clients=args.real_clients,
         log_dir=args.log_dir,
     )
-    try:
-        return run_demo(opts)
-    except DemoError as exc:
-        print(f"wastewatch demo: {exc}", file=sys.stderr)
-        return 1
+    return run_demo(opts)

@@ -127,7 +127,6 @@ def run_processors(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.eval_parser
     if not 0 < args.days <= 400 or not 1 <= args.bins <= 100_000:
         parser.error("--days must be within 0..400 and --bins within 1..100000")
-    from wastewatch.workbench.bench.errors import BenchError
     from wastewatch.workbench.bench.eval_processors import EvalOptions, run_eval
 
     opts = EvalOptions(
@@ -140,11 +139,7 @@ def run_processors(args: argparse.Namespace) -> int:
         keep_truth=args.keep_truth,
         processes=_process_groups(parser, args.processes),
     )
-    try:
-        result = run_eval(opts, lambda line: print(line, file=sys.stderr, flush=True))
-    except BenchError as exc:
-        print(f"wastewatch eval processors: {exc}", file=sys.stderr)
-        return 1
+    result = run_eval(opts, lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(result, separators=(",", ":"), default=str))
     else:
@@ -162,7 +157,6 @@ def run_routes(args: argparse.Namespace) -> int:
         parser.error("--seconds must be within 0..600 (solver seconds per day)")
     if not 1 <= args.warmup_days <= 60:
         parser.error("--warmup-days must be within 1..60 (the forecaster needs readings)")
-    from wastewatch.workbench.bench.errors import BenchError
     from wastewatch.workbench.bench.eval_routes import (
         DEFAULT_START,
         EvalRoutesOptions,
@@ -177,11 +171,7 @@ def run_routes(args: argparse.Namespace) -> int:
         warmup_days=args.warmup_days,
         start=args.start or DEFAULT_START,
     )
-    try:
-        result, _ = run_eval_routes(opts, lambda line: print(line, file=sys.stderr, flush=True))
-    except BenchError as exc:
-        print(f"wastewatch eval routes: {exc}", file=sys.stderr)
-        return 1
+    result, _ = run_eval_routes(opts, lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(result, separators=(",", ":")))
     else:

@@ -8,12 +8,18 @@ from wastewatch.errors import WastewatchError
 
 
 class StackError(WastewatchError):
-    """A stack step failed; the message names the step, the cause and the remedy."""
+    """A stack step failed; the message names the step, the cause and the remedy.
+
+    Without a remedy of its own the hint points at what is running and what is not.
+    """
+
+    hint = "see `wastewatch services status`"
 
     def __init__(self, step: str, why: str, *, hint: str = "", log: Path | None = None) -> None:
         self.step = step
         self.why = why
-        self.hint = hint
+        if hint:
+            self.hint = hint
         self.log = log
         parts = [f"{step} failed: {why}"]
         if log is not None:
