@@ -182,3 +182,18 @@ def test_plan_tables_in_the_wrong_shape_are_still_an_error() -> None:
     quiet = QuietPlanSource(_Plans(PlanShapeError("route_stops has no eta")), warn=print)
     with pytest.raises(PlanShapeError):
         quiet.plans_for(date(2026, 3, 2))
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A WW_ variable that does not validate is the settings' error, not pydantic's
+    traceback: one line naming the variable and the value, exit 2."""
+    from wastewatch.cli import main
+
+    monkeypatch.setenv("WW_API_PORT", "abc")
+    assert main(["history", "--month", "2026-01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("wastewatch: bad setting: WW_API_PORT")
+    assert "'abc'" in err[0]

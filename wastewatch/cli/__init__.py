@@ -81,11 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from wastewatch.core.logs import configure
     from wastewatch.core.settings import load_settings
 
-    settings = load_settings()
-    level = args.log_level or settings.log_level
-    configure(level, settings.log_format)
     handler: Handler = args.handler
     try:
+        settings = load_settings()
+        configure(args.log_level or settings.log_level, settings.log_format)
         return handler(args)
     except WastewatchError as exc:
         print(f"wastewatch: {exc.one_line()}", file=sys.stderr)

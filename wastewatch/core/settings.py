@@ -16,12 +16,13 @@ guessing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wastewatch.core.mqtt_url import MqttTarget, derived_client_id
+from wastewatch.errors import WastewatchError
 
 #: Where the local stack keeps its state and writes its env file.  Relative to
 #: the working directory, like git's ``.git``: run commands from the checkout.
@@ -373,6 +374,30 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
 
 
+class SettingsError(WastewatchError):
+    """A setting (a ``WW_`` variable, the env file, an override) has a value that
+    does not fit; the message names the variable and what is wrong with it."""
+
+    hint = "fix the variable in the environment or the env file; see README, Configuration"
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read settings now (not at import time), so tests can set the environment first."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Read settings now (not at import time), so tests can set the environment first.
+
+    A value that does not validate is a :class:`SettingsError` naming the ``WW_``
+    variable, so the CLI prints it in one line instead of pydantic's traceback.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error) for error in exc.errors())
+        raise SettingsError(f"bad setting: {problems}") from None
+
+
+def _describe(error: Any) -> str:
+    """``WW_API_PORT: Input should be a valid integer (got 'abc')``."""
+    path = [str(part) for part in error.get("loc", ())]
+    name = "WW_" + "_".join(path).upper() if path else "settings"
+    got = error.get("input")
+    shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+    return f"{name}: {error.get('msg', 'invalid')}{shown}"
