@@ -63,7 +63,7 @@ from typing import Any, Final
 from wastewatch.city.citydata import CityData, load_city
 from wastewatch.processors.alerts import DeviceAlerts
 from wastewatch.processors.collections import CollectionDetector
-from wastewatch.processors.forecast import FillForecaster, from_u
+from wastewatch.processors.forecast import FillForecaster, from_u, to_u
 from wastewatch.processors.readings import decode_reading
 from wastewatch.processors.routing.distances import (
     DEFAULT_ROAD_FACTOR,
@@ -72,13 +72,14 @@ from wastewatch.processors.routing.distances import (
     haversine_km,
 )
 from wastewatch.processors.routing.errors import RoutingError, SolverError
-from wastewatch.processors.routing.planner import plan_day, solution_routes
+from wastewatch.processors.routing.planner import TruckRoute, plan_day, solution_routes
 from wastewatch.processors.routing.problem import (
     BinInput,
     Candidate,
     DayInputs,
     PlanOptions,
     TruckInput,
+    access_closed,
     build_stream_problem,
     local_to_utc,
     stream_places,
@@ -243,6 +244,95 @@ def choose_k(plan_overflow: float, fixed_overflow: Mapping[int, float]) -> tuple
     return min(fixed_overflow), False
 
 
+def bin_day_full_s(
+    daily: Sequence[Mapping[str, int]], collections: Iterable[Mapping[str, Any]], start: int
+) -> dict[str, list[int]]:
+    """Seconds each bin spent full on each day of the window, from the fill model's counters.
+
+    ``daily`` holds the counters at every local midnight of the window and its end. A
+    bin's counter grows while it is full and is reported and reset by an emptying, so a
+    day's time full is the counter's rise over the day plus what the day's emptyings
+    reported.
+    """
+    days = len(daily) - 1
+    out = {b: [daily[i + 1][b] - daily[i][b] for i in range(days)] for b in daily[0]}
+    for c in collections:
+        i = (int(c["ts"]) - start) // DAY_S
+        if 0 <= i < days:
+            out[c["bin"]][i] += int(c["overflow_s"])
+    return out
+
+
+def service_level(full_s: Mapping[str, Sequence[int]]) -> float:
+    """Share of bin-days with no time full (1.0 for no bin-days)."""
+    cells = [s for days in full_s.values() for s in days]
+    return sum(1 for s in cells if s <= 0) / len(cells) if cells else 1.0
+
+
+def mean_fill(collections: Sequence[Mapping[str, Any]]) -> float:
+    """Mean true fill before emptying."""
+    return sum(c["fill_before"] for c in collections) / len(collections) if collections else 0.0
+
+
+def leg_streams(
+    visits: Iterable[BinVisit],
+    homes: Mapping[str, tuple[float, float]],
+    streams: Mapping[str, WasteStream],
+    road_factor: float = DEFAULT_ROAD_FACTOR,
+) -> tuple[dict[str, float], dict[str, int]]:
+    """Kilometres and landfill unloads per stream: a leg belongs to the stream of the bin
+    it ends at, a leg to the landfill or home (and that unload) to the bin before it."""
+    runs: dict[tuple[str, date], list[BinVisit]] = defaultdict(list)
+    for v in visits:
+        runs[(v.truck_id, local_date(v.ts))].append(v)
+    km: dict[str, float] = defaultdict(float)
+    unloads: dict[str, int] = defaultdict(int)
+    for (truck, _), vs in runs.items():
+        vs.sort(key=lambda v: v.ts)
+        legs = run_legs_km(homes[truck], [(v.latitude, v.longitude) for v in vs], road_factor)
+        labels: list[str] = []
+        first = next((streams[v.ref].value for v in vs if not v.unload), "")
+        label = first
+        for v in vs:
+            if not v.unload:
+                label = streams[v.ref].value
+            else:
+                unloads[label] += 1
+            labels.append(label)
+        labels.append(label)  # the way home
+        for leg, lab in zip(legs, labels, strict=True):
+            km[lab] += leg
+    return dict(km), dict(unloads)
+
+
+def stream_split(
+    visits: Sequence[BinVisit],
+    homes: Mapping[str, tuple[float, float]],
+    collections: Sequence[Mapping[str, Any]],
+    full_s: Mapping[str, Sequence[int]],
+    streams: Mapping[str, WasteStream],
+    days: int,
+) -> dict[str, dict[str, float]]:
+    """The measures per waste stream (km and unloads split as in :func:`leg_streams`)."""
+    km, unloads = leg_streams(visits, homes, streams)
+    days = max(days, 1)
+    out: dict[str, dict[str, float]] = {}
+    for stream in sorted({s.value for s in streams.values()}):
+        mine = {b for b, s in streams.items() if s.value == stream}
+        cols = [c for c in collections if c["bin"] in mine]
+        full = {b: d for b, d in full_s.items() if b in mine}
+        out[stream] = {
+            "bins": len(mine),
+            "km_per_day": round(km.get(stream, 0.0) / days, 1),
+            "lifts_per_day": round(len(cols) / days, 1),
+            "service_level": round(service_level(full), 4),
+            "mean_fill_emptied": round(mean_fill(cols), 3),
+            "overflow_bin_hours": round(sum(sum(d) for d in full.values()) / 3600, 1),
+            "landfill_trips": unloads.get(stream, 0),
+        }
+    return out
+
+
 def sector_slots(
     points: Sequence[tuple[str, float, float]], centre: tuple[float, float], k: int
 ) -> dict[str, int]:
@@ -293,9 +383,31 @@ class ScheduleFigures:
     landfill_unloads: int
     planned_km: float
     """The plans' own distance (what the solver expected), for comparison with ``km``."""
+    days: int = 0
+    bins: int = 0
+    service_level: float = 0.0
+    """Share of bin-days on which the bin was never full (Wouda et al.'s measure)."""
+    mean_fill_emptied: float = 0.0
+    """Mean true fill of the bins when emptied."""
+    by_stream: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The literature's measures per waste stream (:func:`stream_split`)."""
+
+    def measures(self) -> dict[str, float]:
+        """The measures as the literature reports them (per day over the window)."""
+        days = max(self.days, 1)
+        return {
+            "km_per_day": round(self.km / days, 1),
+            "lifts_per_day": round(self.collections / days, 1),
+            "service_level": round(self.service_level, 4),
+            "mean_fill_emptied": round(self.mean_fill_emptied, 3),
+            "overflow_bin_hours": round(self.overflow_bin_hours, 1),
+            "landfill_trips": self.landfill_unloads,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **self.measures(),
+            "by_stream": self.by_stream,
             "km": round(self.km, 1),
             "haul_km": round(self.haul_km, 1),
             "overflow_bin_hours": round(self.overflow_bin_hours, 1),
@@ -386,9 +498,20 @@ def bin_state_inputs(feed: FeedState, devices: Sequence[Any]) -> list[BinInput]:
                 urgency=f.urgency,
                 name=reg.name or "",
                 sensor_ok=feed.sensor_ok(dev.device_id),
+                refill_h=refill_h(model),
+                closed=access_closed(reg.name or ""),
             )
         )
     return out
+
+
+def refill_h(model: FillForecaster) -> float | None:
+    """Hours from empty to the threshold at the model's mean rate (None before it is ready).
+
+    ``bin_state`` has no column for it; the forecaster has the rate (see the README)."""
+    if not model.ready():
+        return None
+    return to_u(model.threshold) / model.mean_rate
 
 
 def _utc(ts: int) -> datetime:
@@ -405,6 +528,12 @@ class _Capture(GroundTruth):
         super().__init__(None)
         self.collections: list[dict[str, Any]] = []
         self.deliveries: list[dict[str, Any]] = []
+        self.full: list[tuple[int, str]] = []
+        """(time, bin) of every true crossing of fill 1.0 (for the tests' cross-check)."""
+
+    def crossing(self, ts: int, bin_id: str, device_id: str, threshold: float) -> None:
+        if threshold >= 1.0:
+            self.full.append((ts, bin_id))
 
     def event(self, name: str, obj: dict[str, Any]) -> None:
         if name == "collections.jsonl":
@@ -440,6 +569,12 @@ class ScheduleRun:
     streams: dict[str, WasteStream]
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    daily_overflow: list[dict[str, int]] = field(default_factory=list)
+    """Each bin's overflow counter at every local midnight of the window and at its end."""
+    full_crossings: list[tuple[int, str]] = field(default_factory=list)
+    """(time, bin) of every true crossing of fill 1.0 before the window's end."""
+    all_collections: list[tuple[int, str]] = field(default_factory=list)
+    """(time, bin) of every emptying of the run, warm-up included."""
 
 
 @dataclass(slots=True)
@@ -509,16 +644,17 @@ def _places(city: CityData) -> tuple[dict[str, Place], dict[str, Place]]:
     return depots, sites
 
 
-def _as_planned(route_plans: Iterable[Any]) -> list[PlannedRoute]:
+def _as_planned(routes: Iterable[TruckRoute]) -> list[PlannedRoute]:
+    """What the trucks follow: every stop, repeat visits included."""
     return [
         PlannedRoute(
-            truck_id=p.truck_id,
-            waste_stream=p.waste_stream,
-            stops=tuple((s.bin_id, int(s.eta.timestamp())) for s in p.stops),
-            plan_id=p.plan_id,
+            truck_id=r.plan.truck_id,
+            waste_stream=r.plan.waste_stream,
+            stops=tuple((s.bin_id, int(s.eta.timestamp())) for s in r.all_stops),
+            plan_id=r.plan.plan_id,
         )
-        for p in route_plans
-        if p.stops
+        for r in routes
+        if r.plan.stops
     ]
 
 
@@ -538,24 +674,25 @@ def _advance_days(
     sim: Simulation,
     before_day: Callable[[date, int], None],
     on_emissions: Callable[[list[Emission]], None] | None = None,
-) -> tuple[dict[str, int], dict[str, int]]:
+) -> list[dict[str, int]]:
     """Run warm-up and window; ``before_day(day, midnight)`` just before each evaluated day.
 
-    Returns each bin's overflow counter at the window's start and at its end.
+    Returns each bin's overflow counter at every local midnight of the window, its start
+    and its end included (``days + 1`` snapshots).
     """
-    at_start: dict[str, int] = {}
+    daily: list[dict[str, int]] = []
     midnight = world.warm_start
     while midnight < world.window_end:
         midnight += DAY_S
         out = sim.advance(midnight - 1)
         if on_emissions is not None:
             on_emissions(out)
-        if midnight == world.window_start:
-            at_start = _overflow_counters(sim, midnight)
         if world.window_start <= midnight < world.window_end:
+            daily.append(_overflow_counters(sim, midnight))
             before_day(local_date(midnight), midnight)
     sim.advance(world.window_end)
-    return at_start, _overflow_counters(sim, world.window_end)
+    daily.append(_overflow_counters(sim, world.window_end))
+    return daily
 
 
 def _overflow_counters(sim: Simulation, t: int) -> dict[str, int]:
@@ -571,7 +708,7 @@ def _schedule_run(
     world: _World,
     sim: Simulation,
     truth: _Capture,
-    counters: tuple[dict[str, int], dict[str, int]],
+    counters: list[dict[str, int]],
     planned: dict[date, list[PlannedRoute]],
     planned_km: float,
     notes: list[str],
@@ -589,11 +726,13 @@ def _schedule_run(
     ]
     driven = executed_km(visits, homes)
     stops = sum(len(r.stops) for routes in planned.values() for r in routes)
+    streams = {d.bin_id: d.spec.reg.waste_stream for d in sim.devices}
+    full_s = bin_day_full_s(counters, cols, lo)
     figures = ScheduleFigures(
         km=driven.km,
         haul_km=driven.haul_km,
         overflow_bin_hours=overflow_bin_hours(
-            counters[0], counters[1], ((c["bin"], int(c["overflow_s"])) for c in cols)
+            counters[0], counters[-1], ((c["bin"], int(c["overflow_s"])) for c in cols)
         ),
         collections=len(cols),
         share_below_50pct=sum(1 for c in cols if c["fill_before"] < BELOW) / len(cols)
@@ -604,6 +743,11 @@ def _schedule_run(
         truck_days=driven.runs,
         landfill_unloads=len(tickets),
         planned_km=planned_km,
+        days=world.opts.days,
+        bins=len(streams),
+        service_level=service_level(full_s),
+        mean_fill_emptied=mean_fill(cols),
+        by_stream=stream_split(visits, homes, cols, full_s, streams, world.opts.days),
     )
     return ScheduleRun(
         name=name,
@@ -613,9 +757,20 @@ def _schedule_run(
         planned=planned,
         homes=homes,
         overflow_at_start=counters[0],
-        overflow_at_end=counters[1],
-        streams={d.bin_id: d.spec.reg.waste_stream for d in sim.devices},
+        overflow_at_end=counters[-1],
+        streams=streams,
         notes=notes,
+        daily_overflow=counters,
+        full_crossings=sorted(
+            [(t, b) for t, b in truth.full if t < hi]
+            + [
+                (t, d.bin_id)
+                for d in sim.devices
+                for t, th in d.fill.crossings  # not yet drained (sleeping devices)
+                if th >= 1.0 and t < hi
+            ]
+        ),
+        all_collections=[(c["ts"], c["bin"]) for c in truth.collections],
     )
 
 
@@ -659,7 +814,7 @@ def run_closed_loop(
             sites=sites,
         )
         plan = plan_day(inputs, options, created_at=_utc(midnight))
-        plans.by_day[day] = _as_planned(plan.plans)
+        plans.by_day[day] = _as_planned(plan.routes)
         km = sum(p.total_distance_km for p in plan.plans)
         n = sum(len(p.stops) for p in plan.plans)
         stats["planned_km"] += km
@@ -667,6 +822,8 @@ def run_closed_loop(
         stats["optional_offered"] += plan.optional_offered
         stats["optional_taken"] += plan.optional_taken
         stats["missed_must_collect"] += len(plan.missed_must_collect)
+        stats["repeat_visits"] += plan.repeat_visits
+        stats["late_stops"] += len(plan.late)
         notes.extend(f"{day}: {n}" for n in plan.notes if n.startswith("WARNING"))
         i = (day - opts.start).days + 1
         progress(
@@ -684,6 +841,8 @@ def run_closed_loop(
         "optional_offered": int(stats["optional_offered"]),
         "optional_taken": int(stats["optional_taken"]),
         "missed_must_collect": int(stats["missed_must_collect"]),
+        "repeat_visits": int(stats["repeat_visits"]),
+        "late_stops": int(stats["late_stops"]),
         "readings": feed.readings,
     }
     return run, feed, rates
@@ -949,16 +1108,88 @@ def run_eval_routes(
         "fixed_overflow_within_plan": within,
         "fixed_by_k": {
             str(kk): {
-                key: r.figures.to_json()[key]
-                for key in ("km", "overflow_bin_hours", "collections", "share_below_50pct")
+                **{
+                    key: r.figures.to_json()[key]
+                    for key in ("km", "overflow_bin_hours", "collections", "share_below_50pct")
+                },
+                **r.figures.measures(),
+                "by_stream": r.figures.by_stream,
             }
             for kk, r in fixed.items()
         },
         "km_saving": round(saving, 4),
         "goal_met": saving >= GOAL_SAVING and p.overflow_bin_hours <= f.overflow_bin_hours,
+        "vs_daily_round": against_daily(p, fixed[min(fixed)].figures),
         "notes": [*plan.notes[:20], *(n for r in fixed.values() for n in r.notes)],
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     if not within:
         result["notes"].append(f"every fixed k overflows more than the plan; compared with k={k}")
+    for line in measures_table({"plan": p, **{f"k={kk}": r.figures for kk, r in fixed.items()}}):
+        progress(line)
+    for line in stream_table(p, fixed[min(fixed)].figures):
+        progress(line)
     return result, {"plan": plan, **{r.name: r for r in fixed.values()}}
+
+
+TARGET_KM: Final = 0.85
+TARGET_OVERFLOW: Final = 0.5
+TARGET_FILL: Final = 0.7
+"""Issue 20's targets against the daily round: km and overflow ratios, fill when emptied."""
+
+
+def against_daily(plan: ScheduleFigures, daily: ScheduleFigures) -> dict[str, Any]:
+    """The plan's km and overflow as shares of the daily round's, and issue 20's targets."""
+    km = plan.km / daily.km if daily.km else 0.0
+    over = plan.overflow_bin_hours / daily.overflow_bin_hours if daily.overflow_bin_hours else 0.0
+    return {
+        "km_ratio": round(km, 4),
+        "overflow_ratio": round(over, 4),
+        "mean_fill_emptied": round(plan.mean_fill_emptied, 3),
+        "targets_met": km <= TARGET_KM
+        and over <= TARGET_OVERFLOW
+        and plan.mean_fill_emptied >= TARGET_FILL,
+    }
+
+
+_MEASURE_ROWS: Final = (
+    ("km/day", "km_per_day", "{:,.1f}"),
+    ("lifts/day", "lifts_per_day", "{:,.1f}"),
+    ("service level", "service_level", "{:.2%}"),
+    ("mean fill emptied", "mean_fill_emptied", "{:.2f}"),
+    ("overflow bin-hours", "overflow_bin_hours", "{:,.0f}"),
+    ("landfill trips", "landfill_trips", "{:,}"),
+)
+
+
+def measures_table(columns: Mapping[str, ScheduleFigures]) -> list[str]:
+    """The literature's measures, one column per schedule (plain text lines)."""
+    names = list(columns)
+    values = {n: f.measures() for n, f in columns.items()}
+    lines = [f"{'':20}" + "".join(f"{n:>11}" for n in names)]
+    for label, key, fmt in _MEASURE_ROWS:
+        lines.append(f"{label:20}" + "".join(f"{fmt.format(values[n][key]):>11}" for n in names))
+    return lines
+
+
+def stream_table(plan: ScheduleFigures, daily: ScheduleFigures) -> list[str]:
+    """Per stream, the plan against the daily round: km/day, lifts/day, service level,
+    fill when emptied, overflow bin-hours, landfill trips."""
+    lines = [
+        f"{'stream':11}{'bins':>5}  {'km/day':>13}  {'lifts/day':>13}  {'service':>15}  "
+        f"{'fill':>11}  {'overflow h':>13}  {'trips':>9}",
+        f"{'':16}  {'plan / k=1':>13}  {'plan / k=1':>13}  {'plan / k=1':>15}  "
+        f"{'plan / k=1':>11}  {'plan / k=1':>13}  {'plan / k=1':>9}",
+    ]
+    for stream, a in plan.by_stream.items():
+        b = daily.by_stream.get(stream, {})
+        lines.append(
+            f"{stream:11}{int(a['bins']):>5}  "
+            f"{a['km_per_day']:>6.1f}/{b.get('km_per_day', 0):<6.1f}  "
+            f"{a['lifts_per_day']:>6.1f}/{b.get('lifts_per_day', 0):<6.1f}  "
+            f"{a['service_level']:>7.2%}/{b.get('service_level', 0):<7.2%}  "
+            f"{a['mean_fill_emptied']:>5.2f}/{b.get('mean_fill_emptied', 0):<5.2f}  "
+            f"{a['overflow_bin_hours']:>6.0f}/{b.get('overflow_bin_hours', 0):<6.0f}  "
+            f"{int(a['landfill_trips']):>4}/{int(b.get('landfill_trips', 0)):<4}"
+        )
+    return lines

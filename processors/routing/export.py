@@ -39,10 +39,12 @@ def day_geojson(day: DayPlan, places: Mapping[str, Place]) -> dict[str, Any]:
         if not plan.stops:
             continue
         depot, site = places[r.depot_id], places[r.site_id]
+        stops, unloads = r.all_stops, set(r.all_unload_after)
+        repeats = {s.sequence for s in r.repeat_visits}
         line = [_point(depot)]
-        for s in plan.stops:
+        for s in stops:
             line.append(_point(places[s.bin_id]))
-            if s.sequence in r.unload_after:
+            if s.sequence in unloads:
                 line.append(_point(site))
         line += [_point(site), _point(depot)]
         features.append(
@@ -54,14 +56,15 @@ def day_geojson(day: DayPlan, places: Mapping[str, Place]) -> dict[str, Any]:
                     "plan_id": plan.plan_id,
                     "truck_id": plan.truck_id,
                     "waste_stream": plan.waste_stream.value,
-                    "stops": len(plan.stops),
-                    "unloads": len(r.unload_after) + 1,
+                    "stops": len(stops),
+                    "repeat_visits": len(repeats),
+                    "unloads": len(unloads) + 1,
                     "total_distance_km": plan.total_distance_km,
                     "total_duration_s": plan.total_duration_s,
                 },
             }
         )
-        for s in plan.stops:
+        for s in stops:
             features.append(
                 {
                     "type": "Feature",
@@ -76,7 +79,8 @@ def day_geojson(day: DayPlan, places: Mapping[str, Place]) -> dict[str, Any]:
                         "eta_local": s.eta.astimezone(BANGKOK).strftime("%H:%M"),
                         "expected_load_l": s.expected_load_l,
                         "expected_load_kg": s.expected_load_kg,
-                        "unload_after": s.sequence in r.unload_after,
+                        "unload_after": s.sequence in unloads,
+                        "repeat_visit": s.sequence in repeats,
                     },
                 }
             )
@@ -105,13 +109,16 @@ def driver_sheet(route: TruckRoute, names: Mapping[str, str] | None = None) -> s
         "",
         f"{'ลำดับ/No.':>9}  {'เวลา/ETA':8}  {'ถัง/Bin':12}  {'ปริมาณ/Load':>16}  สถานที่/Location",
     ]
-    for s in plan.stops:
+    stops, unloads = route.all_stops, set(route.all_unload_after)
+    repeats = {s.sequence for s in route.repeat_visits}
+    for s in stops:
         eta = s.eta.astimezone(BANGKOK).strftime("%H:%M")
         load = f"{s.expected_load_l:,.0f} L {s.expected_load_kg:,.0f} kg"
+        again = " (รอบ 2 / 2nd visit)" if s.sequence in repeats else ""
         lines.append(
-            f"{s.sequence:>9}  {eta:8}  {s.bin_id:12}  {load:>16}  {names.get(s.bin_id, '')}"
+            f"{s.sequence:>9}  {eta:8}  {s.bin_id:12}  {load:>16}  {names.get(s.bin_id, '')}{again}"
         )
-        if s.sequence in route.unload_after:
+        if s.sequence in unloads:
             lines.append(
                 f"{'':>9}  ไปเทที่ {route.site_id} แล้วกลับมาเก็บต่อ / "
                 f"Unload at {route.site_id}, then continue"
@@ -121,9 +128,9 @@ def driver_sheet(route: TruckRoute, names: Mapping[str, str] | None = None) -> s
         f"{'':>9}  เทครั้งสุดท้ายที่ {route.site_id} แล้วกลับโรงรถ / "
         f"Final unload at {route.site_id}, then back to the depot",
         "",
-        f"รวม / Total: {len(plan.stops)} ถัง/bins, {plan.total_distance_km:.1f} กม./km, "
+        f"รวม / Total: {len(stops)} จุด/stops, {plan.total_distance_km:.1f} กม./km, "
         f"{hours} ชม. {rest // 60} นาที / {hours} h {rest // 60} min, "
         f"{plan.expected_load_l:,.0f} L / {plan.expected_load_kg:,.0f} kg, "
-        f"เทขยะ {len(route.unload_after) + 1} ครั้ง / {len(route.unload_after) + 1} unloads",
+        f"เทขยะ {len(unloads) + 1} ครั้ง / {len(unloads) + 1} unloads",
     ]
     return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ its notes — never a plan that silently drops them.
 from __future__ import annotations
 
 import time as _time
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -24,13 +25,16 @@ import pyvrp
 from wastewatch.processors.routing.distances import DistanceSource, HaversineMatrix
 from wastewatch.processors.routing.errors import NoFleetError, SolverError
 from wastewatch.processors.routing.problem import (
+    BANGKOK,
     Candidate,
     DayInputs,
     PlanOptions,
     StreamProblem,
     TruckInput,
     build_stream_problem,
+    fleet_for,
     is_blind,
+    lent_trucks,
     local_to_utc,
     next_window_start,
     select_candidates,
@@ -44,6 +48,9 @@ from wastewatch.schema.routes import RoutePlan, RouteStop, SolverInfo, SolverSta
 __all__ = ["DayPlan", "PlanOptions", "TruckRoute", "plan_day", "solution_routes"]
 
 _SOLVER_NAME = f"pyvrp-{version('pyvrp')} ils"
+_DEADLINE_SHARE = 0.6
+"""Of a stream's solver time, the share for the plan that meets every deadline; the rest
+is for the plan without deadlines when that one fails."""
 _MISSED_PRIZE_M = 10_000_000
 """Prize for a must-collect bin in the fallback run: worth any detour."""
 
@@ -60,6 +67,33 @@ class TruckRoute:
     """(litres, kg) per trip, for the feasibility check and the driver sheet."""
     site_id: str
     depot_id: str
+    visits: tuple[RouteStop, ...] = ()
+    """Every stop in driving order when a bin is visited twice (empty otherwise: then
+    ``plan.stops`` is the whole route). The published :class:`RoutePlan` names a bin once
+    (its model allows no repeat), at its first visit; the repeat visits are here, in the
+    GeoJSON, the driver sheet and the stored plan's notes."""
+    visit_unload_after: tuple[int, ...] = ()
+    """``unload_after`` in the numbering of ``visits``."""
+
+    @property
+    def all_stops(self) -> tuple[RouteStop, ...]:
+        """The whole route, repeat visits included."""
+        return self.visits or self.plan.stops
+
+    @property
+    def all_unload_after(self) -> tuple[int, ...]:
+        return self.visit_unload_after if self.visits else self.unload_after
+
+    @property
+    def repeat_visits(self) -> tuple[RouteStop, ...]:
+        """The stops at a bin already visited earlier on the route."""
+        seen: set[str] = set()
+        out: list[RouteStop] = []
+        for s in self.all_stops:
+            if s.bin_id in seen:
+                out.append(s)
+            seen.add(s.bin_id)
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +110,18 @@ class DayPlan:
     distance_source: str
     solve_seconds: float
     notes: tuple[str, ...]
+    late: tuple[str, ...] = ()
+    """Stops planned after the bin's predicted threshold crossing ("bin HH:MM > HH:MM")."""
 
     @property
     def plans(self) -> tuple[RoutePlan, ...]:
         return tuple(r.plan for r in self.routes)
+
+    @property
+    def repeat_visits(self) -> int:
+        """Second visits of a bin in the day, on the same truck's route or another's."""
+        stops = [s.bin_id for r in self.routes for s in r.all_stops]
+        return len(stops) - len(set(stops))
 
 
 def _split_time(total: float, sizes: dict[WasteStream, int]) -> dict[WasteStream, float]:
@@ -100,7 +142,7 @@ def solution_routes(
     out: list[TruckRoute] = []
     for vt, truck in enumerate(problem.trucks):
         route = by_type.get(vt)
-        stops: list[RouteStop] = []
+        visits: list[RouteStop] = []
         unload_after: list[int] = []
         trip_loads: list[tuple[float, float]] = []
         total_m = 0
@@ -113,9 +155,9 @@ def solution_routes(
                 if act.is_client():
                     cand: Candidate = problem.candidates[act.idx]
                     loc = problem.data.client(act.idx).location
-                    stops.append(
+                    visits.append(
                         RouteStop(
-                            sequence=len(stops) + 1,
+                            sequence=len(visits) + 1,
                             bin_id=cand.bin.bin_id,
                             eta=problem.day_start + timedelta(seconds=act.start_time),
                             expected_load_l=cand.load_l,
@@ -132,12 +174,13 @@ def solution_routes(
                     prev = problem.data.depot(act.idx).location
                     if trip_l or trip_kg:
                         trip_loads.append((round(trip_l, 1), round(trip_kg, 1)))
-                    if pos < len(acts) - 1 and stops and (trip_l or trip_kg):
-                        unload_after.append(len(stops))
+                    if pos < len(acts) - 1 and visits and (trip_l or trip_kg):
+                        unload_after.append(len(visits))
                     trip_l = trip_kg = 0.0
             back_m, back_s = problem.home_leg[vt]
             total_m = route.distance() + back_m
             duration = route.duration() + back_s
+        stops, stop_unloads = _first_visits(visits, unload_after)
         plan = RoutePlan(
             plan_id=f"{problem.service_date.isoformat()}:{truck.truck_id}:{problem.stream.value}"
             f":{revision}",
@@ -145,11 +188,11 @@ def solution_routes(
             truck_id=truck.truck_id,
             waste_stream=problem.stream,
             created_at=created_at,
-            stops=tuple(stops),
+            stops=stops,
             total_distance_km=round(total_m / 1000, 3),
             total_duration_s=int(duration),
-            expected_load_l=round(sum(s.expected_load_l for s in stops), 1),
-            expected_load_kg=round(sum(s.expected_load_kg for s in stops), 1),
+            expected_load_l=round(sum(s.expected_load_l for s in visits), 1),
+            expected_load_kg=round(sum(s.expected_load_kg for s in visits), 1),
             solver=SolverInfo(
                 name=_SOLVER_NAME,
                 status=SolverStatus.HEURISTIC,
@@ -157,17 +200,55 @@ def solution_routes(
                 runtime_s=round(runtime_s, 3),
             ),
         )
+        repeated = len(stops) != len(visits)
         out.append(
             TruckRoute(
                 plan=plan,
                 truck=truck,
-                unload_after=tuple(unload_after),
+                unload_after=stop_unloads,
                 trip_loads=tuple(trip_loads),
                 site_id=truck.site_id,
                 depot_id=truck.depot_id,
+                visits=tuple(visits) if repeated else (),
+                visit_unload_after=tuple(unload_after) if repeated else (),
             )
         )
     return out
+
+
+def _first_visits(
+    visits: list[RouteStop], unload_after: list[int]
+) -> tuple[tuple[RouteStop, ...], tuple[int, ...]]:
+    """The stops of the message model (each bin once, at its first visit, renumbered) and
+    the unload points moved onto them (after the last kept stop before each unload)."""
+    seen: set[str] = set()
+    kept: list[RouteStop] = []
+    new_seq: dict[int, int] = {}
+    for s in visits:
+        if s.bin_id not in seen:
+            seen.add(s.bin_id)
+            kept.append(s.model_copy(update={"sequence": len(kept) + 1}))
+        new_seq[s.sequence] = len(kept)
+    unloads = sorted({new_seq[u] for u in unload_after if new_seq[u] < len(kept)})
+    return tuple(kept), tuple(unloads)
+
+
+def _late_stops(problem: StreamProblem, routes: list[TruckRoute]) -> list[str]:
+    """Stops planned after their bin's predicted threshold crossing."""
+    deadline = {c.bin.bin_id: c.deadline for c in problem.candidates if c.visit == 1 and c.deadline}
+    out: list[str] = []
+    for r in routes:
+        seen: set[str] = set()
+        for s in r.all_stops:
+            due = deadline.get(s.bin_id)
+            if s.bin_id not in seen and due is not None and s.eta > due:
+                out.append(f"{s.bin_id} {_hhmm(s.eta)} > {_hhmm(due)}")
+            seen.add(s.bin_id)
+    return out
+
+
+def _hhmm(t: datetime) -> str:
+    return t.astimezone(BANGKOK).strftime("%H:%M")
 
 
 def plan_day(
@@ -176,7 +257,12 @@ def plan_day(
     distances: DistanceSource | None = None,
     created_at: datetime | None = None,
 ) -> DayPlan:
-    """Plans for every truck on duty on ``inputs.service_date``."""
+    """Plans for every truck on duty on ``inputs.service_date``.
+
+    Streams with their own trucks on duty are planned first; a stream whose trucks do
+    not work today is then served by trucks lent from another stream (:data:`LENDS`)
+    that its own plan left at the depot, the whole day on the borrowed stream.
+    """
     options = options or PlanOptions()
     distances = distances or HaversineMatrix()
     created_at = created_at or datetime.now(UTC)
@@ -184,18 +270,25 @@ def plan_day(
     on_duty = trucks_on_duty(inputs.trucks, day)
     notes = list(inputs.notes)
     per_stream: dict[WasteStream, tuple[list[TruckInput], list[Candidate]]] = {}
+    borrowed: set[WasteStream] = set()
     must = offered = 0
-    missed: list[str] = []
     for stream in WasteStream:
         trucks = [t for t in on_duty if t.stream == stream]
         bins = [b for b in inputs.bins if b.stream == stream]
+        if not trucks and options.lend_trucks and bins:
+            trucks = lent_trucks(on_duty, stream)
+            if trucks:
+                borrowed.add(stream)
         if not trucks:
             continue
         shift_start = local_to_utc(day, min(t.shift_start for t in trucks))
-        window = next_window_start(inputs.trucks, day, stream)
+        window = next_window_start(fleet_for(inputs.trucks, stream, options), day, stream)
         cands = select_candidates(
             bins, shift_start=shift_start, next_window=window, options=options
         )
+        if stream in borrowed and not cands:
+            borrowed.discard(stream)
+            continue  # nothing due: no truck is lent
         per_stream[stream] = (trucks, cands)
         blind = sum(1 for c in cands if is_blind(c.bin, shift_start, options))
         if blind:
@@ -213,46 +306,62 @@ def plan_day(
 
     budget = _split_time(options.seconds, {s: len(c) for s, (_, c) in per_stream.items() if c})
     routes: list[TruckRoute] = []
+    missed: list[str] = []
+    late: list[str] = []
     started = _time.perf_counter()
-    for stream, (trucks, cands) in per_stream.items():
+    order = [s for s in per_stream if s not in borrowed] + [s for s in per_stream if s in borrowed]
+    for stream in order:
+        trucks, cands = per_stream[stream]
+        if stream in borrowed:
+            busy = {r.truck.truck_id for r in routes if r.plan.stops}
+            free = [t for t in trucks if t.truck_id not in busy]
+            if not free:
+                lost = [c.bin.bin_id for c in cands if c.required and c.visit == 1]
+                missed.extend(lost)
+                notes.append(
+                    f"WARNING {stream}: no truck to lend today; {len(lost)} must-collect "
+                    "bin(s) wait"
+                )
+                continue
+            stream_routes = _solve_stream(
+                stream,
+                inputs,
+                free,
+                cands,
+                options,
+                distances,
+                budget[stream],
+                created_at,
+                notes,
+                missed,
+                late,
+            )
+            used = {r.truck.truck_id for r in stream_routes if r.plan.stops}
+            if used:
+                lenders = ", ".join(sorted(used))
+                notes.append(f"{stream}: served by lent truck(s) {lenders}, one stream all day")
+            routes = [r for r in routes if r.truck.truck_id not in used]
+            routes.extend(r for r in stream_routes if r.plan.stops)
+            continue
         if not cands:
             notes.append(f"{stream}: nothing due; {len(trucks)} truck(s) without stops")
             routes.extend(_empty_routes(stream, inputs, trucks, created_at))
             continue
-        places = stream_places(inputs, trucks, cands)
-        matrix = distances.matrix(places)
-        problem = build_stream_problem(stream, inputs, trucks, cands, places, matrix, options)
-        try:
-            run = run_solver(problem.data, seconds=budget[stream], seed=options.seed)
-        except SolverError as exc:
-            if options.strict:
-                raise SolverError(
-                    f"{stream}: {sum(c.required for c in cands)} must-collect bins do not fit "
-                    f"{len(trucks)} truck(s): {exc}"
-                ) from exc
-            relaxed = [
-                replace(c, required=False, prize_m=_MISSED_PRIZE_M) if c.required else c
-                for c in cands
-            ]
-            problem = build_stream_problem(stream, inputs, trucks, relaxed, places, matrix, options)
-            run = run_solver(
-                problem.data,
-                seconds=budget[stream],
-                seed=options.seed,
-                initial=pyvrp.Solution(problem.data, []),
+        routes.extend(
+            _solve_stream(
+                stream,
+                inputs,
+                trucks,
+                cands,
+                options,
+                distances,
+                budget[stream],
+                created_at,
+                notes,
+                missed,
+                late,
             )
-            problem = replace(problem, candidates=tuple(cands))
-            notes.append(f"{stream}: must-collect bins exceed the fleet's capacity or shift")
-        stream_routes = solution_routes(problem, run.solution, created_at, run.runtime_s)
-        served = {s.bin_id for r in stream_routes for s in r.plan.stops}
-        lost = [c.bin.bin_id for c in cands if c.required and c.bin.bin_id not in served]
-        if lost:
-            missed.extend(lost)
-            notes.append(
-                f"WARNING {stream}: {len(lost)} must-collect bin(s) not planned "
-                f"({', '.join(lost[:10])}{', ...' if len(lost) > 10 else ''})"
-            )
-        routes.extend(stream_routes)
+        )
     required = _required_lookup(per_stream)
     taken = sum(1 for r in routes for s in r.plan.stops if not required.get(s.bin_id, True))
     return DayPlan(
@@ -266,7 +375,93 @@ def plan_day(
         distance_source=distances.name,
         solve_seconds=round(_time.perf_counter() - started, 3),
         notes=tuple(notes),
+        late=tuple(late),
     )
+
+
+def _solve_stream(
+    stream: WasteStream,
+    inputs: DayInputs,
+    trucks: list[TruckInput],
+    cands: list[Candidate],
+    options: PlanOptions,
+    distances: DistanceSource,
+    seconds: float,
+    created_at: datetime,
+    notes: list[str],
+    missed: list[str],
+    late: list[str],
+) -> list[TruckRoute]:
+    """One stream's routes; what could not be planned goes to ``notes``/``missed``/``late``."""
+    places = stream_places(inputs, trucks, cands)
+    matrix = distances.matrix(places)
+    problem = build_stream_problem(stream, inputs, trucks, cands, places, matrix, options)
+    # With deadlines, part of the time is kept for a second try without them.
+    first = seconds * (_DEADLINE_SHARE if any(c.deadline for c in cands) else 1.0)
+    try:
+        try:
+            run = run_solver(problem.data, seconds=first, seed=options.seed)
+        except SolverError:
+            if not any(c.deadline for c in cands):
+                raise
+            # The deadlines cannot all be met: plan without them (access hours and repeat
+            # visits kept); the stops that come late are listed as a warning.
+            loose = [
+                replace(c, tw_early_s=c.loose_window[0], tw_late_s=c.loose_window[1]) for c in cands
+            ]
+            problem = build_stream_problem(stream, inputs, trucks, loose, places, matrix, options)
+            run = run_solver(problem.data, seconds=seconds - first, seed=options.seed)
+            notes.append(f"{stream}: the forecast's deadlines cannot all be met")
+    except SolverError as exc:
+        if options.strict:
+            raise SolverError(
+                f"{stream}: {sum(c.required for c in cands)} must-collect bins do not fit "
+                f"{len(trucks)} truck(s): {exc}"
+            ) from exc
+        relaxed = [
+            replace(
+                c,
+                required=False,
+                prize_m=_MISSED_PRIZE_M if c.required else c.prize_m,
+                tw_early_s=c.loose_window[0],
+                tw_late_s=c.loose_window[1],
+            )
+            for c in cands
+        ]
+        problem = build_stream_problem(stream, inputs, trucks, relaxed, places, matrix, options)
+        run = run_solver(
+            problem.data,
+            seconds=seconds,
+            seed=options.seed,
+            initial=pyvrp.Solution(problem.data, []),
+        )
+        problem = replace(problem, candidates=tuple(cands))
+        notes.append(f"{stream}: must-collect bins exceed the fleet's capacity or shift")
+    stream_routes = solution_routes(problem, run.solution, created_at, run.runtime_s)
+    served = Counter(s.bin_id for r in stream_routes for s in r.all_stops)
+    lost = [
+        c.bin.bin_id if c.visit == 1 else f"{c.bin.bin_id} (visit {c.visit})"
+        for c in cands
+        if c.required and served[c.bin.bin_id] < c.visit
+    ]
+    repeats = sum(n - 1 for n in served.values() if n > 1)
+    if repeats:
+        notes.append(f"{stream}: {repeats} bin(s) that refill within the shift visited twice")
+    stream_late = _late_stops(problem, stream_routes)
+    if stream_late:
+        late.extend(stream_late)
+        notes.append(
+            f"WARNING {stream}: {len(stream_late)} bin(s) reached after their predicted "
+            f"threshold crossing ({', '.join(stream_late[:10])}"
+            f"{', ...' if len(stream_late) > 10 else ''})"
+        )
+    if lost:
+        missed.extend(lost)
+        notes.append(
+            f"WARNING {stream}: {len(lost)} must-collect bin(s) not planned "
+            f"({', '.join(lost[:10])}{', ...' if len(lost) > 10 else ''})"
+        )
+    return stream_routes
 
 
 def _required_lookup(

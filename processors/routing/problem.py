@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -43,17 +43,22 @@ from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
 
 __all__ = [
     "BANGKOK",
+    "LENDS",
     "BinInput",
     "Candidate",
     "DayInputs",
     "PlanOptions",
     "StreamProblem",
     "TruckInput",
+    "access_closed",
     "build_stream_problem",
+    "fleet_for",
     "is_blind",
+    "lent_trucks",
     "local_to_utc",
     "next_window_start",
     "predicted_crossing",
+    "refill_hours",
     "select_candidates",
     "service_s",
     "stream_places",
@@ -62,6 +67,23 @@ __all__ = [
 
 BANGKOK: Final = ZoneInfo("Asia/Bangkok")
 URGENT: Final = frozenset({"overflowing", "urgent"})
+
+
+MARKET_CLOSED_S: Final = (7 * 3600, 10 * 3600)
+"""Assumed access hours of a market: trucks may not stop in its lanes from 07:00 to
+10:00 local time (morning trading, when stalls and shoppers fill the lanes). The city
+registry has no access-hours column; a bin is at a market when its name says so
+(``ตลาด`` / "market", as the Kalasin registry names them)."""
+_MARKET_WORDS: Final = ("ตลาด", "market")
+
+
+def access_closed(name: str) -> tuple[int, int] | None:
+    """Local seconds [from, to) in which a truck may not stop at the bin named ``name``."""
+    low = name.lower()
+    return MARKET_CLOSED_S if any(w in low for w in _MARKET_WORDS) else None
+
+
+_NO_LATE: Final = int(np.iinfo(np.int64).max)
 
 
 def service_s(volume_l: float) -> int:
@@ -100,6 +122,23 @@ class PlanOptions:
     stale_after_h: float = 12.0
     """A bin whose newest reading is older than this at shift start is blind (its
     device is silent: offline, dead battery) and collected every service day."""
+    repeat_refill_h: float = 14.0
+    """A must-collect bin that refills from empty to its threshold in less than this
+    (market bins) is visited twice in the shift: early, and again late."""
+    first_visit_h: float = 4.0
+    """A twice-visited bin's first visit is within this of shift start (the night's
+    waste is waiting)."""
+    second_visit_after_h: float = 6.0
+    """... and its second visit no earlier than this after shift start."""
+    min_lead_s: int = 3600
+    """A latest service time from the forecast is never earlier than shift start plus
+    this (a bin due sooner cannot be reached in time by every truck; the plan says which
+    bins it reaches after their predicted crossing)."""
+    access_windows: bool = True
+    """Honour the access hours of bins at markets (:data:`MARKET_CLOSED_S`)."""
+    lend_trucks: bool = True
+    """On a day a stream's own trucks do not work, lend it trucks another stream's plan
+    leaves at the depot (:data:`LENDS`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +162,12 @@ class BinInput:
     sensor_ok: bool = True
     """False while the device has an open ``sensor_fault`` or ``tipped_over`` alert:
     its level cannot be trusted (a stuck sensor reports the same level forever)."""
+    refill_h: float | None = None
+    """Hours from empty to the threshold at the forecast's usual rate (None: threshold
+    over ``rate_per_h``)."""
+    closed: tuple[int, int] | None = None
+    """Local seconds of the day [from, to) in which trucks may not stop at the bin (a
+    market's trading hours, :func:`access_closed`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +210,53 @@ class Candidate:
     load_kg: float
     prize_m: int
     crossing: datetime | None
+    visit: int = 1
+    """1, or 2 for the second visit of a bin that refills within the shift."""
+    tw_early_s: int = 0
+    """Earliest service start, seconds from local midnight of the service day."""
+    tw_late_s: int | None = None
+    """Latest service start (None: the truck's shift)."""
+    deadline: datetime | None = None
+    """The predicted threshold crossing when it falls in the shift: the stop should
+    come before it (the plan lists the stops that do not)."""
+    loose_window: tuple[int, int | None] = (0, None)
+    """(early, late) without the deadline: what the planner falls back to when the
+    deadlines cannot all be met (the late stops are then listed)."""
+
+
+LENDS: Final[dict[WasteStream, frozenset[WasteStream]]] = {
+    WasteStream.GENERAL: frozenset({WasteStream.RECYCLABLE}),
+}
+"""Which other stream a truck of a stream may serve, on a day that stream's own trucks do
+not work. Assumption (the registry has no column for it): a general-waste compactor that
+has been tipped empty can carry recyclables for a day without spoiling them for the
+landfill's sorting line; organic and hazardous trucks serve only their own stream."""
+
+
+def lent_trucks(trucks: Sequence[TruckInput], stream: WasteStream) -> list[TruckInput]:
+    """``trucks`` that may serve ``stream`` for a day, relabelled with that stream."""
+    return [
+        replace(t, stream=stream)
+        for t in trucks
+        if t.stream != stream and stream in LENDS.get(t.stream, frozenset())
+    ]
+
+
+def fleet_for(
+    trucks: Sequence[TruckInput], stream: WasteStream, options: PlanOptions
+) -> list[TruckInput]:
+    """The trucks that can serve ``stream`` on some day: its own, and lent ones on the
+    days its own do not work (for :func:`next_window_start`)."""
+    own = [t for t in trucks if t.stream == stream]
+    if not options.lend_trucks:
+        return own
+    own_days = frozenset(d for t in own for d in t.service_days)
+    lent = [
+        replace(t, service_days=t.service_days - own_days)
+        for t in lent_trucks(trucks, stream)
+        if t.service_days - own_days
+    ]
+    return own + lent
 
 
 def trucks_on_duty(trucks: Sequence[TruckInput], day: date) -> list[TruckInput]:
@@ -209,14 +301,52 @@ def _fill_at(b: BinInput, at: datetime) -> float:
     return min(1.0, max(0.0, b.fill_level + b.rate_per_h * hours))
 
 
+def refill_hours(b: BinInput) -> float:
+    """Hours from empty to the threshold (inf when the bin does not fill)."""
+    if b.refill_h is not None:
+        return b.refill_h
+    return b.threshold / b.rate_per_h if b.rate_per_h > 0 else math.inf
+
+
+def _open_piece(
+    lo: int, hi: int, closed: tuple[int, int] | None, late: bool, min_len: int = 1800
+) -> tuple[int, int]:
+    """The part of [lo, hi] outside ``closed``: the earlier piece, or the later one when
+    ``late`` (or when the preferred one is shorter than ``min_len``)."""
+    if closed is None or hi <= closed[0] or lo >= closed[1]:
+        return lo, hi
+    before = (lo, min(hi, closed[0]))
+    after = (max(lo, closed[1]), hi)
+    pieces = [after, before] if late else [before, after]
+    for a, b in pieces:
+        if b - a >= min_len:
+            return a, b
+    # Nothing long enough: the access hours win, the deadline is missed (and reported).
+    return closed[1], max(hi, closed[1] + min_len)
+
+
 def select_candidates(
     bins: Sequence[BinInput],
     *,
     shift_start: datetime,
     next_window: datetime,
     options: PlanOptions,
+    shift_end: datetime | None = None,
 ) -> list[Candidate]:
-    """Must-collect and optional bins of one stream, with loads at mid-shift."""
+    """Must-collect and optional bins of one stream, with loads at mid-shift.
+
+    A must-collect bin predicted to cross its threshold during the shift gets a latest
+    service time (its ``deadline``); one that refills within ``repeat_refill_h`` gets a
+    second candidate, visited late in the shift; market bins are not served in the
+    market's trading hours. Times are seconds from local midnight (the solver's clock).
+    """
+    shift_end = shift_end or shift_start + timedelta(seconds=options.shift_s)
+    midnight = datetime.combine(shift_start.astimezone(BANGKOK).date(), time(0, 0), BANGKOK)
+
+    def secs(t: datetime) -> int:
+        return int((t - midnight).total_seconds())
+
+    s0, s1 = secs(shift_start), secs(shift_end)
     after_next = next_window + (next_window - shift_start)
     load_at = shift_start + timedelta(hours=options.load_horizon_h)
     out: list[Candidate] = []
@@ -236,16 +366,60 @@ def select_candidates(
         if not required:
             share = min(1.0, _fill_at(b, next_window) / b.threshold)
             prize = max(1, round(options.optional_prize_m * share))
-        out.append(
-            Candidate(
-                bin=b,
-                required=required,
-                load_l=round(litres, 1),
-                load_kg=round(litres * STREAM_DENSITY_KG_PER_L[b.stream], 1),
-                prize_m=prize,
-                crossing=crossing,
-            )
+        closed = b.closed if options.access_windows else None
+        deadline = None
+        late = s1
+        ahead = not urgent and b.fill_level < b.threshold  # the crossing is still to come
+        if required and ahead and crossing is not None and shift_start < crossing < shift_end:
+            deadline = crossing
+            late = max(secs(crossing), s0 + options.min_lead_s)
+        refill = refill_hours(b)
+        repeat = required and not blind and refill <= options.repeat_refill_h
+        firm = s1
+        if repeat:
+            firm = s0 + round(options.first_visit_h * 3600)
+            late = min(late, firm)
+        early, late = _open_piece(s0, late, closed, late=False)
+        early = 0 if early <= s0 else early
+        late = min(late, s1)
+        loose = (early, late)
+        if deadline is not None:
+            lo, hi = _open_piece(s0, firm, closed, late=False)
+            loose = (0 if lo <= s0 else lo, min(hi, s1))
+        second: tuple[int, int] | None = None
+        if repeat:
+            early2 = max(s0 + round(options.second_visit_after_h * 3600), late + 3600)
+            if early2 <= s1 - 3600:
+                second = _open_piece(early2, s1, closed, late=True)
+        first = Candidate(
+            bin=b,
+            required=required,
+            load_l=round(litres, 1),
+            load_kg=round(litres * STREAM_DENSITY_KG_PER_L[b.stream], 1),
+            prize_m=prize,
+            crossing=crossing,
+            tw_early_s=early,
+            tw_late_s=None if late >= s1 else late,
+            deadline=deadline,
+            loose_window=(loose[0], None if loose[1] >= s1 else loose[1]),
         )
+        out.append(first)
+        if second is not None:
+            # What refills between the two visits (midpoints of their windows).
+            gap_h = max(0.0, ((second[0] + second[1]) - (max(early, s0) + late)) / 2 / 3600)
+            litres2 = b.volume_l * min(1.0, b.threshold * gap_h / refill)
+            out.append(
+                replace(
+                    first,
+                    visit=2,
+                    load_l=round(litres2, 1),
+                    load_kg=round(litres2 * STREAM_DENSITY_KG_PER_L[b.stream], 1),
+                    tw_early_s=second[0],
+                    tw_late_s=None if second[1] >= s1 else second[1],
+                    deadline=None,
+                    loose_window=(second[0], None if second[1] >= s1 else second[1]),
+                )
+            )
     return out
 
 
@@ -364,9 +538,11 @@ def build_stream_problem(
                 location=n_depots + k,
                 pickup=[math.ceil(c.load_l), math.ceil(c.load_kg)],
                 service_duration=svc,
+                tw_early=c.tw_early_s,
+                tw_late=c.tw_late_s if c.tw_late_s is not None else _NO_LATE,
                 prize=c.prize_m,
                 required=c.required,
-                name=c.bin.bin_id,
+                name=c.bin.bin_id if c.visit == 1 else f"{c.bin.bin_id}#{c.visit}",
             )
         )
     data = pyvrp.ProblemData(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
@@ -33,7 +34,14 @@ from wastewatch.core.settings import KafkaSettings
 from wastewatch.processors.routing.distances import Place
 from wastewatch.processors.routing.errors import PlanStoreError
 from wastewatch.processors.routing.planner import DayPlan, TruckRoute
-from wastewatch.processors.routing.problem import BinInput, DayInputs, TruckInput, local_to_utc
+from wastewatch.processors.routing.problem import (
+    BANGKOK,
+    BinInput,
+    DayInputs,
+    TruckInput,
+    access_closed,
+    local_to_utc,
+)
 from wastewatch.schema.city import Weekday
 from wastewatch.schema.common import WasteStream
 from wastewatch.schema.routes import RoutePlan, RouteStop, SolverInfo
@@ -182,6 +190,7 @@ def _from_state(r: Sequence[Any]) -> BinInput:
         collect_by=r[11],
         urgency=r[12],
         sensor_ok=bool(r[13]),
+        closed=access_closed(r[6] or ""),
     )
 
 
@@ -201,6 +210,7 @@ def _from_readings(r: Sequence[Any]) -> BinInput:
         fill_level=fill,
         rate_per_h=rate,
         as_of=at,
+        closed=access_closed(r[6] or ""),
     )
 
 
@@ -247,7 +257,7 @@ def save_day(dsn: str, day: DayPlan) -> list[TruckRoute]:
                         plan.solver.runtime_s,
                         day.fill_source,
                         day.distance_source,
-                        list(day.notes),
+                        [*day.notes, *_repeat_note(route)],
                     ],
                 )
                 with conn.cursor() as cur:
@@ -269,19 +279,26 @@ def save_day(dsn: str, day: DayPlan) -> list[TruckRoute]:
                             for s in plan.stops
                         ],
                     )
-                saved.append(
-                    TruckRoute(
-                        plan=plan,
-                        truck=route.truck,
-                        unload_after=route.unload_after,
-                        trip_loads=route.trip_loads,
-                        site_id=route.site_id,
-                        depot_id=route.depot_id,
-                    )
-                )
+                saved.append(replace(route, plan=plan))
     except psycopg.Error as exc:
         raise PlanStoreError(f"cannot store the plans, nothing was written: {exc}") from exc
     return saved
+
+
+def _repeat_note(route: TruckRoute) -> list[str]:
+    """The repeat visits, which ``route_stops`` (one row per bin, as the message model)
+    cannot hold: 'repeat visits: <bin> at HH:MM after stop <n>, ...'."""
+    again = route.repeat_visits
+    if not again:
+        return []
+    firsts = len(route.plan.stops)
+    where = []
+    for s in again:
+        before = {x.bin_id for x in route.all_stops if x.sequence < s.sequence}
+        where.append(
+            f"{s.bin_id} at {s.eta.astimezone(BANGKOK):%H:%M} after stop {min(len(before), firsts)}"
+        )
+    return [f"{route.plan.truck_id} repeat visits: {', '.join(where)}"]
 
 
 _PLAN_COLUMNS = """plan_id, service_date, truck_id, waste_stream, created_at, total_distance_km,

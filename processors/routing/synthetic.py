@@ -12,7 +12,7 @@ import random
 from datetime import UTC, date, datetime, time
 
 from wastewatch.processors.routing.distances import Place
-from wastewatch.processors.routing.problem import BinInput, DayInputs, TruckInput
+from wastewatch.processors.routing.problem import BinInput, DayInputs, TruckInput, access_closed
 from wastewatch.schema.common import WasteStream
 
 __all__ = ["DEPOT", "LANDFILL", "kalasin_day"]
@@ -30,8 +30,13 @@ def kalasin_day(
     service_date: date = date(2026, 3, 2),
     streams: tuple[WasteStream, ...] = (WasteStream.GENERAL,),
     due_share: float = 0.8,
+    market_share: float = 0.0,
 ) -> DayInputs:
-    """``bins`` bins (``due_share`` of them at or near threshold), ``trucks`` trucks per stream."""
+    """``bins`` bins (``due_share`` of them at or near threshold), ``trucks`` trucks per stream.
+
+    ``market_share`` of the bins stand at markets: named so (their access hours apply),
+    refilling in 6-12 h (so they are visited twice) and urgent.
+    """
     rng = random.Random(f"routes-synthetic:{seed}")  # noqa: S311 - reproducible test data
     as_of = datetime.combine(service_date, time(0, 0), tzinfo=UTC)  # 07:00 Bangkok
     out_bins = []
@@ -40,6 +45,10 @@ def kalasin_day(
         volume = rng.choices([240.0, 660.0, 1100.0], weights=[6, 3, 1])[0]
         due = rng.random() < due_share
         fill = rng.uniform(0.75, 1.0) if due else rng.uniform(0.05, 0.45)
+        market = rng.random() < market_share
+        if market:
+            fill = rng.uniform(0.8, 1.0)
+        name = f"ตลาด จุดที่ {i + 1}" if market else ""
         out_bins.append(
             BinInput(
                 bin_id=f"syn-{i + 1:04d}",
@@ -52,6 +61,9 @@ def kalasin_day(
                 threshold=0.8,
                 as_of=as_of,
                 urgency="urgent" if fill >= 0.8 else None,
+                name=name,
+                refill_h=rng.uniform(6.0, 12.0) if market else None,
+                closed=access_closed(name),
             )
         )
     out_trucks = [
