@@ -38,6 +38,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from wastewatch.core.mqtt_url import MqttTarget, MqttUrlError, redact
 from wastewatch.ingest.errors import MqttConnectError
+from wastewatch.ingest.paho_buffered import BufferedReadClient
 
 log = logging.getLogger(__name__)
 _PUBACK = struct.Struct("!BBH")  # PUBACK, remaining length 2, packet id (reason 0 implied)
@@ -126,7 +127,7 @@ class MqttSource:
         self._loop = asyncio.get_running_loop()
         self._connack = self._loop.create_future()
         self._suback = self._loop.create_future()
-        client = paho.Client(
+        client = BufferedReadClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=paho.MQTTv5,
