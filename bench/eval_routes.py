@@ -139,6 +139,8 @@ class EvalRoutesOptions:
     """First evaluated local day; the warm-up comes before it."""
     ks: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
     parallel: bool = True
+    planner: PlanOptions | None = None
+    """The planner's settings (``seconds`` and ``seed`` from above); None: its defaults."""
     """Simulate the fixed schedules in a second process (fork) while the closed loop
     runs: the two halves take about as long as each other."""
 
@@ -495,6 +497,7 @@ def bin_state_inputs(feed: FeedState, devices: Sequence[Any]) -> list[BinInput]:
                 threshold=f.threshold,
                 as_of=_utc(f.as_of),
                 collect_by=None if by is None else _utc(by),
+                central_at=None if f.threshold_at is None else _utc(f.threshold_at),
                 urgency=f.urgency,
                 name=reg.name or "",
                 sensor_ok=feed.sensor_ok(dev.device_id),
@@ -793,7 +796,7 @@ def run_closed_loop(
     feed = FeedState(thresholds={d.device_id: d.spec.reg.collection_threshold for d in sim.devices})
     trucks = truck_inputs(sim)
     depots, sites = _places(world.city)
-    options = PlanOptions(seconds=opts.seconds, seed=opts.seed)
+    options = replace(opts.planner or PlanOptions(), seconds=opts.seconds, seed=opts.seed)
     rates: dict[str, float] = {}
     stats: dict[str, float] = defaultdict(float)
     notes: list[str] = []

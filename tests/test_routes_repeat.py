@@ -32,6 +32,8 @@ pytestmark = pytest.mark.timeout(60)
 DAY = date(2026, 3, 2)  # a Monday
 SHIFT = local_to_utc(DAY, time(5, 0))
 AS_OF = SHIFT - timedelta(hours=1)
+THRESHOLD_RULE = PlanOptions(due_fill=None, early_band=True)
+"""Due at the bin's own threshold, on the forecast's early band (what these tests craft)."""
 
 
 def _bin(bin_id: str, lat: float, lon: float, **kw: object) -> BinInput:
@@ -63,7 +65,7 @@ def test_a_bin_that_refills_within_the_shift_is_visited_twice_and_checked() -> N
     )
     slow = _bin("slow", 16.440, 103.500, fill_level=0.9, urgency="urgent")
     inputs = _inputs([market, slow])
-    options = PlanOptions(seconds=0.5)
+    options = replace(THRESHOLD_RULE, seconds=0.5)
     day = plan_day(inputs, options)
     assert check_day(day, inputs, options) == []
     (route,) = [r for r in day.routes if r.plan.stops]
@@ -103,7 +105,7 @@ def _place(b: BinInput):  # type: ignore[no-untyped-def]
 def test_the_check_refuses_a_repeat_the_forecast_does_not_justify() -> None:
     fast = _bin("fast", 16.434, 103.506, fill_level=0.9, urgency="urgent", refill_h=8.0)
     inputs = _inputs([fast])
-    options = PlanOptions(seconds=0.3)
+    options = replace(THRESHOLD_RULE, seconds=0.3)
     day = plan_day(inputs, options)
     assert check_day(day, inputs, options) == []
     slow_inputs = replace(inputs, bins=(replace(fast, refill_h=30.0),))
@@ -129,7 +131,7 @@ def test_a_deadline_from_the_forecast_is_met() -> None:
         for i in range(8)
     ]
     inputs = _inputs([*others, due])
-    options = PlanOptions(seconds=0.5)
+    options = replace(THRESHOLD_RULE, seconds=0.5)
     day = plan_day(inputs, options)
     assert check_day(day, inputs, options) == []
     (eta,) = [s.eta for r in day.routes for s in r.all_stops if s.bin_id == "due"]
@@ -145,7 +147,7 @@ def test_deadlines_that_cannot_be_met_are_said_loudly() -> None:
         for b in base.bins
     ]
     inputs = replace(base, bins=tuple(bins))
-    options = PlanOptions(seconds=0.5)
+    options = replace(THRESHOLD_RULE, seconds=0.5)
     day = plan_day(inputs, options)
     assert check_day(day, inputs, options) == []
     assert day.missed_must_collect == ()  # every bin is still planned ...
@@ -175,7 +177,7 @@ def test_market_bins_are_not_served_in_trading_hours() -> None:
             collect_by=SHIFT + timedelta(hours=3),
         )
     inputs = replace(base, bins=tuple(bins))
-    options = PlanOptions(seconds=1.0)
+    options = replace(THRESHOLD_RULE, seconds=1.0)
     day = plan_day(inputs, options)
     assert check_day(day, inputs, options) == []
     market = {b.bin_id for b in bins if b.closed}
@@ -217,8 +219,8 @@ def _recyclable_day(weekday_offset: int) -> tuple[DayInputs, PlanOptions]:
         shift_start=time(8, 0),
         service_days=frozenset({0, 3}),  # Monday and Thursday, as in Kalasin
     )
-    return replace(base, bins=tuple(bins), trucks=(*base.trucks, recycler)), PlanOptions(
-        seconds=0.5
+    return replace(base, bins=tuple(bins), trucks=(*base.trucks, recycler)), replace(
+        THRESHOLD_RULE, seconds=0.5
     )
 
 
@@ -260,3 +262,20 @@ def test_the_check_refuses_lending_on_the_streams_own_day() -> None:
 
 def test_shift_start_is_local_time() -> None:
     assert datetime(2026, 3, 1, 22, 0, tzinfo=UTC) == SHIFT
+
+
+def test_due_at_full_lets_a_bin_pass_its_threshold_but_not_overflow() -> None:
+    # Over its threshold (0.85 of 0.8) and filling 0.8 in 16 h: full in about 3 h.
+    filling = _bin("filling", 16.434, 103.506, fill_level=0.85, urgency="urgent", refill_h=16.0)
+    # Over its threshold too but slow: full in some 37 h, so it waits for tomorrow.
+    slow = _bin("slow-one", 16.44, 103.50, fill_level=0.85, urgency="urgent", refill_h=200.0)
+    overflowing = _bin("over", 16.43, 103.51, fill_level=1.0, urgency="overflowing")
+    options = PlanOptions(seconds=0.5, due_fill=1.0, repeat_refill_h=0.0)
+    inputs = _inputs([filling, slow, overflowing])
+    day = plan_day(inputs, options)
+    assert check_day(day, inputs, options) == []
+    planned = {s.bin_id: s.eta for r in day.routes for s in r.all_stops}
+    assert {"filling", "over"} <= set(planned)
+    assert day.must_collect == 2  # "slow-one" is at most an optional stop on the way
+    # ... and "filling" is reached before it is predicted full (about 3 h after as_of).
+    assert planned["filling"] <= AS_OF + timedelta(hours=3) or day.late

@@ -262,7 +262,10 @@ def test_selection_must_optional_and_skip() -> None:
     got = {
         c.bin.bin_id: c
         for c in select_candidates(
-            bins, shift_start=shift, next_window=window, options=PlanOptions()
+            bins,
+            shift_start=shift,
+            next_window=window,
+            options=PlanOptions(due_fill=None, early_band=True),  # the threshold rule
         )
     }
     assert {k for k, c in got.items() if c.required} == {"over", "soon", "state"}

@@ -283,12 +283,12 @@ def plan_day(
             continue
         shift_start = local_to_utc(day, min(t.shift_start for t in trucks))
         window = next_window_start(fleet_for(inputs.trucks, stream, options), day, stream)
-        cands = select_candidates(
-            bins, shift_start=shift_start, next_window=window, options=options
-        )
-        if stream in borrowed and not cands:
+        # A lent truck goes out only for bins that would otherwise be full by tomorrow.
+        chosen = replace(options, due_fill=1.0) if stream in borrowed else options
+        cands = select_candidates(bins, shift_start=shift_start, next_window=window, options=chosen)
+        if stream in borrowed and not any(c.required for c in cands):
             borrowed.discard(stream)
-            continue  # nothing due: no truck is lent
+            continue  # nothing that cannot wait: no truck is lent
         per_stream[stream] = (trucks, cands)
         blind = sum(1 for c in cands if is_blind(c.bin, shift_start, options))
         if blind:
@@ -298,6 +298,7 @@ def plan_day(
             )
         must += sum(c.required for c in cands)
         offered += sum(not c.required for c in cands)
+    reserved = _reserve_lent_trucks(per_stream, borrowed, options)
     idle = {b.stream for b in inputs.bins} - set(per_stream)
     for stream in sorted(idle):
         notes.append(f"no {stream} truck on duty today; its bins wait for the next service day")
@@ -314,7 +315,7 @@ def plan_day(
         trucks, cands = per_stream[stream]
         if stream in borrowed:
             busy = {r.truck.truck_id for r in routes if r.plan.stops}
-            free = [t for t in trucks if t.truck_id not in busy]
+            free = reserved.get(stream) or [t for t in trucks if t.truck_id not in busy]
             if not free:
                 lost = [c.bin.bin_id for c in cands if c.required and c.visit == 1]
                 missed.extend(lost)
@@ -377,6 +378,31 @@ def plan_day(
         notes=tuple(notes),
         late=tuple(late),
     )
+
+
+def _reserve_lent_trucks(
+    per_stream: dict[WasteStream, tuple[list[TruckInput], list[Candidate]]],
+    borrowed: set[WasteStream],
+    options: PlanOptions,
+) -> dict[WasteStream, list[TruckInput]]:
+    """With ``options.reserve_lent``: one truck per borrowing stream taken from a lending
+    stream that keeps at least one truck of its own (the last by id), before either is
+    solved; the lender's plan is then made without it."""
+    out: dict[WasteStream, list[TruckInput]] = {}
+    if not options.reserve_lent:
+        return out
+    for stream in sorted(borrowed):
+        lent_ids = {t.truck_id for t in per_stream[stream][0]}
+        for lender, (own, cands) in per_stream.items():
+            if lender in borrowed or len(own) < 2:
+                continue
+            pick = next((t for t in reversed(own) if t.truck_id in lent_ids), None)
+            if pick is None:
+                continue
+            per_stream[lender] = ([t for t in own if t is not pick], cands)
+            out[stream] = [replace(pick, stream=stream)]
+            break
+    return out
 
 
 def _solve_stream(

@@ -52,6 +52,7 @@ __all__ = [
     "TruckInput",
     "access_closed",
     "build_stream_problem",
+    "due_crossing",
     "fleet_for",
     "is_blind",
     "lent_trucks",
@@ -122,13 +123,13 @@ class PlanOptions:
     stale_after_h: float = 12.0
     """A bin whose newest reading is older than this at shift start is blind (its
     device is silent: offline, dead battery) and collected every service day."""
-    repeat_refill_h: float = 14.0
+    repeat_refill_h: float = 18.0
     """A must-collect bin that refills from empty to its threshold in less than this
     (market bins) is visited twice in the shift: early, and again late."""
     first_visit_h: float = 4.0
     """A twice-visited bin's first visit is within this of shift start (the night's
     waste is waiting)."""
-    second_visit_after_h: float = 6.0
+    second_visit_after_h: float = 8.0
     """... and its second visit no earlier than this after shift start."""
     min_lead_s: int = 3600
     """A latest service time from the forecast is never earlier than shift start plus
@@ -136,9 +137,22 @@ class PlanOptions:
     bins it reaches after their predicted crossing)."""
     access_windows: bool = True
     """Honour the access hours of bins at markets (:data:`MARKET_CLOSED_S`)."""
+    early_band: bool = False
+    """Plan on the forecast's early band (``collect_by``); False: on its central crossing
+    where known (the deadlines then guard the bins that cross during the shift)."""
+    due_fill: float | None = 1.0
+    """The fill at which a bin is due (None: its own threshold). Above the threshold, the
+    crossing of this level is extrapolated from the threshold crossing at the bin's
+    refill rate, and only an overflowing (not merely urgent) bin is due regardless."""
+    wait_h: float = 0.0
+    """A bin due less than this after the next window's start is still collected today
+    (0: due before the next window starts); later ones wait for a deadline tomorrow."""
     lend_trucks: bool = True
     """On a day a stream's own trucks do not work, lend it trucks another stream's plan
     leaves at the depot (:data:`LENDS`)."""
+    reserve_lent: bool = True
+    """Lend a truck before the lending stream is planned (it keeps at least one), rather
+    than only a truck its plan leaves at the depot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +176,9 @@ class BinInput:
     sensor_ok: bool = True
     """False while the device has an open ``sensor_fault`` or ``tipped_over`` alert:
     its level cannot be trusted (a stuck sensor reports the same level forever)."""
+    central_at: datetime | None = None
+    """The forecast's central threshold crossing (``threshold_at``) beside ``collect_by``,
+    its early band; used with ``PlanOptions.early_band`` False."""
     refill_h: float | None = None
     """Hours from empty to the threshold at the forecast's usual rate (None: threshold
     over ``rate_per_h``)."""
@@ -291,6 +308,26 @@ def predicted_crossing(b: BinInput) -> datetime | None:
     return b.as_of + timedelta(hours=(b.threshold - b.fill_level) / b.rate_per_h)
 
 
+def due_crossing(b: BinInput, level: float | None, early_band: bool = True) -> datetime | None:
+    """When ``b`` reaches ``level`` (None or at most its threshold: the threshold crossing).
+
+    Above the threshold: from the threshold crossing (or now, when past it) at the rate
+    that fills the bin from empty to its threshold in :func:`refill_hours` (settling makes
+    the real rise near the top slower, so this errs early)."""
+    at = predicted_crossing(b)
+    if not early_band and b.central_at is not None:
+        at = b.central_at
+    if level is None or level <= b.threshold or at is None:
+        return at
+    if b.fill_level >= level:
+        return b.as_of
+    refill = refill_hours(b)
+    if math.isinf(refill):
+        return None
+    start, base = (b.as_of, b.fill_level) if b.fill_level >= b.threshold else (at, b.threshold)
+    return max(start, b.as_of) + timedelta(hours=(level - base) / b.threshold * refill)
+
+
 def is_blind(b: BinInput, shift_start: datetime, options: PlanOptions) -> bool:
     """True when the bin's level is unknown: an untrusted sensor, or a silent one."""
     return not b.sensor_ok or shift_start - b.as_of > timedelta(hours=options.stale_after_h)
@@ -351,10 +388,12 @@ def select_candidates(
     load_at = shift_start + timedelta(hours=options.load_horizon_h)
     out: list[Candidate] = []
     for b in bins:
-        crossing = predicted_crossing(b)
+        crossing = due_crossing(b, options.due_fill, options.early_band)
         blind = is_blind(b, shift_start, options)
-        urgent = b.urgency in URGENT or blind
-        required = urgent or (crossing is not None and crossing <= next_window)
+        alarm = URGENT if options.due_fill is None else frozenset({"overflowing"})
+        urgent = b.urgency in alarm or blind
+        wait = timedelta(hours=options.wait_h)
+        required = urgent or (crossing is not None and crossing <= next_window + wait)
         if not required:
             if crossing is None or crossing > after_next:
                 continue
@@ -369,7 +408,8 @@ def select_candidates(
         closed = b.closed if options.access_windows else None
         deadline = None
         late = s1
-        ahead = not urgent and b.fill_level < b.threshold  # the crossing is still to come
+        due_level = max(b.threshold, options.due_fill or 0.0)
+        ahead = not urgent and b.fill_level < due_level  # the crossing is still to come
         if required and ahead and crossing is not None and shift_start < crossing < shift_end:
             deadline = crossing
             late = max(secs(crossing), s0 + options.min_lead_s)

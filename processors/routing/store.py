@@ -67,13 +67,15 @@ select b.bin_id, b.latitude, b.longitude, b.stream, b.volume_l, b.collection_thr
        s.last_reading_at, coalesce(s.collect_by, s.threshold_at), s.urgency,
        not exists (select 1 from alerts a
                    where a.state = 'open' and a.kind in ('sensor_fault', 'tipped_over')
-                     and (a.bin_id = b.bin_id or a.device_id = s.device_id))
+                     and (a.bin_id = b.bin_id or a.device_id = s.device_id)),
+       s.threshold_at
 from bins b join bin_state s using (bin_id)
 where b.active and s.fill_level is not null
 order by b.bin_id
 """
-"""bin_state with the registry; the last column is False while an open alert says the
-device's level cannot be trusted (``alerts`` comes with ``bin_state`` in migration 0006)."""
+"""bin_state with the registry; column 13 is False while an open alert says the device's
+level cannot be trusted (``alerts`` comes with ``bin_state`` in migration 0006); the last is
+the central crossing beside the early band."""
 
 _FROM_READINGS = """
 with latest as (
@@ -190,6 +192,7 @@ def _from_state(r: Sequence[Any]) -> BinInput:
         collect_by=r[11],
         urgency=r[12],
         sensor_ok=bool(r[13]),
+        central_at=r[14],
         closed=access_closed(r[6] or ""),
     )
 
