@@ -32,6 +32,14 @@ letting more bins overflow? One run, in process, no services:
    schedule compared against is the largest ``k`` whose overflow is no more than
    the plan's (``k`` = 1 and ``fixed_overflow_within_plan`` false when none is).
 
+5. **The literature's measures** (issue 20), for the plan and every ``k``: km/day,
+   lifts/day, service level (share of bin-days on which the bin was never full, from the
+   fill model's overflow counter at every local midnight), mean true fill when emptied,
+   overflow bin-hours and landfill trips; per waste stream too (a leg's km belong to the
+   stream of the bin it ends at; a leg to the landfill or home, and that unload, to the
+   bin before it), printed as tables on stderr; ``vs_daily_round`` holds issue 20's
+   targets against ``k`` = 1.
+
 Bagged street waste (``unmetered_kg_per_day`` in ``trucks.csv``) is left out:
 neither schedule decides about it, and the simulator spreads it over a run's
 stops, so a truck left at home by a plan would make it vanish — a saving that
