@@ -41,10 +41,10 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from wastewatch.core.logs import configure
-from wastewatch.core.metrics import MetricsServer
+from wastewatch.core.metrics import MetricsServer, new_registry
 from wastewatch.core.mqtt_url import redact
 from wastewatch.core.service import Backoff, Service, run_until_signal
 from wastewatch.core.settings import Settings, load_settings
@@ -63,6 +63,7 @@ from wastewatch.ingest.validate import (
     dead_letter_bytes,
 )
 from wastewatch.schema.broker import BROKER_TOPIC_ROOT, BrokerEventKind
+from wastewatch.schema.dlq import DeadLetterReason
 from wastewatch.schema.topics import DeviceTopicKind, device_filter, landfill_ticket_filter
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ RECEIVED_AT_HEADER = "received_at_ms"
 BROKER_EVENTS_FILTER = f"{BROKER_TOPIC_ROOT}/#"
 """The guard plugins' reports: subscribed as it is, also by bridges in a share group."""
 _TOPICS = (READINGS, STATUS, DLQ, LANDFILL, BROKER)
+RECEIVED_KINDS = (READINGS, STATUS, LANDFILL, BROKER, "invalid")
+"""The ``kind`` label of ``ww_bridge_received_total``: where a message was headed."""
 
 
 @dataclass(slots=True)
@@ -90,28 +93,36 @@ class BridgeMetrics:
     """Prometheus series of one bridge (own registry, so tests can run several)."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = new_registry()
         r = self.registry
         self.received = Counter(
-            "ww_bridge_received", "MQTT messages received", ["kind"], registry=r
+            "ww_bridge_received_total", "MQTT messages received", ["kind"], registry=r
         )
         self.produced = Counter(
-            "ww_bridge_produced", "records Kafka acknowledged", ["topic"], registry=r
+            "ww_bridge_produced_total", "records Kafka acknowledged", ["topic"], registry=r
         )
         self.dead_letters = Counter(
-            "ww_bridge_dead_letters", "messages sent to the DLQ", ["reason"], registry=r
+            "ww_bridge_dead_letters_total", "messages sent to the DLQ", ["reason"], registry=r
         )
         self.broker_events = Counter(
-            "ww_bridge_broker_events",
+            "ww_bridge_broker_events_total",
             "the broker's reports of what it refused, forwarded (denied, login_refused)",
             ["event"],
             registry=r,
         )
-        for kind in BrokerEventKind:
-            self.broker_events.labels(kind.value)  # every series exists from the start, at 0
-        self.acked = Counter("ww_bridge_mqtt_acked", "PUBACKs sent", registry=r)
+        # Every labelled series exists from the start, at 0, so rate() and increase()
+        # see the first event (a series born at 1 shows no increase).
+        for kind in RECEIVED_KINDS:
+            self.received.labels(kind)
+        for topic in _TOPICS:
+            self.produced.labels(topic)
+        for reason in DeadLetterReason:
+            self.dead_letters.labels(reason.value)
+        for event in BrokerEventKind:
+            self.broker_events.labels(event.value)
+        self.acked = Counter("ww_bridge_mqtt_acked_total", "PUBACKs sent", registry=r)
         self.send_errors = Counter(
-            "ww_bridge_kafka_send_errors", "failed Kafka sends (retried)", registry=r
+            "ww_bridge_kafka_send_errors_total", "failed Kafka sends (retried)", registry=r
         )
         self.in_flight = Gauge(
             "ww_bridge_in_flight", "messages received and not yet acked", registry=r
@@ -178,8 +189,7 @@ class Bridge(Service):
         self._opened_at = 0.0
         self._partitions: dict[str, list[int]] = {}
         self._partition_cache: dict[tuple[str, str], int] = {}
-        kinds = (READINGS, STATUS, LANDFILL, BROKER, "invalid")
-        self._received = {k: self.metrics.received.labels(k) for k in kinds}
+        self._received = {k: self.metrics.received.labels(k) for k in RECEIVED_KINDS}
         self._produced = {self._prefix + t: self.metrics.produced.labels(t) for t in _TOPICS}
         self._broker_events = {
             k.value: self.metrics.broker_events.labels(k.value) for k in BrokerEventKind

@@ -25,17 +25,17 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from wastewatch.core.logs import configure
-from wastewatch.core.metrics import MetricsServer
+from wastewatch.core.metrics import MetricsServer, new_registry
 from wastewatch.core.service import Database, Service, run_until_signal
 from wastewatch.core.settings import Settings, load_settings
 from wastewatch.ingest import store
@@ -89,23 +89,25 @@ class Rows:
 
 
 class SinkMetrics:
-    """Prometheus series of one sink."""
+    """Prometheus series of one sink; ``topics`` (with their prefix) exist from the start."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, topics: Iterable[str] = ()) -> None:
+        self.registry = new_registry()
         r = self.registry
-        self.consumed = Counter("ww_sink_consumed", "records consumed", ["topic"], registry=r)
+        self.consumed = Counter("ww_sink_consumed_total", "records consumed", ["topic"], registry=r)
+        for topic in topics:
+            self.consumed.labels(topic)  # at 0 before the first record, so rate() sees it
         self.written = Counter(
-            "ww_sink_readings_written", "readings inserted (new rows)", registry=r
+            "ww_sink_readings_written_total", "readings inserted (new rows)", registry=r
         )
         self.duplicates = Counter(
-            "ww_sink_duplicates_skipped", "readings already stored", registry=r
+            "ww_sink_duplicates_skipped_total", "readings already stored", registry=r
         )
         self.rejected = Counter(
-            "ww_sink_rejected", "undecodable records sent to the DLQ", registry=r
+            "ww_sink_rejected_total", "undecodable records sent to the DLQ", registry=r
         )
         self.db_errors = Counter(
-            "ww_sink_db_errors", "failed database writes (retried)", registry=r
+            "ww_sink_db_errors_total", "failed database writes (retried)", registry=r
         )
         self.batch_size = Histogram(
             "ww_sink_batch_records",
@@ -179,7 +181,7 @@ class Sink(Service):
             client_id="ww-sink",
         )
         self._producer: AIOKafkaProducer | None = None
-        self.metrics = SinkMetrics()
+        self.metrics = SinkMetrics(self._kinds)
         self._db = Database(
             settings.db.for_ingest(),
             env_name="WW_DB_INGEST_DSN",

@@ -112,6 +112,7 @@ class AlertStage(Stage):
 
     name = "alerts"
     topics = (READINGS_TOPIC,)
+    produces = (ALERTS_TOPIC,)
 
     def __init__(self, settings: Settings, registry: Any) -> None:
         super().__init__(settings, registry)

@@ -90,6 +90,7 @@ class CollectionStage(Stage):
 
     name = "collections"
     topics = ("waste.readings.v1",)
+    produces = (EVENTS_TOPIC,)
 
     async def compute(self, conn: Conn, records: list[Record]) -> Step:
         by_device = decode_readings(records, self.count_bad)

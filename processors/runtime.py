@@ -42,9 +42,10 @@ import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.partitioner import murmur2
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from psycopg.types.json import set_json_loads
 
+from wastewatch.core.metrics import new_registry
 from wastewatch.core.service import Backoff, Database, Service
 from wastewatch.core.settings import Settings
 from wastewatch.processors.errors import ConfigError, StoreError
@@ -212,6 +213,8 @@ class Stage:
 
     name: ClassVar[str]
     topics: ClassVar[tuple[str, ...]]
+    produces: ClassVar[tuple[str, ...]] = ()
+    """The topics its messages go to (without prefix): their series exist from the start."""
 
     def __init__(self, settings: Settings, registry: Registry) -> None:
         self.settings = settings
@@ -245,22 +248,25 @@ class StageMetrics:
     """Prometheus series of the processors (one registry, labelled by stage)."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = new_registry()
         r = self.registry
         self.consumed = Counter(
-            "ww_processor_consumed", "records consumed", ["processor", "topic"], registry=r
+            "ww_processor_consumed_total", "records consumed", ["processor", "topic"], registry=r
         )
         self.produced = Counter(
-            "ww_processor_produced", "messages produced", ["processor", "topic"], registry=r
-        )
-        self.outputs = Counter(
-            "ww_processor_outputs", "rows derived", ["processor", "kind"], registry=r
+            "ww_processor_produced_total", "messages produced", ["processor", "topic"], registry=r
         )
         self.undecodable = Counter(
-            "ww_processor_undecodable", "records skipped as undecodable", ["processor"], registry=r
+            "ww_processor_undecodable_total",
+            "records skipped as undecodable",
+            ["processor"],
+            registry=r,
         )
         self.db_errors = Counter(
-            "ww_processor_db_errors", "failed database writes (retried)", ["processor"], registry=r
+            "ww_processor_db_errors_total",
+            "failed database writes (retried)",
+            ["processor"],
+            registry=r,
         )
         self.batch_seconds = Histogram(
             "ww_processor_batch_seconds",
@@ -276,12 +282,22 @@ class StageMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
             registry=r,
         )
-        self.event_time = Gauge(
-            "ww_processor_event_time_seconds",
-            "newest event time processed (epoch s)",
+        self.last_record = Gauge(
+            "ww_processor_last_record_timestamp_seconds",
+            "Kafka time (the bridge's receive, Unix seconds) of the newest record committed",
             ["processor"],
             registry=r,
         )
+
+    def prepare(self, stage: str, consumes: Iterable[str], produces: Iterable[str]) -> None:
+        """Create a stage's series at 0, so rate() sees its first records.  The timestamp
+        gauge is left out: 0 would read as 1970, not as "nothing yet"."""
+        for topic in consumes:
+            self.consumed.labels(stage, topic)
+        for topic in produces:
+            self.produced.labels(stage, topic)
+        for metric in (self.undecodable, self.db_errors, self.batch_seconds, self.lag_seconds):
+            metric.labels(stage)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -315,6 +331,8 @@ class StageRunner(Service):
         self._settings = settings
         self._producer = producer
         self._metrics = metrics
+        metrics.prepare(stage.name, stage.topics, stage.produces)
+        self._undecodable_seen = 0
         cfg = settings.processors
         prefix = settings.kafka.topic_prefix
         self._prefix = prefix
@@ -418,6 +436,11 @@ class StageRunner(Service):
         self.lag_samples.append(now - oldest)
         self._metrics.lag_seconds.labels(self.name).observe(now - oldest)
         self._metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+        self._metrics.last_record.labels(self.name).set(max(r.timestamp for r in records) / 1000.0)
+        if self.stage.undecodable > self._undecodable_seen:
+            bad = self.stage.undecodable - self._undecodable_seen
+            self._metrics.undecodable.labels(self.name).inc(bad)
+            self._undecodable_seen = self.stage.undecodable
 
     async def _caught_up(self) -> bool:
         """True when this batch ends every assigned partition's log (as far as the last

@@ -63,13 +63,15 @@ class WebhookNotifier:
         self._task: asyncio.Task[None] | None = None
         self.poll_s = 5.0
         self.delivered = Counter(
-            "ww_processor_webhook_delivered", "webhook notifications delivered", registry=registry
+            "ww_processor_webhook_delivered_total",
+            "webhook notifications delivered",
+            registry=registry,
         )
         self.failures = Counter(
-            "ww_processor_webhook_failures", "failed webhook attempts", registry=registry
+            "ww_processor_webhook_failures_total", "failed webhook attempts", registry=registry
         )
         self.given_up = Counter(
-            "ww_processor_webhook_given_up",
+            "ww_processor_webhook_given_up_total",
             "notifications dropped after all retries",
             registry=registry,
         )

@@ -14,9 +14,34 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    disable_created_metrics,
+    generate_latest,
+)
 
 log = logging.getLogger(__name__)
+
+
+def new_registry() -> CollectorRegistry:
+    """A service's own registry, exposed without the ``*_created`` series.
+
+    prometheus_client adds a ``<name>_created`` gauge (a Unix time) beside every
+    counter and histogram of the text format: twice the series, named against the
+    ``_timestamp_seconds`` convention, and read by nothing (Prometheus takes the
+    start time from the counter's resets).  Turned off process-wide.
+
+    Conventions of every ``ww_*`` metric (tests/test_metrics_conventions.py):
+    snake_case with the ``ww_<component>_`` prefix, counters ending in ``_total``,
+    base units only (``_seconds``, ``_bytes``), a Unix time in a gauge ending in
+    ``_timestamp_seconds``, and each series of a known, finite label value (dead-letter
+    reasons, topics, stages, broker events) created at 0 at start-up, so that
+    ``rate()`` and ``increase()`` count the first event.
+    """
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    return CollectorRegistry()
+
 
 HealthFn = Callable[[], dict[str, Any]]
 
