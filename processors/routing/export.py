@@ -32,7 +32,10 @@ def _point(p: Place) -> list[float]:
 
 def day_geojson(day: DayPlan, places: Mapping[str, Place]) -> dict[str, Any]:
     """A FeatureCollection: per truck one LineString (depot, stops, landfill visits,
-    depot) and one Point per stop. ``places`` maps bin, depot and site ids to places."""
+    depot) and one Point per stop. ``places`` maps bin, depot and site ids to places.
+
+    The day's own facts sit in the foreign member ``wastewatch``: RFC 7946 §7.1 forbids
+    a ``properties`` member on a FeatureCollection (tests/test_geojson.py checks it)."""
     features: list[dict[str, Any]] = []
     for r in day.routes:
         plan = r.plan
@@ -87,7 +90,7 @@ def day_geojson(day: DayPlan, places: Mapping[str, Place]) -> dict[str, Any]:
     return {
         "type": "FeatureCollection",
         "features": features,
-        "properties": {"service_date": str(day.service_date), "fill_source": day.fill_source},
+        "wastewatch": {"service_date": str(day.service_date), "fill_source": day.fill_source},
     }
 
 
