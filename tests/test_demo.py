@@ -26,6 +26,7 @@ import pytest
 from rich.console import Console
 
 from tests.conftest import SessionDb, StackEnv
+from tests.test_geojson import assert_geojson
 from wastewatch.core.kafka_topics import delete_prefixed_topics
 from wastewatch.core.settings import KafkaSettings
 from wastewatch.workbench.demo import history, summary
@@ -421,6 +422,7 @@ def test_demo_runs_the_pipeline_and_its_summary_matches_the_database(
     geojson = json.loads((out / f"routes-{day.isoformat()}.geojson").read_text())
     assert geojson["type"] == "FeatureCollection"
     assert geojson["features"]
+    assert_geojson(geojson)
     report = result["files"]["report"]
     assert report.endswith(".html")
     assert Path(report).is_file()

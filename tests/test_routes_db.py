@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from tests.conftest import SessionDb, StackEnv, fresh_database
+from tests.test_geojson import assert_geojson
 from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
 from wastewatch.cli import OneLineParser
@@ -207,7 +208,9 @@ def test_plan_uses_bin_state_when_present(
         assert summary["must_collect"] == 13
         organic = [p for p in summary["plans"] if p["waste_stream"] == "organic"]
         assert sum(p["stops"] for p in organic) == 13
-        features = json.loads(geo.read_text(encoding="utf-8"))["features"]
+        written = json.loads(geo.read_text(encoding="utf-8"))
+        assert_geojson(written)  # RFC 7946, from a real database through the CLI
+        features = written["features"]
         assert sum(f["properties"]["kind"] == "stop" for f in features) == 13
 
         assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1", "--dry-run",
