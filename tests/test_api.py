@@ -86,7 +86,7 @@ def test_ngsi_entity_follows_the_waste_container_model() -> None:
     assert "dateLastEmptying" not in e  # never emptied: no attribute rather than null
     assert e["storedWasteKind"]["value"] == "organic"
     assert e["binFullnessThreshold"]["value"] == 80.0
-    assert e["refDevice"] == {"type": "Relationship", "object": ["urn:ngsi-ld:Device:d1"]}
+    assert e["refDevice"] == {"type": "Relationship", "object": "urn:ngsi-ld:Device:d1"}
     assert "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld" in e["@context"]
     kv = waste_container(_bin_row(), key_values=True)
     assert kv["fillingLevel"] == 0.42

@@ -42,6 +42,7 @@ from wastewatch.api.deps import (
 )
 from wastewatch.api.errors import ApiConfigError
 from wastewatch.api.ngsi import ENTITY_PREFIX, waste_container
+from wastewatch.api.ngsi_ld import router as ngsi_ld_router
 from wastewatch.core.settings import Settings, load_settings
 from wastewatch.queries import queries as q
 from wastewatch.queries.errors import BadParameterError
@@ -530,6 +531,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "database": "ok"})
 
     app.include_router(router)
+    app.include_router(ngsi_ld_router)
     return app
 
 
