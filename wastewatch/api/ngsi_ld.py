@@ -93,7 +93,8 @@ UNSUPPORTED: Final = (
     "expandValues",
     "entityMap",
 )
-_URI: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
+#: A URI as the OpenAPI patterns document it (scheme, colon, no blanks).
+_URI: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
 _SLUG: Final = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
 _OPTIONS: Final = {"keyValues": True, "simplified": True, "concise": None, "normalized": False}
 
