@@ -13,7 +13,14 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from wastewatch.schema.common import BinId, DeviceId, MessageModel, Severity, UtcDatetime
+from wastewatch.schema.common import (
+    BinId,
+    DeviceId,
+    MessageModel,
+    RecordId,
+    Severity,
+    UtcDatetime,
+)
 
 __all__ = ["Alert", "AlertKind", "AlertState", "DetailValue"]
 
@@ -78,10 +85,7 @@ class Alert(MessageModel):
         },
     )
 
-    alert_id: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[A-Za-z0-9:._-]+$",
+    alert_id: RecordId = Field(
         description="Deterministic id chosen by the detector (kind and subject), so replays "
         "and resolution refer to the same alert.",
         examples=["fire:kls-bin-0002:3:0"],

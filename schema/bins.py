@@ -14,9 +14,12 @@ from pydantic import ConfigDict, Field, model_validator
 from wastewatch.schema.common import (
     BinId,
     DeviceId,
+    HeightMm,
     Latitude,
     Longitude,
     MessageModel,
+    PlaceName,
+    Threshold,
     UtcDatetime,
     WasteStream,
     ZoneId,
@@ -103,29 +106,21 @@ class BinRegistration(MessageModel):
         description="Container make/model, used to look up default geometry.",
         examples=["wheelie-240"],
     )
-    mounting_height_mm: int = Field(
-        gt=0,
-        le=5000,
+    mounting_height_mm: HeightMm = Field(
         description="Sensor face to bin floor, millimetres (see DeviceConfig calibration).",
         examples=[1050],
     )
-    usable_depth_mm: int = Field(
-        gt=0,
-        le=5000,
+    usable_depth_mm: HeightMm = Field(
         description="Full line above the bin floor, millimetres.",
         examples=[800],
     )
-    collection_threshold: float = Field(
+    collection_threshold: Threshold = Field(
         default=0.8,
-        gt=0.0,
-        le=1.0,
         description="Fill level (fraction, 0..1) at which the bin is due for collection "
         "(FIWARE binFullnessThreshold, as a fraction).",
         examples=[0.8],
     )
-    name: str = Field(
-        min_length=1,
-        max_length=200,
+    name: PlaceName = Field(
         description="Human name of the location; Thai or English.",
         examples=["หน้าตลาดโต้รุ่ง ถนนกาฬสินธุ์"],
     )

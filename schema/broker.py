@@ -26,7 +26,7 @@ from typing import Final, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from wastewatch.schema.common import MessageModel
+from wastewatch.schema.common import LATEST_EPOCH_S, MessageModel, PositiveCount32
 
 __all__ = [
     "BROKER_EVENT_TOPICS",
@@ -48,7 +48,7 @@ _NO_NUL: Final = r"^[^\x00]*$"
 
 _EARLIEST_AT: Final = 1_704_067_200
 """2024-01-01: a broker clock before this was never set (and would make 1970 chunks)."""
-_LATEST_AT: Final = 4_102_444_800
+_LATEST_AT: Final = LATEST_EPOCH_S
 
 
 class BrokerEventKind(StrEnum):
@@ -147,26 +147,20 @@ class BrokerEvent(MessageModel):
         "last one when several denials are held in one report. Denied only.",
         examples=["ww/khonkaen/bins/kls-bin-0001/telemetry"],
     )
-    count: int | None = Field(
+    count: PositiveCount32 | None = Field(
         default=None,
-        ge=1,
-        le=2**31 - 1,
         description="Denials this report stands for: the plugin reports at most once per "
         "client per second and counts the others into the next report. Denied only.",
         examples=[1, 3],
     )
-    attempts: int | None = Field(
+    attempts: PositiveCount32 | None = Field(
         default=None,
-        ge=1,
-        le=2**31 - 1,
         description="Login attempts from the address in the window when it was refused "
         "(the limit plus one). Login refusals only.",
         examples=[21],
     )
-    window_s: int | None = Field(
+    window_s: PositiveCount32 | None = Field(
         default=None,
-        ge=1,
-        le=2**31 - 1,
         description="Length of the login limit's window, seconds: the address is refused "
         "until it ends. Login refusals only.",
         examples=[10],

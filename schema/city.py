@@ -16,10 +16,11 @@ from typing import Any, Self
 from pydantic import ConfigDict, Field, model_validator
 
 from wastewatch.schema.common import (
-    SITE_ID_PATTERN,
+    DepotId,
     Latitude,
     Longitude,
     MessageModel,
+    PlaceName,
     SiteId,
     TruckId,
     WasteStream,
@@ -75,10 +76,8 @@ class Zone(MessageModel):
     )
 
     zone_id: ZoneId = Field(description="Zone id.", examples=["kls-z01"])
-    name_en: str = Field(
-        min_length=1, max_length=200, description="English name.", examples=["Zone 1"]
-    )
-    name_th: str = Field(min_length=1, max_length=200, description="Thai name.", examples=["เขต 1"])
+    name_en: PlaceName = Field(description="English name.", examples=["Zone 1"])
+    name_th: PlaceName = Field(description="Thai name.", examples=["เขต 1"])
     geometry: dict[str, Any] | None = Field(
         default=None,
         description="GeoJSON Polygon or MultiPolygon (WGS84) of the zone, when known.",
@@ -112,16 +111,11 @@ class Depot(MessageModel):
         },
     )
 
-    depot_id: str = Field(
-        pattern=SITE_ID_PATTERN,
-        min_length=3,
-        max_length=64,
+    depot_id: DepotId = Field(
         description="Depot id (lower-case slug).",
         examples=["kls-depot-1"],
     )
-    name: str = Field(
-        min_length=1,
-        max_length=200,
+    name: PlaceName = Field(
         description="Depot name; Thai or English.",
         examples=["Kalasin municipal depot"],
     )
@@ -159,16 +153,11 @@ class Truck(MessageModel):
     )
 
     truck_id: TruckId = Field(description="Fleet id of the truck.", examples=["kls-truck-01"])
-    name: str = Field(
-        min_length=1,
-        max_length=200,
+    name: PlaceName = Field(
         description="Name or licence plate.",
         examples=["รถอัดขยะ 10 ลบ.ม. คันที่ 1"],
     )
-    depot_id: str = Field(
-        pattern=SITE_ID_PATTERN,
-        min_length=3,
-        max_length=64,
+    depot_id: DepotId = Field(
         description="Home depot.",
         examples=["kls-depot-1"],
     )

@@ -29,21 +29,31 @@ __all__ = [
     "BIN_ID_PATTERN",
     "CITY_PATTERN",
     "DEVICE_ID_PATTERN",
+    "INT32_MAX",
     "KNOWN_FLAG_BITS",
+    "LATEST_EPOCH_S",
     "SITE_ID_PATTERN",
     "STREAM_DENSITY_KG_PER_L",
     "ZONE_PATTERN",
     "BinId",
     "CityId",
     "ContainerStatus",
+    "Count32",
+    "DepotId",
     "DeviceId",
+    "EpochSeconds",
     "FillLevel",
+    "HeightMm",
     "Latitude",
     "Longitude",
     "MessageModel",
+    "PlaceName",
+    "PositiveCount32",
+    "RecordId",
     "Severity",
     "SiteId",
     "TelemetryFlag",
+    "Threshold",
     "TruckId",
     "UtcDatetime",
     "Version1",
@@ -60,44 +70,33 @@ SITE_ID_PATTERN: Final = DEVICE_ID_PATTERN
 CITY_PATTERN: Final = r"^[a-z][a-z0-9-]{1,31}$"
 ZONE_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
+
+def _slug_id(description: str, example: str) -> Any:
+    """The id contract of devices, bins, sites, depots and trucks: a 3..64-char slug."""
+    return Field(
+        pattern=DEVICE_ID_PATTERN,
+        min_length=3,
+        max_length=64,
+        description=description,
+        examples=[example],
+    )
+
+
 DeviceId = Annotated[
     str,
-    Field(
-        pattern=DEVICE_ID_PATTERN,
-        min_length=3,
-        max_length=64,
-        description="Device id: lower-case slug, 3..64 chars, also its MQTT topic level.",
-        examples=["kls-bin-0001"],
-    ),
+    _slug_id("Device id: lower-case slug, 3..64 chars, also its MQTT topic level.", "kls-bin-0001"),
 ]
 BinId = Annotated[
-    str,
-    Field(
-        pattern=BIN_ID_PATTERN,
-        min_length=3,
-        max_length=64,
-        description="Bin (container) id from the city's registry; outlives sensor swaps.",
-        examples=["kls-0001"],
-    ),
+    str, _slug_id("Bin (container) id from the city's registry; outlives sensor swaps.", "kls-0001")
 ]
 SiteId = Annotated[
-    str,
-    Field(
-        pattern=SITE_ID_PATTERN,
-        min_length=3,
-        max_length=64,
-        description="Landfill or transfer-site id from the city's registry.",
-        examples=["kls-landfill-1"],
-    ),
+    str, _slug_id("Landfill or transfer-site id from the city's registry.", "kls-landfill-1")
 ]
+DepotId = Annotated[str, _slug_id("Depot id from the city's registry.", "kls-depot-1")]
 TruckId = Annotated[
     str,
-    Field(
-        pattern=DEVICE_ID_PATTERN,
-        min_length=3,
-        max_length=64,
-        description="Collection-truck id from the city's fleet list (not the licence plate).",
-        examples=["kls-truck-03"],
+    _slug_id(
+        "Collection-truck id from the city's fleet list (not the licence plate).", "kls-truck-03"
     ),
 ]
 CityId = Annotated[
@@ -120,6 +119,10 @@ ZoneId = Annotated[
         examples=["kls-z03"],
     ),
 ]
+RecordId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9:._-]+$")]
+"""A deterministic message id (alerts, collection events, route plans): replays reuse it."""
+PlaceName = Annotated[str, Field(min_length=1, max_length=200)]
+"""A human name of a place, zone, depot, site or truck; Thai or English."""
 FillLevel = Annotated[
     float,
     Field(
@@ -138,6 +141,23 @@ Longitude = Annotated[
     float,
     Field(ge=-180.0, le=180.0, description="WGS84 longitude, degrees east.", examples=[103.5061]),
 ]
+
+
+INT32_MAX: Final = 2**31 - 1
+"""Counters fit PostgreSQL ``integer`` columns, so a valid message always inserts."""
+LATEST_EPOCH_S: Final = 4_102_444_800
+"""2100-01-01T00:00:00Z: upper bound so a corrupt clock cannot overflow a column."""
+
+Count32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+"""A non-negative counter that fits an ``integer`` column (boot count, sequence, ...)."""
+PositiveCount32 = Annotated[int, Field(ge=1, le=INT32_MAX)]
+"""A positive count or revision that fits an ``integer`` column."""
+EpochSeconds = Annotated[int, Field(ge=0, le=LATEST_EPOCH_S)]
+"""Whole seconds since the Unix epoch (UTC), before 2100, as device clocks send them."""
+HeightMm = Annotated[int, Field(gt=0, le=5000)]
+"""A bin geometry height (sensor mounting height, usable depth), millimetres."""
+Threshold = Annotated[float, Field(gt=0.0, le=1.0)]
+"""A fill fraction or fill change used as a threshold: above 0, at most 1."""
 
 
 def to_utc(value: datetime) -> datetime:

@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from wastewatch.schema.common import MessageModel
+from wastewatch.schema.common import HeightMm, MessageModel, PositiveCount32, Threshold
 
 __all__ = ["Calibration", "DeviceConfig"]
 
@@ -32,15 +32,11 @@ class Calibration(MessageModel):
         },
     )
 
-    mounting_height_mm: int = Field(
-        gt=0,
-        le=5000,
+    mounting_height_mm: HeightMm = Field(
         description="Distance from the sensor face down to the bin floor, millimetres.",
         examples=[1050],
     )
-    usable_depth_mm: int = Field(
-        gt=0,
-        le=5000,
+    usable_depth_mm: HeightMm = Field(
         description="Height of the full line above the bin floor, millimetres.",
         examples=[800],
     )
@@ -109,9 +105,7 @@ class DeviceConfig(MessageModel):
         description="Payload format version.",
         examples=[1],
     )
-    config_version: int = Field(
-        ge=1,
-        le=2**31 - 1,
+    config_version: PositiveCount32 = Field(
         description="Monotonic config revision; the device ignores anything not newer than "
         "what it holds.",
         examples=[3],
@@ -140,18 +134,14 @@ class DeviceConfig(MessageModel):
         "the offline alert waits for a few of these.",
         examples=[3600],
     )
-    large_change_threshold: float = Field(
+    large_change_threshold: Threshold = Field(
         default=0.1,
-        gt=0.0,
-        le=1.0,
         description="Fill change (fraction, 0..1) since the last published reading that "
         "triggers an early publish.",
         examples=[0.1],
     )
-    nearly_full_threshold: float = Field(
+    nearly_full_threshold: Threshold = Field(
         default=0.75,
-        gt=0.0,
-        le=1.0,
         description="Fill level (fraction, 0..1) from which the nearly-full interval applies.",
         examples=[0.75],
     )

@@ -18,6 +18,7 @@ from wastewatch.schema.common import (
     DeviceId,
     FillLevel,
     MessageModel,
+    RecordId,
     UtcDatetime,
     WasteStream,
     ZoneId,
@@ -59,10 +60,7 @@ class CollectionEvent(MessageModel):
         },
     )
 
-    event_id: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[A-Za-z0-9:._-]+$",
+    event_id: RecordId = Field(
         description="Deterministic id, by convention '<device_id>:<boot>:<seq>' of the reading "
         "that showed the drop, so replays upsert instead of duplicating.",
         examples=["kls-bin-0001:17:4242"],

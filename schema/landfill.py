@@ -17,6 +17,7 @@ from wastewatch.schema.common import (
     Latitude,
     Longitude,
     MessageModel,
+    PlaceName,
     SiteId,
     TruckId,
     UtcDatetime,
@@ -107,9 +108,7 @@ class LandfillSite(MessageModel):
     )
 
     site_id: SiteId = Field(description="Registry id of the site.", examples=["kls-landfill-1"])
-    name: str = Field(
-        min_length=1,
-        max_length=200,
+    name: PlaceName = Field(
         description="Site name; Thai or English.",
         examples=["บ่อฝังกลบขยะเทศบาลเมืองกาฬสินธุ์"],
     )

@@ -13,7 +13,14 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from wastewatch.schema.common import BinId, MessageModel, TruckId, UtcDatetime, WasteStream
+from wastewatch.schema.common import (
+    BinId,
+    MessageModel,
+    RecordId,
+    TruckId,
+    UtcDatetime,
+    WasteStream,
+)
 
 __all__ = ["RoutePlan", "RouteStop", "SolverInfo", "SolverStatus"]
 
@@ -142,10 +149,7 @@ class RoutePlan(MessageModel):
         },
     )
 
-    plan_id: str = Field(
-        min_length=1,
-        max_length=128,
-        pattern=r"^[A-Za-z0-9:._-]+$",
+    plan_id: RecordId = Field(
         description="Unique plan id; by convention '<date>:<truck>:<stream>:<revision>'.",
         examples=["2026-01-02:kls-truck-03:general:1"],
     )

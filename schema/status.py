@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import ConfigDict, Field
 
-from wastewatch.schema.common import DeviceId, MessageModel, Version1
+from wastewatch.schema.common import Count32, DeviceId, EpochSeconds, MessageModel, Version1
 
 __all__ = ["DeviceState", "DeviceStatus", "StatusReason"]
 
@@ -92,11 +92,9 @@ class DeviceStatus(MessageModel):
         description="Firmware version string (semantic version, no spaces).",
         examples=["0.3.1"],
     )
-    boot_count: int | None = Field(
+    boot_count: Count32 | None = Field(
         default=None,
         alias="boot",
-        ge=0,
-        le=2**31 - 1,
         description="Boot counter, the same as in telemetry, to tie status to readings.",
         examples=[17],
     )
@@ -105,11 +103,9 @@ class DeviceStatus(MessageModel):
         description="Why the state changed.",
         examples=["boot", "connection_lost"],
     )
-    timestamp_s: int | None = Field(
+    timestamp_s: EpochSeconds | None = Field(
         default=None,
         alias="ts",
-        ge=0,
-        le=4_102_444_800,
         description="Time of the change, seconds since the Unix epoch (UTC) by the device's "
         "RTC; absent in a last will, where the bridge's receive time stands in.",
         examples=[1767225600],

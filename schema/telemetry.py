@@ -19,7 +19,10 @@ from pydantic.config import JsonDict
 
 from wastewatch.schema.common import (
     KNOWN_FLAG_BITS,
+    LATEST_EPOCH_S,
+    Count32,
     DeviceId,
+    EpochSeconds,
     MessageModel,
     TelemetryFlag,
     Version1,
@@ -44,11 +47,9 @@ EARLIEST_PLAUSIBLE_TS: Final = 1_704_067_200
 """2024-01-01T00:00:00Z. An earlier ``ts`` means the RTC was never set (MicroPython
 boots at its own epoch), whatever the CLOCK_UNSET flag says."""
 
-LATEST_TS: Final = 4_102_444_800
+LATEST_TS: Final = LATEST_EPOCH_S
 """2100-01-01T00:00:00Z: upper bound so a corrupt clock cannot overflow a column."""
 
-_INT32_MAX: Final = 2**31 - 1
-"""Counters fit PostgreSQL ``integer`` columns, so a valid reading always inserts."""
 
 EXAMPLE_READING: Final[JsonDict] = {
     "v": 1,
@@ -120,27 +121,21 @@ class DeviceTelemetry(MessageModel):
         description="Sending device's id; the bridge checks it equals the MQTT topic's.",
         examples=["kls-bin-0001"],
     )
-    boot_count: int = Field(
+    boot_count: Count32 = Field(
         alias="boot",
-        ge=0,
-        le=_INT32_MAX,
         description="Boot counter kept in device flash, incremented on every cold boot (or when "
         "the RTC memory holding seq is lost); deep-sleep wakes keep it. With seq it "
         "identifies a reading.",
         examples=[17],
     )
-    sequence: int = Field(
+    sequence: Count32 = Field(
         alias="seq",
-        ge=0,
-        le=_INT32_MAX,
         description="Reading sequence number, restarting at 0 when boot increments; it carries "
         "on across deep-sleep wakes.",
         examples=[4242],
     )
-    timestamp_s: int = Field(
+    timestamp_s: EpochSeconds = Field(
         alias="ts",
-        ge=0,
-        le=LATEST_TS,
         description="Measurement time, whole seconds since the Unix epoch (UTC) by the "
         "device's RTC.",
         examples=[1767225600],
@@ -194,11 +189,9 @@ class DeviceTelemetry(MessageModel):
         description="Bitmask of TelemetryFlag (16 bits; bits this code does not know are kept).",
         examples=[0, 9],
     )
-    dropped_count: int = Field(
+    dropped_count: Count32 = Field(
         default=0,
         alias="drop",
-        ge=0,
-        le=_INT32_MAX,
         description="Readings the device discarded since boot because its offline buffer "
         "was full; a gap in seq that this explains is data loss, not a bug.",
         examples=[0],
