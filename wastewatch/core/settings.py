@@ -16,7 +16,7 @@ guessing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,17 @@ from wastewatch.errors import WastewatchError
 #: Where the local stack keeps its state and writes its env file.  Relative to
 #: the working directory, like git's ``.git``: run commands from the checkout.
 DEFAULT_STATE_DIR = Path(".wastewatch")
+
+# The value contracts the settings share; each field adds its default and meaning.
+Port = Annotated[int, Field(ge=1, le=65535)]
+PortOrOff = Annotated[int, Field(ge=0, le=65535)]
+"""A port to serve on, where 0 turns the server off."""
+LocalPort = Annotated[int, Field(ge=1024, le=65535)]
+"""An unprivileged port of the local stack."""
+Seconds = Annotated[float, Field(gt=0)]
+"""A positive duration or back-off, seconds."""
+AtLeastOne = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
 
 
 class MqttSettings(BaseModel):
@@ -83,7 +94,7 @@ class KafkaSettings(BaseModel):
         "off only for a Kafka-protocol broker without InitProducerId",
     )
     acks: Literal["all"] = Field(default="all", description="producer acks; only 'all' is safe")
-    linger_ms: int = Field(default=5, ge=0, description="producer batching delay in ms")
+    linger_ms: NonNegative = Field(default=5, description="producer batching delay in ms")
     max_batch_size: int = Field(default=262_144, ge=1024, description="producer batch bytes")
     request_timeout_ms: int = Field(default=30_000, ge=1000)
     topic_prefix: str = Field(
@@ -129,7 +140,7 @@ class DbSettings(BaseModel):
     reader_dsn: str | None = Field(
         default=None, description="Grafana and the planners' API (SELECT only)"
     )
-    connect_timeout_s: int = Field(default=10, ge=1)
+    connect_timeout_s: AtLeastOne = 10
 
     def for_ingest(self) -> str:
         """The sink's DSN: ingest_dsn, else writer_dsn, else (refused at start if superuser) dsn."""
@@ -171,46 +182,41 @@ class IngestSettings(BaseModel):
         description="MQTT shared-subscription group; bridges with the same group split the "
         "devices' traffic ($share/<group>/...). Empty: a plain subscription.",
     )
-    max_future_s: int = Field(
+    max_future_s: NonNegative = Field(
         default=3600,
-        ge=0,
         description="readings time-stamped further than this ahead of the bridge's clock "
         "go to the dead-letter topic",
     )
-    dead_letter_log_per_device: int = Field(
+    dead_letter_log_per_device: NonNegative = Field(
         default=5,
-        ge=0,
         description="dead letters the bridge logs per device (or topic) per window; the "
         "rest are only counted (ww_bridge_dead_letters_total) and summarised",
     )
-    dead_letter_log_per_window: int = Field(
+    dead_letter_log_per_window: NonNegative = Field(
         default=100,
-        ge=0,
         description="dead letters the bridge logs per window from all devices together",
     )
-    dead_letter_log_window_s: float = Field(
+    dead_letter_log_window_s: Seconds = Field(
         default=60.0,
-        gt=0,
         description="window of the dead-letter log budget, s; the first dead letter after "
         "a window that held lines back logs 'suppressed K dead letters from D devices'",
     )
-    bridge_metrics_port: int = Field(
-        default=9464, ge=0, le=65535, description="bridge /metrics and /healthz; 0 = off"
+    bridge_metrics_port: PortOrOff = Field(
+        default=9464, description="bridge /metrics and /healthz; 0 = off"
     )
-    sink_metrics_port: int = Field(
-        default=9465, ge=0, le=65535, description="sink /metrics and /healthz; 0 = off"
+    sink_metrics_port: PortOrOff = Field(
+        default=9465, description="sink /metrics and /healthz; 0 = off"
     )
     metrics_host: str = Field(default="127.0.0.1", description="address of the metrics server")
     sink_group: str = Field(default="ww-sink", description="the sink's Kafka consumer group")
-    sink_batch_max: int = Field(
-        default=5000, ge=1, description="most readings written in one transaction"
+    sink_batch_max: AtLeastOne = Field(
+        default=5000, description="most readings written in one transaction"
     )
-    sink_batch_ms: int = Field(
-        default=100, ge=1, description="longest wait to fill a batch before writing it, ms"
+    sink_batch_ms: AtLeastOne = Field(
+        default=100, description="longest wait to fill a batch before writing it, ms"
     )
-    sink_fetch_min_bytes: int = Field(
+    sink_fetch_min_bytes: AtLeastOne = Field(
         default=65_536,
-        ge=1,
         description="the broker answers a fetch once this much is ready (or sink_batch_ms "
         "passed): fewer, larger fetches under load",
     )
@@ -220,11 +226,11 @@ class IngestSettings(BaseModel):
         description="consumer group session timeout of a sink: how soon a dead sink's "
         "partitions move to another (heartbeats every sixth of it)",
     )
-    sink_retry_max_s: float = Field(
-        default=10.0, gt=0, description="longest back-off between database retries, s"
+    sink_retry_max_s: Seconds = Field(
+        default=10.0, description="longest back-off between database retries, s"
     )
-    shutdown_timeout_s: float = Field(
-        default=20.0, gt=0, description="how long a graceful stop may take to drain"
+    shutdown_timeout_s: Seconds = Field(
+        default=20.0, description="how long a graceful stop may take to drain"
     )
 
 
@@ -235,9 +241,9 @@ class ProcessorSettings(BaseModel):
         default="ww-proc-",
         description="consumer group of processor NAME is <group_prefix>NAME; one group each",
     )
-    batch_max: int = Field(default=2000, ge=1, description="most records handled per batch")
-    batch_ms: int = Field(
-        default=100, ge=1, description="longest wait to fill a batch before handling it, ms"
+    batch_max: AtLeastOne = Field(default=2000, description="most records handled per batch")
+    batch_ms: AtLeastOne = Field(
+        default=100, description="longest wait to fill a batch before handling it, ms"
     )
     session_timeout_ms: int = Field(
         default=6000,
@@ -246,27 +252,26 @@ class ProcessorSettings(BaseModel):
         "move to another (and how long a restarted one may wait to rejoin)",
     )
     heartbeat_interval_ms: int = Field(default=1000, ge=100, description="group heartbeats")
-    metrics_port: int = Field(
-        default=9466, ge=0, le=65535, description="/metrics and /healthz of `process`; 0 = off"
+    metrics_port: PortOrOff = Field(
+        default=9466, description="/metrics and /healthz of `process`; 0 = off"
     )
     metrics_host: str = Field(default="127.0.0.1", description="address of the metrics server")
-    retry_max_s: float = Field(
-        default=10.0, gt=0, description="longest back-off between database retries, s"
+    retry_max_s: Seconds = Field(
+        default=10.0, description="longest back-off between database retries, s"
     )
-    shutdown_timeout_s: float = Field(
-        default=20.0, gt=0, description="how long a graceful stop may take to finish a batch"
+    shutdown_timeout_s: Seconds = Field(
+        default=20.0, description="how long a graceful stop may take to finish a batch"
     )
-    registry_refresh_s: float = Field(
-        default=30.0, gt=0, description="re-read the bin registry at most this often, s"
+    registry_refresh_s: Seconds = Field(
+        default=30.0, description="re-read the bin registry at most this often, s"
     )
     offline_after_s: int = Field(
         default=3600,
         ge=60,
         description="no reading for this long (event time) opens an offline alert",
     )
-    watermark_lateness_s: int = Field(
+    watermark_lateness_s: NonNegative = Field(
         default=3600,
-        ge=0,
         description="how far behind the newest event time a reading may still arrive "
         "without the device counting as silent (covers replays' and buffers' disorder)",
     )
@@ -280,12 +285,12 @@ class ProcessorSettings(BaseModel):
     webhook_url: str | None = Field(
         default=None, description="POST critical alerts (fire) here as JSON; unset = off"
     )
-    webhook_timeout_s: float = Field(default=5.0, gt=0, description="per webhook request, s")
-    webhook_retries: int = Field(
-        default=5, ge=0, description="retries of a failed webhook delivery before giving up"
+    webhook_timeout_s: Seconds = Field(default=5.0, description="per webhook request, s")
+    webhook_retries: NonNegative = Field(
+        default=5, description="retries of a failed webhook delivery before giving up"
     )
-    webhook_backoff_s: float = Field(
-        default=1.0, gt=0, description="first retry delay, doubled each retry, s"
+    webhook_backoff_s: Seconds = Field(
+        default=1.0, description="first retry delay, doubled each retry, s"
     )
 
 
@@ -293,7 +298,7 @@ class ApiSettings(BaseModel):
     """The planners' read-only HTTP API (`wastewatch api`); it reads through db.reader_dsn only."""
 
     host: str = Field(default="127.0.0.1", description="address to listen on")
-    port: int = Field(default=18080, ge=1, le=65535, description="port to listen on")
+    port: Port = Field(default=18080, description="port to listen on")
     token: SecretStr | None = Field(
         default=None,
         description="when set, every /v1 request needs `Authorization: Bearer <token>`",
@@ -307,32 +312,27 @@ class ApiSettings(BaseModel):
 class StackSettings(BaseModel):
     """The local development/test stack that `wastewatch services` manages."""
 
-    mqtt_port: int = Field(default=18830, ge=1024, le=65535)
-    mqtt_tls_port: int = Field(
-        default=18883, ge=1024, le=65535, description="Mosquitto's TLS listener (local CA)"
+    mqtt_port: LocalPort = 18830
+    mqtt_tls_port: LocalPort = Field(
+        default=18883, description="Mosquitto's TLS listener (local CA)"
     )
-    mqtt_login_max_attempts: int = Field(
+    mqtt_login_max_attempts: AtLeastOne = Field(
         default=20,
-        ge=1,
         description="logins one address may try per mqtt_login_window_s before Mosquitto "
         "refuses the rest unchecked (the guard plugin)",
     )
-    mqtt_login_window_s: int = Field(default=10, ge=1, description="the login guard's window, s")
+    mqtt_login_window_s: AtLeastOne = Field(default=10, description="the login guard's window, s")
     mqtt_login_exempt: list[str] = Field(
         default=["127.0.0.1"],
         description="addresses the login guard never limits (the local stack's own tools "
         "connect from 127.0.0.1)",
     )
-    kafka_port: int = Field(
+    kafka_port: LocalPort = Field(
         default=19092,
-        ge=1024,
-        le=65535,
         description="client port of Kafka broker 1; broker N listens on kafka_port + N - 1",
     )
-    kafka_controller_port: int = Field(
+    kafka_controller_port: LocalPort = Field(
         default=19192,
-        ge=1024,
-        le=65535,
         description="KRaft controller port of node 1; node N uses kafka_controller_port + N - 1",
     )
     kafka_brokers: int | None = Field(
@@ -345,8 +345,8 @@ class StackSettings(BaseModel):
     kafka_heap_mb: int = Field(
         default=512, ge=128, le=16_384, description="Java heap of each local Kafka broker, MB"
     )
-    pg_port: int = Field(default=15432, ge=1024, le=65535)
-    wait_s: float = Field(default=60.0, gt=0, description="how long `up` waits for each service")
+    pg_port: LocalPort = 15432
+    wait_s: Seconds = Field(default=60.0, description="how long `up` waits for each service")
 
 
 class Settings(BaseSettings):
