@@ -26,10 +26,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import SessionDb, StackEnv
-from tests.mqtt_login import login
+from tests.mqtt_login import local_client
 
 
 class ServiceProcess:
@@ -163,10 +162,7 @@ class Publisher:
         self.rate = rate
         self.prefix = prefix
         self.sent: list[tuple[tuple[str, int], mqtt.MQTTMessageInfo]] = []
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}"
-        )
-        login(self.client)
+        self.client = local_client(p.mqtt_port)
         self.client.max_inflight_messages_set(200)
         self.client.reconnect_delay_set(0.2, 2)
         self.thread = threading.Thread(target=self._run, daemon=True)

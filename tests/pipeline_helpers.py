@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.mqtt_login import login
+from tests.mqtt_login import local_client, running
 from wastewatch.city.citydata import CityData, SimBin
 from wastewatch.core.settings import DbSettings, Settings
 from wastewatch.ingest.rows import Reject, reading_row, status_row, ticket_row
@@ -41,15 +38,9 @@ def mqtt_port(settings: Settings) -> int:
 
 def publish_all(port: int, topic: str, payloads: list[bytes]) -> None:
     """Publish with QoS 1 and wait for each PUBACK (blocking: call via asyncio.to_thread)."""
-    client = login(
-        mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-    )
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    for body in payloads:
-        client.publish(topic, body, qos=1).wait_for_publish(10)
-    client.loop_stop()
-    client.disconnect()
+    with running(local_client(port), port) as client:
+        for body in payloads:
+            client.publish(topic, body, qos=1).wait_for_publish(10)
 
 
 def tagged_city(city: CityData, p: str, bins_kept: int) -> CityData:

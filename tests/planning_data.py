@@ -43,8 +43,8 @@ from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
 from wastewatch.ingest.bridge import RECEIVED_AT_HEADER
 from wastewatch.ingest.validate import LANDFILL, READINGS, Accepted, classify
 from wastewatch.processors.service import ProcessorService
-from wastewatch.workbench.simulators.calendar import load_calendar
-from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.build import build_simulation
+from wastewatch.workbench.simulators.engine import Simulation
 from wastewatch.workbench.simulators.faults import FaultRates
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 
@@ -168,10 +168,8 @@ def _build(test_db: SessionDb, kafka_bootstrap: str) -> PlanningData:
     city = tagged_city(load_city([DEFAULT_CITY_DIR]), p, BINS)
     import_city(test_db.dsn, city)
     end = START + DAYS * 86_400
-    sim = Simulation(
-        city,
-        load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
-        SimOptions(seed=7, start=START, end=end, city=f"h{tag}", faults=FaultRates().scaled(20)),
+    sim = build_simulation(
+        f"h{tag}", seed=7, start=START, end=end, data=city, faults=FaultRates().scaled(20)
     )
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=f"h{tag}.")
     asyncio.run(create_topics(kafka))

@@ -25,15 +25,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from tests.conftest import SessionDb, StackEnv
+from tests.mqtt_login import connack, local_client, running
 from wastewatch.cli import main as cli
 from wastewatch.core.settings import IngestSettings, KafkaSettings, Settings, load_settings
 from wastewatch.grafana.alerting import RULES
@@ -315,11 +314,8 @@ def device(stack_env: StackEnv) -> Iterator[Device]:
 
 def publish_to_the_wrong_city(port: int, device: Device, wrong_city: str) -> bool:
     """What a device provisioned for another city does (MQTT 3.1.1): True if PUBACKed."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device.device_id)
-    client.username_pw_set(device.device_id, device.password)
-    client.connect("127.0.0.1", port, keepalive=10)
-    client.loop_start()
-    try:
+    account = (device.device_id, device.password)
+    with running(local_client(port, device.device_id, account=account), port) as client:
         body = {"v": 1, "id": device.device_id, "boot": 1, "seq": 1, "ts": int(time.time())}
         body |= {"d_mm": 612, "fill": 0.42}
         info = client.publish(
@@ -327,26 +323,18 @@ def publish_to_the_wrong_city(port: int, device: Device, wrong_city: str) -> boo
         )
         info.wait_for_publish(10)
         return info.is_published()
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 def flood_logins(port: int, address: str, username: str, attempts: int) -> list[str]:
     """Wrong passwords from ``address`` as fast as the broker answers; the CONNACKs."""
-    outcomes: list[str] = []
-    for _ in range(attempts):
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"flood-{uuid.uuid4().hex}")
-        client.username_pw_set(username, "wrong")
-        got: list[str] = []
-        client.on_connect = lambda _c, _u, _f, rc, _p, got=got: got.append(str(rc))
-        client.connect("127.0.0.1", port, keepalive=10, bind_address=address)
-        deadline = time.monotonic() + 5
-        while not got and time.monotonic() < deadline:
-            client.loop(0.05)
-        client.disconnect()
-        outcomes.append(got[0] if got else "no CONNACK")
-    return outcomes
+    return [
+        connack(
+            local_client(port, f"flood-{uuid.uuid4().hex}", account=(username, "wrong")),
+            port,
+            bind=address,
+        )
+        for _ in range(attempts)
+    ]
 
 
 def stored(dsn: str, where: str, params: list[Any]) -> list[dict[str, Any]]:

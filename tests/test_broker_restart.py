@@ -49,17 +49,14 @@ from paho.mqtt.enums import MQTTErrorCode
 
 from tests.conftest import SessionDb, StackEnv, free_port_block
 from tests.pipeline_faults import pipeline_env, run_with_fault, running_pipeline
-from wastewatch.city.citydata import load_city
 from wastewatch.core.settings import KafkaSettings, Settings, StackSettings, load_settings
 from wastewatch.security.accounts import BRIDGE, SIM
 from wastewatch.workbench.bench.mqtt_load import PublisherPool as BenchPool
 from wastewatch.workbench.bench.mqtt_load import PublishJob, RawSubscriber
 from wastewatch.workbench.bench.payloads import device_id
-from wastewatch.workbench.simulators.calendar import load_calendar
-from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.build import build_simulation
 from wastewatch.workbench.simulators.errors import BrokerUnreachableError, LoginRefusedError
 from wastewatch.workbench.simulators.faults import FaultRates
-from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 from wastewatch.workbench.simulators.publish import (
     Backoff,
     MqttTarget,
@@ -356,18 +353,13 @@ def test_live_clients_and_pool_survive_broker_restarts(broker: Broker) -> None:
     (with last wills) and 2 shared pool connections, 10 s at 2 event hours per second."""
     city = f"rst{uuid.uuid4().hex[:6]}"
     start = 1_767_225_600  # 2026-01-01T00:00Z
-    sim = Simulation(
-        load_city([DEFAULT_CITY_DIR]),
-        load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
+    sim = build_simulation(
+        city,
+        seed=7,
+        start=start,
+        bins=40,
         # No fault episodes: no deliberate cuts, so every message must get its PUBACK.
-        SimOptions(
-            seed=7,
-            start=start,
-            end=None,
-            city=city,
-            bins=40,
-            faults=replace(FaultRates().scaled(0.0), duplicate_per_reconnect=0.0),
-        ),
+        faults=replace(FaultRates().scaled(0.0), duplicate_per_reconnect=0.0),
     )
     emitted: list[tuple[str, bytes]] = []
     advance = sim.advance

@@ -6,14 +6,12 @@ import asyncio
 import threading
 import uuid
 
-import paho.mqtt.client as mqtt
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import StackEnv
-from tests.mqtt_login import login
+from tests.mqtt_login import local_client, running
 from wastewatch.core.kafka_topics import TopicError, create_topics, delete_prefixed_topics
 from wastewatch.core.settings import KafkaSettings
 from wastewatch.schema.topics import telemetry_topic
@@ -34,29 +32,19 @@ def test_qos1_message_through_mosquitto(stack_env: StackEnv) -> None:
         got.append(msg.payload)
         arrived.set()
 
-    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}")
-    login(sub)
+    port = stack_env.mqtt_port
+    sub = local_client(port, f"sub-{uuid.uuid4().hex[:6]}")
     sub.on_subscribe = on_subscribe
     sub.on_message = on_message
-    sub.connect("127.0.0.1", stack_env.mqtt_port)
-    sub.loop_start()
-    try:
+    with running(sub, port):
         sub.subscribe(topic, qos=1)
         assert subscribed.wait(10)
-        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:6]}")
-        login(pub)
-        pub.connect("127.0.0.1", stack_env.mqtt_port)
-        pub.loop_start()
-        info = pub.publish(topic, b'{"hello":"kalasin"}', qos=1)
-        info.wait_for_publish(10)
-        assert info.is_published()  # the broker's PUBACK arrived
-        pub.loop_stop()
-        pub.disconnect()
+        with running(local_client(port), port) as pub:
+            info = pub.publish(topic, b'{"hello":"kalasin"}', qos=1)
+            info.wait_for_publish(10)
+            assert info.is_published()  # the broker's PUBACK arrived
         assert arrived.wait(10)
         assert got == [b'{"hello":"kalasin"}']
-    finally:
-        sub.loop_stop()
-        sub.disconnect()
 
 
 @pytest.mark.asyncio

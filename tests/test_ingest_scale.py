@@ -8,12 +8,10 @@ import json
 import time
 import uuid
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.mqtt_login import login
+from tests.mqtt_login import local_client, running
 from wastewatch.core.settings import Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
@@ -22,33 +20,28 @@ pytestmark = pytest.mark.integration
 
 
 def _publish(port: int, city: str, prefix: str, count: int) -> int:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-    login(client)
+    client = local_client(port)
     client.max_inflight_messages_set(500)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
     ts = int(time.time())
     infos = []
-    for i in range(count):
-        device = f"{prefix}-{i % 50:02d}"
-        body = {
-            "v": 1,
-            "id": device,
-            "boot": 0,
-            "seq": i // 50,
-            "ts": ts,
-            "d_mm": 300,
-            "fill": 0.7,
-            "fl": 0,
-            "drop": 0,
-        }
-        infos.append(
-            client.publish(f"ww/{city}/bins/{device}/telemetry", json.dumps(body).encode(), qos=1)
-        )
-    for info in infos:
-        info.wait_for_publish(30)
-    client.loop_stop()
-    client.disconnect()
+    with running(client, port):
+        for i in range(count):
+            device = f"{prefix}-{i % 50:02d}"
+            body = {
+                "v": 1,
+                "id": device,
+                "boot": 0,
+                "seq": i // 50,
+                "ts": ts,
+                "d_mm": 300,
+                "fill": 0.7,
+                "fl": 0,
+                "drop": 0,
+            }
+            topic = f"ww/{city}/bins/{device}/telemetry"
+            infos.append(client.publish(topic, json.dumps(body).encode(), qos=1))
+        for info in infos:
+            info.wait_for_publish(30)
     return sum(1 for info in infos if info.is_published())
 
 

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import StackEnv, fresh_database
-from tests.mqtt_login import login
+from tests.mqtt_login import local_client, running
 from tests.pipeline_helpers import PROCESSOR_TABLES, seed_registry, snapshot
 from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
 from wastewatch.ingest.bridge import Bridge
@@ -261,22 +259,19 @@ async def test_end_to_end_through_mqtt_bridge_sink_and_processors(
 def _publish(
     port: int, city: City, items: list[tuple[int, str, bytes]], ticket: dict[str, Any]
 ) -> None:
-    client = login(mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{city.tag}"))
+    client = local_client(port, f"pub-{city.tag}")
     client.max_inflight_messages_set(500)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    infos = [
-        client.publish(f"ww/{city.city}/bins/{dev}/telemetry", p, qos=1) for _, dev, p in items
-    ]
-    infos.append(
-        client.publish(
-            f"ww/{city.city}/landfill/{city.site}/tickets", json.dumps(ticket).encode(), qos=1
+    with running(client, port):
+        infos = [
+            client.publish(f"ww/{city.city}/bins/{dev}/telemetry", p, qos=1) for _, dev, p in items
+        ]
+        infos.append(
+            client.publish(
+                f"ww/{city.city}/landfill/{city.site}/tickets", json.dumps(ticket).encode(), qos=1
+            )
         )
-    )
-    for info in infos:
-        info.wait_for_publish(30)
-    client.loop_stop()
-    client.disconnect()
+        for info in infos:
+            info.wait_for_publish(30)
 
 
 async def _read_topic(kafka: KafkaSettings, name: str) -> list[bytes]:

@@ -40,6 +40,7 @@ from psycopg import errors as pg_errors
 
 from tests.conftest import SessionDb, StackEnv
 from tests.firmware.mp import FIRMWARE, MICROPYTHON, REPO
+from tests.mqtt_login import connack, local_client, running
 from wastewatch.cli import main as cli
 from wastewatch.core.mqtt_url import MqttTarget
 from wastewatch.core.settings import KafkaSettings, Settings, load_settings
@@ -125,26 +126,16 @@ def try_connect(
     bind: str = "",
 ) -> str:
     """The CONNACK's reason ("Success", "Not authorized", ...) or why there was none."""
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=client_id or own_client_id(username)
+    client = local_client(
+        port,
+        client_id or own_client_id(username),
+        account=(username, password),
+        ca_file=ca_file,
     )
-    if username is not None:
-        client.username_pw_set(username, password)
-    if ca_file is not None:
-        client.tls_set(ca_certs=ca_file)
-    outcome: list[str] = []
-    client.on_connect = lambda _c, _u, _f, rc, _p: outcome.append(str(rc))
-    client.on_disconnect = lambda *_a: outcome.append("disconnected")
     try:
-        client.connect("127.0.0.1", port, keepalive=10, bind_address=bind)
-        deadline = time.monotonic() + timeout_s
-        while not outcome and time.monotonic() < deadline:
-            client.loop(0.1)
+        return connack(client, port, timeout_s=timeout_s, bind=bind)
     except (OSError, ssl.SSLError) as exc:
         return f"{type(exc).__name__}: {exc}"
-    finally:
-        client.disconnect()
-    return outcome[0] if outcome else "no CONNACK"
 
 
 class Client:
@@ -731,16 +722,14 @@ async def _takeover(
     async with Bridge(s):
         pass  # the session now exists and queues while the bridge is away
     for clean in (True, False):
-        thief = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=bridge_id, clean_session=clean)
-        thief.username_pw_set(a.device_id, a.password)
-        outcome: list[str] = []
-        thief.on_connect = lambda _c, _u, _f, rc, _p, out=outcome: out.append(str(rc))
-        thief.connect("127.0.0.1", stack_env.mqtt_port)
-        deadline = time.monotonic() + 5
-        while not outcome and time.monotonic() < deadline:
-            thief.loop(0.1)
-        thief.disconnect()
-        assert outcome == ["Not authorized"], (clean, outcome)
+        thief = local_client(
+            stack_env.mqtt_port,
+            bridge_id,
+            account=(a.device_id, a.password),
+            clean_session=clean,
+        )
+        outcome = connack(thief, stack_env.mqtt_port)
+        assert outcome == "Not authorized", (clean, outcome)
     device = await asyncio.to_thread(Client, a.device_id, a.password, port=stack_env.mqtt_port)
     try:
         for seq in range(1, 201):
@@ -844,29 +833,25 @@ def test_a_denied_publish_is_reported_not_silent(stack_env: StackEnv, fleet: Fle
     dropping it without a trace (a device provisioned for the wrong city or id)."""
     port, a = stack_env.mqtt_port, fleet.a
     watcher = _guard_events(fleet, port)
-    device = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=a.device_id)
-    device.username_pw_set(a.device_id, a.password)
+    device = local_client(port, a.device_id, account=(a.device_id, a.password))
     try:
-        device.connect("127.0.0.1", port)
-        device.loop_start()
-        wrong_city = telemetry_topic("elsewhere", a.device_id)
-        info = device.publish(wrong_city, reading(a.device_id), qos=1)
-        info.wait_for_publish(WAIT_S)
-        assert info.is_published()  # the device believes it delivered
-        topic = "$SYS/broker/wastewatch/denied"
-        assert watcher.wait_for(topic)
-        event = json.loads(watcher.on(topic)[0])
-        assert event["access"] == "publish"
-        assert event["client_id"] == a.device_id
-        assert event["username"] == a.device_id
-        assert event["topic"] == wrong_city
-        # A publish it may make is not reported.
-        device.publish(
-            telemetry_topic(fleet.city, a.device_id), reading(a.device_id)
-        ).wait_for_publish(WAIT_S)
-        time.sleep(QUIET_S)
-        assert len(watcher.on(topic)) == 1
+        with running(device, port):
+            wrong_city = telemetry_topic("elsewhere", a.device_id)
+            info = device.publish(wrong_city, reading(a.device_id), qos=1)
+            info.wait_for_publish(WAIT_S)
+            assert info.is_published()  # the device believes it delivered
+            topic = "$SYS/broker/wastewatch/denied"
+            assert watcher.wait_for(topic)
+            event = json.loads(watcher.on(topic)[0])
+            assert event["access"] == "publish"
+            assert event["client_id"] == a.device_id
+            assert event["username"] == a.device_id
+            assert event["topic"] == wrong_city
+            # A publish it may make is not reported.
+            device.publish(
+                telemetry_topic(fleet.city, a.device_id), reading(a.device_id)
+            ).wait_for_publish(WAIT_S)
+            time.sleep(QUIET_S)
+            assert len(watcher.on(topic)) == 1
     finally:
-        device.loop_stop()
-        device.disconnect()
         watcher.close()

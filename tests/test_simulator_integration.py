@@ -16,20 +16,19 @@ import psycopg
 import pytest
 
 from tests.conftest import SessionDb
+from tests.pipeline_helpers import isolated_settings
 from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
 from wastewatch.core.settings import Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
-from wastewatch.workbench.simulators.calendar import load_calendar
-from wastewatch.workbench.simulators.engine import SimOptions, Simulation
+from wastewatch.workbench.simulators.build import build_simulation
 from wastewatch.workbench.simulators.errors import CityDataError, SimulatorError
 from wastewatch.workbench.simulators.faults import FaultRates
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 from wastewatch.workbench.simulators.plans import DbPlanSource
 from wastewatch.workbench.simulators.publish import MqttTarget
 from wastewatch.workbench.simulators.run import run_replay
-from wastewatch.workbench.simulators.truth import GroundTruth
 
 pytestmark = pytest.mark.integration
 
@@ -41,31 +40,18 @@ async def test_replay_reaches_timescaledb_and_matches_the_truth(
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     city_slug = f"sim-{tag}"
-    own = settings.model_copy(
-        update={
-            "city": city_slug,
-            "mqtt": settings.mqtt.model_copy(update={"client_id": f"b-{tag}"}),
-            "ingest": settings.ingest.model_copy(
-                update={"bridge_metrics_port": 0, "sink_metrics_port": 0, "sink_group": f"s{tag}"}
-            ),
-        }
-    )
-    city = load_city([DEFAULT_CITY_DIR])
+    own = isolated_settings(settings, city_slug, tag)
     end = int(time.time()) // 3600 * 3600 - 3600 * (int(tag, 16) % 1000)  # unique per run
-    sim = Simulation(
-        city,
-        load_calendar(DEFAULT_CITY_DIR / "calendar.json"),
-        SimOptions(
-            seed=int(tag, 16) % 10_000,
-            start=end - 12 * 3600,
-            end=end,
-            city=city_slug,
-            bins=25,
-            # Enough offline/reboot episodes, and every reconnect re-sends: with the
-            # default re-send probability about one seed in ten sent no duplicate.
-            faults=replace(FaultRates().scaled(40), offline=1.0, duplicate_per_reconnect=1.0),
-        ),
-        truth=GroundTruth(tmp_path),
+    sim = build_simulation(
+        city_slug,
+        seed=int(tag, 16) % 10_000,
+        start=end - 12 * 3600,
+        end=end,
+        bins=25,
+        # Enough offline/reboot episodes, and every reconnect re-sends: with the
+        # default re-send probability about one seed in ten sent no duplicate.
+        faults=replace(FaultRates().scaled(40), offline=1.0, duplicate_per_reconnect=1.0),
+        truth=tmp_path,
     )
     devices = [d.device_id for d in sim.devices]
     async with Bridge(own), Sink(own):

@@ -16,17 +16,16 @@ from wastewatch.schema.landfill import LandfillDelivery
 from wastewatch.schema.status import DeviceStatus
 from wastewatch.schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
 from wastewatch.schema.topics import DeviceTopicKind, parse_device_topic, parse_landfill_topic
+from wastewatch.workbench.simulators.build import build_simulation, reporting_every
 from wastewatch.workbench.simulators.calendar import load_calendar
-from wastewatch.workbench.simulators.devices import Emission, ReportingConfig
+from wastewatch.workbench.simulators.devices import Emission
 from wastewatch.workbench.simulators.dynamics import FillModel
-from wastewatch.workbench.simulators.engine import SimOptions, Simulation
 from wastewatch.workbench.simulators.errors import CityDataError
 from wastewatch.workbench.simulators.faults import FaultKind, FaultRates, draw_day
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 from wastewatch.workbench.simulators.rng import stream
 from wastewatch.workbench.simulators.run import write_dump
 from wastewatch.workbench.simulators.trucks import PlannedRoute, StaticPlans
-from wastewatch.workbench.simulators.truth import GroundTruth
 
 END = 1_772_323_200  # 2026-03-01T00:00:00Z
 DAY = 86_400
@@ -50,17 +49,20 @@ def _run(
     plans: StaticPlans | None = None,
     step: int = 3600,
 ) -> tuple[list[Emission], dict[str, object]]:
-    calendar = load_calendar(DEFAULT_CITY_DIR / "calendar.json")
-    options = SimOptions(
+    start = END - int(days * DAY)
+    sim = build_simulation(
+        "kalasin",
         seed=seed,
-        start=END - int(days * DAY),
+        start=start,
         end=END,
         bins=bins,
-        faults=faults or FaultRates(),
+        data=city,
+        faults=faults,
+        plans=plans,
+        truth=truth_dir,
     )
-    sim = Simulation(city, calendar, options, plans=plans, truth=GroundTruth(truth_dir))
     out: list[Emission] = []
-    t = options.start
+    t = start
     while t < END:
         t += step
         out.extend(sim.advance(t))
@@ -304,17 +306,18 @@ def test_geojson_city_file(tmp_path: Path) -> None:
 
 
 def test_reporting_interval_sets_the_reading_rate(city: CityData) -> None:
-    calendar = load_calendar(None)
-    options = SimOptions(
+    sim = build_simulation(
+        "kalasin",
         seed=1,
         start=END - 3600,
         end=END,
         bins=20,
-        reporting=ReportingConfig(report_interval_s=60, nearly_full_interval_s=60, heartbeat_s=60),
+        data=city,
+        calendar=load_calendar(None),
+        reporting=reporting_every(60),
         faults=FaultRates().scaled(0),
         collections=False,
     )
-    sim = Simulation(city, calendar, options)
     readings = [m for m in sim.advance(END) if m[1].endswith("/telemetry")]
     assert 20 * 58 <= len(readings) <= 20 * 60
 
