@@ -32,7 +32,12 @@ from wastewatch.grafana.board import DATASOURCE, title
 __all__ = ["RULES", "AlertRule", "provisioning"]
 
 FOLDER: Final = "wastewatch"
-"""The same folder as the dashboards (provider.yaml)."""
+"""The folder of the rules and of the boards, by title: the only way Grafana's alert
+rule file provisioning names a folder (its rule group has ``folder``, a title path, and
+no uid field: grafana/grafana#125079).  It creates a missing folder with a random uid,
+and in Grafana 11.6 it runs before the dashboards, so the dashboards provider
+(provisioning/dashboards/provider.yaml) names the same title and no ``folderUid``:
+with a uid it would not find this folder and would make a second "wastewatch"."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,14 @@ from grafanalib import core as g
 
 __all__ = [
     "DATASOURCE",
+    "SCHEMA_VERSION",
     "TIMEZONE",
     "Board",
     "Geomap",
     "PanelQuery",
     "Query",
     "Variable",
+    "current_schema",
     "steps",
     "title",
 ]
@@ -39,8 +41,9 @@ DATASOURCE: dict[str, str] = {"type": "postgres", "uid": "timescaledb"}
 """The datasource of ``provisioning/datasources/timescaledb.yaml`` (read-only role)."""
 
 TIMEZONE = "Asia/Bangkok"
-SCHEMA_VERSION = 39
-"""Grafana 11's dashboard schema: the JSON is loaded as written, no migration."""
+SCHEMA_VERSION = 41
+"""Grafana 11.6's dashboard schema (grafana-foundation-sdk 11.6's default): the JSON
+is loaded as written, no migration (see :func:`current_schema`)."""
 
 Format = Literal["table", "time_series"]
 
@@ -261,3 +264,92 @@ class Board:
             editable=False,
             graphTooltip=1,
         )
+
+
+# What grafanalib 0.7.1 writes that current Grafana's dashboard schema (11.6,
+# grafana-foundation-sdk) has no place for: the pre-5.0 row layout and its `span`
+# widths (gridPos replaced them), the old table panel's `columns`/`styles`/`fontSize`,
+# template tags (gone since Grafana 7) and the list of relative ranges the time picker
+# no longer reads.
+_LEGACY_DASHBOARD = frozenset({"rows", "hideControls", "sharedCrosshair", "style", "__inputs"})
+_LEGACY_TIMEPICKER = frozenset({"time_options"})
+_LEGACY_VARIABLE = frozenset({"tagValuesQuery", "tagsQuery", "useTags"})
+_INTERVAL_ONLY_VARIABLE = frozenset({"auto", "auto_count", "auto_min"})
+_LEGACY_PANEL = frozenset(
+    {"span", "height", "minSpan", "error", "editable", "columns", "styles", "fontSize"}
+)
+_ROW_PANEL = frozenset({"type", "id", "title", "collapsed", "gridPos", "panels", "repeat"})
+
+
+def _drop_nulls(node: Any) -> Any:
+    """``node`` without null members, except a threshold step's base ``value: null``."""
+    if isinstance(node, dict):
+        is_step = "color" in node and "value" in node and len(node) == 2
+        return {
+            k: _drop_nulls(v)
+            for k, v in node.items()
+            if v is not None or (is_step and k == "value")
+        }
+    if isinstance(node, list):
+        return [_drop_nulls(v) for v in node]
+    return node
+
+
+def _current_panel(panel: dict[str, Any]) -> dict[str, Any]:
+    if panel.get("type") == "row":
+        out = {k: v for k, v in panel.items() if k in _ROW_PANEL}
+        out["panels"] = [_current_panel(p) for p in out.get("panels", [])]
+        return out
+    out = {k: v for k, v in panel.items() if k not in _LEGACY_PANEL}
+    defaults = out.setdefault("fieldConfig", {}).setdefault("defaults", {})
+    out["fieldConfig"].setdefault("overrides", [])
+    # grafanalib's Table writes `mappings` and `color` beside fieldConfig (upstream
+    # #573), where the table panel never looks: Grafana reads them per field.
+    mappings = out.pop("mappings", [])
+    if mappings:
+        defaults["mappings"] = [*defaults.get("mappings", []), *mappings]
+    colour = out.pop("color", None)
+    if colour is not None:
+        defaults.setdefault("color", colour)
+    custom = defaults.get("custom")
+    if isinstance(custom, dict) and "displayMode" in custom:
+        # The table's cell display mode moved to custom.cellOptions (Grafana 10).
+        mode = custom.pop("displayMode")
+        custom.setdefault("cellOptions", {"type": mode})
+    return out
+
+
+def _current_variable(var: dict[str, Any]) -> dict[str, Any]:
+    drop = _LEGACY_VARIABLE
+    if var.get("type") != "interval":
+        drop |= _INTERVAL_ONLY_VARIABLE
+    out = {k: v for k, v in var.items() if k not in drop}
+    current = {k: v for k, v in out.pop("current", {}).items() if k != "tags"}
+    # grafanalib's "nothing picked" ({"selected": false}) is no option at all; without
+    # `current` Grafana picks the first option, which is what that meant.
+    if "text" in current or "value" in current:
+        out["current"] = current
+    return out
+
+
+def current_schema(dashboard: dict[str, Any]) -> dict[str, Any]:
+    """grafanalib's dashboard JSON in current Grafana's schema (``SCHEMA_VERSION``).
+
+    The one post-processing step of every board (``build.py``): drops the legacy
+    and null members grafanalib writes, moves value mappings and colours to
+    ``fieldConfig.defaults`` (where the table panel reads them), writes the
+    table's cell display mode as ``cellOptions``, and sets the schema version, so
+    Grafana loads the JSON as written (no migration on load) and
+    grafana-foundation-sdk reads every member (tests/test_grafana_schema.py).
+    """
+    out = {k: v for k, v in _drop_nulls(dashboard).items() if k not in _LEGACY_DASHBOARD}
+    out["schemaVersion"] = SCHEMA_VERSION
+    if "timepicker" in out:
+        out["timepicker"] = {
+            k: v for k, v in out["timepicker"].items() if k not in _LEGACY_TIMEPICKER
+        }
+    variables = out.get("templating", {}).get("list", [])
+    for i, var in enumerate(variables):
+        variables[i] = _current_variable(var)
+    out["panels"] = [_current_panel(p) for p in out.get("panels", [])]
+    return out

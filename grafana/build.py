@@ -20,10 +20,11 @@ from typing import Any
 from grafanalib._gen import DashboardEncoder
 
 from wastewatch.grafana.alerting import provisioning
+from wastewatch.grafana.board import Board, current_schema
 from wastewatch.grafana.dashboards import boards
 from wastewatch.grafana.errors import DashboardError, StaleFilesError
 
-__all__ = ["PROVISIONING", "build", "main", "render"]
+__all__ = ["PROVISIONING", "build", "dashboard_json", "main", "model", "render"]
 
 PROVISIONING = Path(__file__).resolve().parent / "provisioning"
 DASHBOARDS_DIR = PROVISIONING / "dashboards" / "json"
@@ -42,18 +43,25 @@ def _dumps(data: Any) -> str:
     )
 
 
+def model(board: Board) -> dict[str, Any]:
+    """The dashboard model as Grafana will load it: grafanalib's JSON (plain JSON types)
+    brought to current Grafana's schema by :func:`~wastewatch.grafana.board.current_schema`."""
+    raw: dict[str, Any] = json.loads(json.dumps(board.dashboard(), cls=DashboardEncoder))
+    return current_schema(raw)
+
+
 def dashboard_json(board_uid: str | None = None) -> dict[str, dict[str, Any]]:
     """uid -> the dashboard model as Grafana will load it (plain JSON types)."""
     out: dict[str, dict[str, Any]] = {}
     for board in boards():
         if board_uid is None or board.uid == board_uid:
-            out[board.uid] = json.loads(_dumps(board.dashboard()))
+            out[board.uid] = model(board)
     return out
 
 
 def render() -> dict[Path, str]:
     """Every generated file's path and its exact contents."""
-    files = {DASHBOARDS_DIR / f"{b.uid}.json": _dumps(b.dashboard()) for b in boards()}
+    files = {DASHBOARDS_DIR / f"{b.uid}.json": _dumps(model(b)) for b in boards()}
     files[ALERTING_FILE] = _ALERTING_HEADER + _dumps(provisioning())
     return files
 

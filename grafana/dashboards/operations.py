@@ -226,7 +226,10 @@ def build() -> Board:
             description="Colour = fill level; one layer and marker shape per waste stream "
             "(circle general, square recyclable, triangle organic, star hazardous)",
             thresholds=FILL_STEPS,
-            view={"id": "coords", "lat": 16.435, "lon": 103.507, "zoom": 13.6},
+            # Fitted to the bins shown (the city, or the zones picked), not a fixed centre:
+            # Grafana's geomap schema has integer lat/lon/zoom, so a fixed centre could
+            # only be whole degrees (~50 km off) and stay valid.
+            view={"id": "fit", "allLayers": True, "maxZoom": 17},
             layers=[
                 {
                     "type": "markers",
