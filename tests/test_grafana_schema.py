@@ -34,7 +34,7 @@ import yaml
 from grafana_foundation_sdk.cog import plugins, runtime
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.variants import Dataquery
-from grafana_foundation_sdk.models.dashboard import Dashboard
+from grafana_foundation_sdk.models.dashboard import Dashboard, FieldConfig
 from grafanalib._gen import DashboardEncoder
 
 from wastewatch.grafana.alerting import provisioning
@@ -187,6 +187,28 @@ def test_every_value_has_the_schemas_type(uid: str) -> None:
         assert p.field_config is not None
         if config.field_config_from_json_hook is not None:  # stat has no custom config
             assert not isinstance(p.field_config.defaults.custom, dict), p.type_val
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_every_override_has_the_schemas_type(uid: str) -> None:
+    """Overrides are ``{id, value}`` pairs, untyped in the model: each value is checked
+    as the field config member its id names (``custom.*``: the panel's own)."""
+    for p in committed(uid)["panels"]:
+        for o in p.get("fieldConfig", {}).get("overrides", []):
+            for prop in o["properties"]:
+                where = f"{p['title']} / {o['matcher']['options']} / {prop['id']}"
+                if prop["id"].startswith("custom."):
+                    config = runtime.panelcfg_config(p["type"])
+                    assert config is not None, where
+                    assert config.field_config_from_json_hook is not None, where
+                    piece = {prop["id"].removeprefix("custom."): prop["value"]}
+                    decoded = config.field_config_from_json_hook(piece)
+                else:
+                    piece = {prop["id"]: prop["value"]}
+                    decoded = FieldConfig.from_json(piece)
+                again = json.loads(json.dumps(decoded, cls=JSONEncoder))
+                assert lost(piece, again) == [], where
+                assert model_errors(decoded, where) == []
 
 
 @pytest.mark.parametrize("uid", UIDS)
