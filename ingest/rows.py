@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from wastewatch.ingest.validate import describe_errors
 from wastewatch.schema.broker import BrokerEvent
@@ -95,6 +95,7 @@ STATUS_COLUMNS = (
 
 ReadingRow = tuple[Any, ...]
 _STRICT: dict[str, Any] = {"strict": True, "by_alias": True, "by_name": False}
+_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +120,24 @@ def received_at(headers: Any, fallback_ms: int) -> datetime:
     return _utc(fallback_ms / 1000)
 
 
+def _decode(model: type[_M], value: bytes | None, what: str) -> _M | Reject:
+    """``value`` validated as the bridge validates it: the strict model, then the wire checks."""
+    payload = value or b""
+    try:
+        message = model.model_validate_json(payload, **_STRICT)
+    except ValidationError as exc:
+        return Reject(f"undecodable {what}: {describe_errors(exc)}")
+    problem = wire_problem(payload, message)
+    if problem is not None:
+        return Reject(f"undecodable {what}: {problem}")
+    return message
+
+
 def reading_row(value: bytes | None, received: datetime) -> ReadingRow | Reject:
     """One telemetry record as a staging row."""
-    try:
-        r = DeviceTelemetry.model_validate_json(value or b"", **_STRICT)
-    except ValidationError as exc:
-        return Reject(f"undecodable reading: {describe_errors(exc)}")
-    problem = wire_problem(value or b"", r)
-    if problem is not None:
-        return Reject(f"undecodable reading: {problem}")
+    r = _decode(DeviceTelemetry, value, "reading")
+    if isinstance(r, Reject):
+        return r
     # ts 0 or any time before 2024 means "my clock was never set": the bridge's receive
     # time stands in.  (A plausible ts with the CLOCK_UNSET flag is kept: the row's flags say
     # it, and the processors do not place such a reading in event time.)
@@ -152,13 +162,9 @@ def reading_row(value: bytes | None, received: datetime) -> ReadingRow | Reject:
 
 def status_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Reject:
     """One device-status record as a row of device_status_history."""
-    try:
-        s = DeviceStatus.model_validate_json(value or b"", **_STRICT)
-    except ValidationError as exc:
-        return Reject(f"undecodable status: {describe_errors(exc)}")
-    problem = wire_problem(value or b"", s)
-    if problem is not None:
-        return Reject(f"undecodable status: {problem}")
+    s = _decode(DeviceStatus, value, "status")
+    if isinstance(s, Reject):
+        return s
     if s.device_id is None:
         return Reject("undecodable status: no device id")
     ts = s.timestamp_s
@@ -169,13 +175,9 @@ def status_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Rej
 
 def ticket_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Reject:
     """One weighbridge ticket as a row of landfill_deliveries."""
-    try:
-        t = LandfillDelivery.model_validate_json(value or b"", **_STRICT)
-    except ValidationError as exc:
-        return Reject(f"undecodable ticket: {describe_errors(exc)}")
-    problem = wire_problem(value or b"", t)
-    if problem is not None:
-        return Reject(f"undecodable ticket: {problem}")
+    t = _decode(LandfillDelivery, value, "ticket")
+    if isinstance(t, Reject):
+        return t
     return (
         t.weighed_at,
         t.ticket_id,
@@ -192,13 +194,9 @@ def ticket_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Rej
 def broker_event_row(value: bytes | None, received: datetime) -> tuple[Any, ...] | Reject:
     """One report of the broker's guard plugins as a row of broker_events (its time is the
     broker's ``at``, part of the natural key: the same report from two bridges is one row)."""
-    try:
-        e = BrokerEvent.model_validate_json(value or b"", **_STRICT)
-    except ValidationError as exc:
-        return Reject(f"undecodable broker report: {describe_errors(exc)}")
-    problem = wire_problem(value or b"", e)
-    if problem is not None:
-        return Reject(f"undecodable broker report: {problem}")
+    e = _decode(BrokerEvent, value, "broker report")
+    if isinstance(e, Reject):
+        return e
     return (
         e.time,
         str(e.event),

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from wastewatch.schema.broker import (
     BROKER_EVENT_TOPICS,
@@ -50,6 +51,8 @@ LANDFILL = "waste.landfill.v1"
 BROKER = "waste.broker.v1"
 #: Weighbridge tickets are few and a little larger than readings.
 MAX_TICKET_BYTES = 4096
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,21 +120,9 @@ def _ticket(
     payload: bytes, site_id: str, *, now_s: float, max_future_s: int
 ) -> Accepted | Rejected:
     """A weighbridge ticket (`LandfillDelivery`), forwarded in its canonical form."""
-    if len(payload) > MAX_TICKET_BYTES:
-        return Rejected(
-            DeadLetterReason.OVERSIZE,
-            f"{len(payload)} bytes, the limit for a ticket is {MAX_TICKET_BYTES}",
-            site_id,
-        )
-    try:
-        ticket = LandfillDelivery.model_validate_json(
-            payload, strict=True, by_alias=True, by_name=False
-        )
-    except ValidationError as exc:
-        return Rejected(_reason(exc), describe_errors(exc), site_id)
-    problem = wire_problem(payload, ticket)
-    if problem is not None:
-        return Rejected(DeadLetterReason.INVALID, problem, site_id)
+    ticket = _validated(LandfillDelivery, payload, site_id, limit=(MAX_TICKET_BYTES, "a ticket"))
+    if isinstance(ticket, Rejected):
+        return ticket
     if ticket.site_id != site_id:
         return Rejected(
             DeadLetterReason.DEVICE_MISMATCH,
@@ -166,19 +157,11 @@ def _broker_event(
             f"not a broker report topic (expected {BROKER_TOPIC_ROOT}/denied or /login-refused)",
             None,
         )
-    if len(payload) > MAX_BROKER_EVENT_BYTES:
-        return Rejected(
-            DeadLetterReason.OVERSIZE,
-            f"{len(payload)} bytes, the limit for a broker report is {MAX_BROKER_EVENT_BYTES}",
-            None,
-        )
-    try:
-        event = BrokerEvent.model_validate_json(payload, strict=True, by_alias=True, by_name=False)
-    except ValidationError as exc:
-        return Rejected(_reason(exc), describe_errors(exc), None)
-    problem = wire_problem(payload, event)
-    if problem is not None:
-        return Rejected(DeadLetterReason.INVALID, problem, None)
+    event = _validated(
+        BrokerEvent, payload, None, limit=(MAX_BROKER_EVENT_BYTES, "a broker report")
+    )
+    if isinstance(event, Rejected):
+        return event
     if event.event is not kind:
         return Rejected(
             DeadLetterReason.INVALID,
@@ -199,9 +182,8 @@ def _broker_event(
 def _telemetry(
     payload: bytes, device_id: str, *, now_s: float, max_future_s: int
 ) -> Accepted | Rejected:
+    # `_validated` inlined: this is the bridge's hot path, and the call costs ~2 % of it.
     try:
-        # Strict and by alias only: what is forwarded is the original bytes, so they must
-        # already be exactly what the sink stores ("42" for an int is refused, not coerced).
         reading = DeviceTelemetry.model_validate_json(
             payload, strict=True, by_alias=True, by_name=False
         )
@@ -229,15 +211,9 @@ def _telemetry(
 def _status(
     payload: bytes, device_id: str, *, now_s: float, max_future_s: int
 ) -> Accepted | Rejected:
-    try:
-        status = DeviceStatus.model_validate_json(
-            payload, strict=True, by_alias=True, by_name=False
-        )
-    except ValidationError as exc:
-        return Rejected(_reason(exc), describe_errors(exc), device_id)
-    problem = wire_problem(payload, status)
-    if problem is not None:
-        return Rejected(DeadLetterReason.INVALID, problem, device_id)
+    status = _validated(DeviceStatus, payload, device_id)
+    if isinstance(status, Rejected):
+        return status
     if status.device_id is not None and status.device_id != device_id:
         return Rejected(
             DeadLetterReason.DEVICE_MISMATCH,
@@ -260,6 +236,31 @@ def _status(
         }
     )
     return Accepted(STATUS, device_id, complete.to_json_bytes())
+
+
+def _validated(
+    model: type[_M], payload: bytes, key: str | None, *, limit: tuple[int, str] | None = None
+) -> _M | Rejected:
+    """``payload`` as ``model``, or the dead-letter verdict (``key`` is its Kafka key).
+
+    ``limit``: the most bytes and what the message is ("a ticket"), unless the caller checked.
+    """
+    if limit is not None and len(payload) > limit[0]:
+        return Rejected(
+            DeadLetterReason.OVERSIZE,
+            f"{len(payload)} bytes, the limit for {limit[1]} is {limit[0]}",
+            key,
+        )
+    try:
+        # Strict and by alias only: valid bytes are forwarded as they are, so they must
+        # already be exactly what the sink stores ("42" for an int is refused, not coerced).
+        message = model.model_validate_json(payload, strict=True, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        return Rejected(_reason(exc), describe_errors(exc), key)
+    problem = wire_problem(payload, message)
+    if problem is not None:
+        return Rejected(DeadLetterReason.INVALID, problem, key)
+    return message
 
 
 def _reason(exc: ValidationError) -> DeadLetterReason:
