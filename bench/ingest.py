@@ -39,7 +39,6 @@ import urllib.request
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any, Final
@@ -59,6 +58,8 @@ from wastewatch.workbench.bench.mqtt_load import (
     PublishJob,
     PublishResult,
     RawSubscriber,
+    collect,
+    exited,
 )
 from wastewatch.workbench.bench.naive import NaiveConfig, NaiveResult, naive_main
 from wastewatch.workbench.bench.payloads import (
@@ -356,7 +357,7 @@ def _naive_leg(
     proc = ctx.Process(target=naive_main, args=(cfg, results), name="bench-naive", daemon=True)
     proc.start()
     try:
-        _await(results, "ready", 60.0, "starting the naive bridge", proc)
+        collect(results, 1, "ready", 60.0, "starting the naive bridge", exited(proc))
         job = PublishJob(
             topic_format=root + "/{device}/telemetry",
             device_prefix=NAIVE_DEVICE_PREFIX,
@@ -366,9 +367,10 @@ def _naive_leg(
             start_at=time.time() + 0.3,
         )
         first = _first(pool.run(job, timeout_s=120))
-        done: NaiveResult = _await(
-            results, "done", opts.naive_seconds + 120, "the naive bridge", proc
+        answers = collect(
+            results, 1, "done", opts.naive_seconds + 120, "the naive bridge", exited(proc)
         )
+        done: NaiveResult = answers[0]
     finally:
         proc.join(10)
         if proc.is_alive():
@@ -379,36 +381,6 @@ def _naive_leg(
         f"(b) naive bridge: {done.processed} readings (stopped by {done.stopped_by}), {rate:,.0f}/s"
     )
     return rate, done.processed
-
-
-def _await(
-    results: Queue[tuple[str, int, Any]],
-    kind: str,
-    timeout_s: float,
-    what: str,
-    proc: BaseProcess,
-) -> Any:
-    import queue
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise BenchError(f"{what}: no answer within {timeout_s:.0f} s")
-        try:
-            tag, _, value = results.get(timeout=min(left, 1.0))
-        except queue.Empty:
-            if not proc.is_alive():
-                try:
-                    tag, _, value = results.get(timeout=1.0)
-                except queue.Empty:
-                    raise BenchError(f"{what}: process exited with {proc.exitcode}") from None
-            else:
-                continue
-        if tag == "error":
-            raise BenchError(f"{what}: {value}")
-        if tag == kind:
-            return value
 
 
 # --------------------------------------------------------------------------- leg (c)

@@ -37,6 +37,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
+from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any, Final
 
@@ -68,6 +69,8 @@ __all__ = [
     "PublisherPool",
     "RawSubscriber",
     "SubscribeResult",
+    "collect",
+    "exited",
     "ignore_interrupts",
 ]
 
@@ -284,7 +287,12 @@ def publisher_main(
             publisher.close()
 
 
-def _collect(
+def exited(*procs: BaseProcess) -> Callable[[], list[str]]:
+    """For :func:`collect`: which of ``procs`` have exited, with their exit codes."""
+    return lambda: [f"{p.name} (exit {p.exitcode})" for p in procs if not p.is_alive()]
+
+
+def collect(
     results: Queue[tuple[str, int, Any]],
     want: int,
     kind: str,
@@ -348,12 +356,12 @@ class PublisherPool:
             self._procs.append(proc)
 
     def _dead(self) -> list[str]:
-        return [f"{p.name} (exit {p.exitcode})" for p in self._procs if not p.is_alive()]
+        return exited(*self._procs)()
 
     def start(self) -> PublisherPool:
         for proc in self._procs:
             proc.start()
-        _collect(
+        collect(
             self._results,
             self.count,
             "ready",
@@ -367,7 +375,7 @@ class PublisherPool:
         """Run ``job`` on every publisher; their results in publisher order."""
         for commands in self._commands:
             commands.put(job)
-        got = _collect(self._results, self.count, "done", timeout_s, "publishing", self._dead)
+        got = collect(self._results, self.count, "done", timeout_s, "publishing", self._dead)
         return [got[i] for i in range(self.count)]
 
     def close(self) -> None:
@@ -584,12 +592,11 @@ class RawSubscriber:
         )
 
     def _dead(self) -> list[str]:
-        p = self._proc
-        return [] if p.is_alive() else [f"{p.name} (exit {p.exitcode})"]
+        return exited(self._proc)()
 
     def start(self) -> RawSubscriber:
         self._proc.start()
-        _collect(
+        collect(
             self._results,
             1,
             "ready",
@@ -602,7 +609,7 @@ class RawSubscriber:
     def result(self, expected: int, *, timeout_s: float) -> SubscribeResult:
         """Wait until ``expected`` messages arrived (or the subscriber went idle)."""
         self._commands.put(expected)
-        got = _collect(self._results, 1, "done", timeout_s, "the raw subscriber", self._dead)
+        got = collect(self._results, 1, "done", timeout_s, "the raw subscriber", self._dead)
         result: SubscribeResult = got[0]
         return result
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -34,6 +35,23 @@ def isolated_settings(settings: Settings, city: str, tag: str) -> Settings:
 
 def mqtt_port(settings: Settings) -> int:
     return int(settings.mqtt.url.rsplit(":", 1)[1])
+
+
+class OwnCity(NamedTuple):
+    """One test's random tag, its city (``<prefix>-<tag>``), its isolated settings and the
+    broker's port."""
+
+    tag: str
+    city: str
+    settings: Settings
+    port: int
+
+
+def own_city(settings: Settings, prefix: str) -> OwnCity:
+    """A city of its own for one test (see :func:`isolated_settings`)."""
+    tag = uuid.uuid4().hex[:8]
+    city = f"{prefix}-{tag}"
+    return OwnCity(tag, city, isolated_settings(settings, city, tag), mqtt_port(settings))
 
 
 def publish_all(port: int, topic: str, payloads: list[bytes]) -> None:

@@ -10,12 +10,11 @@ import asyncio
 import json
 import random
 import time
-import uuid
 
 import psycopg
 import pytest
 
-from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all, settled_rows
+from tests.pipeline_helpers import own_city, publish_all, settled_rows
 from wastewatch.core.settings import Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
@@ -29,11 +28,8 @@ pytestmark = pytest.mark.integration
 async def test_clockless_readings_use_receive_time_and_are_not_duplicated(
     settings: Settings,
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    city = f"clk-{tag}"
+    tag, city, test_settings, port = own_city(settings, "clk")
     device = f"clk{tag}-00"
-    test_settings = isolated_settings(settings, city, tag)
-    port = mqtt_port(settings)
     flags = int(TelemetryFlag.CLOCK_UNSET)
 
     def reading(seq: int) -> bytes:
@@ -83,11 +79,8 @@ def old_chunks(settings: Settings) -> set[str]:
 
 @pytest.mark.asyncio
 async def test_readings_dated_before_the_plausible_time_are_clockless(settings: Settings) -> None:
-    tag = uuid.uuid4().hex[:8]
-    city = f"old-{tag}"
+    tag, city, test_settings, port = own_city(settings, "old")
     device = f"old{tag}-00"
-    test_settings = isolated_settings(settings, city, tag)
-    port = mqtt_port(settings)
     rng = random.Random(tag)
     day = 86_400
     # The epoch itself, days of 1970-1996 (each would have been a chunk of its own),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 
@@ -15,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all
+from tests.pipeline_helpers import own_city, publish_all
 from wastewatch.core.settings import Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.log_budget import LogBudget, Suppressed
@@ -187,9 +186,7 @@ async def eventually(check: Callable[[], bool], timeout_s: float = 30) -> None:
 async def test_a_burst_of_dead_letters_logs_a_few_lines_and_counts_every_one(
     settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    city = f"dlq-{tag}"
-    base = isolated_settings(settings, city, tag)
+    tag, city, base, port = own_city(settings, "dlq")
     window_s = 8.0
     limits = {
         "dead_letter_log_per_device": 2,
@@ -197,7 +194,6 @@ async def test_a_burst_of_dead_letters_logs_a_few_lines_and_counts_every_one(
         "dead_letter_log_window_s": window_s,
     }
     test_settings = base.model_copy(update={"ingest": base.ingest.model_copy(update=limits)})
-    port = mqtt_port(settings)
     burst = 150
     caplog.set_level(logging.INFO, logger="wastewatch.ingest.bridge")
     window_start = time.monotonic()  # the bridge's first window starts when it is built

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from tests.mqtt_login import login
-from tests.pipeline_helpers import isolated_settings, mqtt_port, publish_all, settled_rows
+from tests.pipeline_helpers import own_city, publish_all, settled_rows
 from wastewatch.core.settings import Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
@@ -24,11 +23,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.mark.asyncio
 async def test_tickets_are_stored_once(settings: Settings) -> None:
-    tag = uuid.uuid4().hex[:8]
-    city = f"wb-{tag}"
+    tag, city, test_settings, port = own_city(settings, "wb")
     site = f"site-{tag}"
-    test_settings = isolated_settings(settings, city, tag)
-    port = mqtt_port(settings)
     weighed = datetime.now(tz=UTC).replace(microsecond=0) - timedelta(minutes=30)
 
     def ticket(n: int, net: float) -> bytes:
@@ -86,11 +82,8 @@ def _old_session(port: int, client_id: str, city: str) -> None:
 async def test_a_bridge_session_from_before_tickets_still_gets_them(settings: Settings) -> None:
     """The bridge subscribes on every connect: a session kept by the broker from an older
     bridge must not hide a topic filter added since."""
-    tag = uuid.uuid4().hex[:8]
-    city = f"wb-{tag}"
+    tag, city, test_settings, port = own_city(settings, "wb")
     site = f"site-{tag}"
-    test_settings = isolated_settings(settings, city, tag)
-    port = mqtt_port(settings)
     await asyncio.to_thread(_old_session, port, test_settings.mqtt.bridge_client_id(), city)
     body = json.dumps(
         {

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.conftest import SessionDb
-from tests.pipeline_helpers import isolated_settings
+from tests.pipeline_helpers import own_city
 from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
 from wastewatch.core.settings import Settings
@@ -38,9 +38,7 @@ pytestmark = pytest.mark.integration
 async def test_replay_reaches_timescaledb_and_matches_the_truth(
     settings: Settings, tmp_path: Path
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    city_slug = f"sim-{tag}"
-    own = isolated_settings(settings, city_slug, tag)
+    tag, city_slug, own, _port = own_city(settings, "sim")
     end = int(time.time()) // 3600 * 3600 - 3600 * (int(tag, 16) % 1000)  # unique per run
     sim = build_simulation(
         city_slug,

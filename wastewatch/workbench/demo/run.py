@@ -635,16 +635,36 @@ class Demo:
         city = fig.city_figures(conn, self.routes_date)
         behind = None if city.event_time is None else time.time() - city.event_time.timestamp()
         caught_up = behind is not None and behind < 300
+        return self._figures(
+            phase,
+            city,
+            speed=1.0 if caught_up else self.opts.speed,
+            readings_total=self.readings_at_live + int(p.written - self.written_at_live),
+            readings_per_s=rate,
+            pipeline=p,
+        )
+
+    def _figures(
+        self,
+        phase: str,
+        city: fig.CityFigures,
+        *,
+        speed: float | None,
+        readings_total: int,
+        readings_per_s: float | None,
+        pipeline: _Pipeline | None,
+    ) -> summary.Figures:
+        """The summary's figures: the city's from the database, the run's own."""
         return summary.Figures(
             phase=phase,
             city=self.settings.city,
             database=self.database,
             bins=len(self.devices),
-            elapsed_s=now - self.t0,
+            elapsed_s=time.monotonic() - self.t0,
             event_time=city.event_time,
-            speed=1.0 if caught_up else self.opts.speed,
-            readings_total=self.readings_at_live + int(p.written - self.written_at_live),
-            readings_per_s=rate,
+            speed=speed,
+            readings_total=readings_total,
+            readings_per_s=readings_per_s,
             urgency=city.urgency,
             alerts=city.alerts,
             fires=city.fires,
@@ -652,7 +672,7 @@ class Demo:
             routes_date=self.routes_date,
             routes=city.routes,
             collections_24h=city.collections_24h,
-            components=self.component_rows(p),
+            components=self.component_rows(pipeline),
             notes=tuple(self.notes),
         )
 
@@ -781,25 +801,13 @@ class Demo:
             if live_s and self.live_started is not None
             else None
         )
-        figures = summary.Figures(
-            phase="stopped" if not self.failures else "failed",
-            city=self.settings.city,
-            database=self.database,
-            bins=len(self.devices),
-            elapsed_s=time.monotonic() - self.t0,
-            event_time=city.event_time,
+        figures = self._figures(
+            "stopped" if not self.failures else "failed",
+            city,
             speed=None,
             readings_total=total,
             readings_per_s=rate,
-            urgency=city.urgency,
-            alerts=city.alerts,
-            fires=city.fires,
-            landfill=city.landfill,
-            routes_date=self.routes_date,
-            routes=city.routes,
-            collections_24h=city.collections_24h,
-            components=self.component_rows(None),
-            notes=tuple(self.notes),
+            pipeline=None,
         )
         files = self._files()
         ok = not self.failures
