@@ -39,6 +39,7 @@ from wastewatch.processors.runtime import (
     Stage,
     Step,
     decode_readings,
+    executemany_write,
     partition_of,
 )
 from wastewatch.processors.text import alert_text
@@ -230,12 +231,8 @@ class AlertStage(Stage):
             if alert.severity is Severity.CRITICAL and alert.state is AlertState.OPEN:
                 outbox.append((alert.alert_id, json.dumps(alert.to_json_dict())))
 
-        async def write(c: Conn) -> None:
-            async with c.cursor() as cur:
-                if rows:
-                    await cur.executemany(_UPSERT, rows)
-                if outbox:
-                    await cur.executemany(_OUTBOX, outbox)
-
-        step.writes += [write, self.state.take_dirty()]
+        step.writes += [
+            executemany_write((_UPSERT, rows), (_OUTBOX, outbox)),
+            self.state.take_dirty(),
+        ]
         return step

@@ -21,7 +21,15 @@ from wastewatch.core.settings import Settings
 from wastewatch.processors.collections import CollectionDetector
 from wastewatch.processors.forecast import FillForecaster, Forecast
 from wastewatch.processors.readings import BinInfo, utc
-from wastewatch.processors.runtime import Conn, Record, Registry, Stage, Step, decode_readings
+from wastewatch.processors.runtime import (
+    Conn,
+    Record,
+    Registry,
+    Stage,
+    Step,
+    decode_readings,
+    executemany_write,
+)
 
 _BIN_STATE = """
 insert into bin_state as s (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,
@@ -51,10 +59,9 @@ def _t(ts: int | None) -> Any:
     return None if ts is None else utc(ts)
 
 
-def snapshot_row(info: BinInfo, f: Forecast) -> tuple[Any, ...]:
+def _forecast_columns(f: Forecast) -> tuple[Any, ...]:
+    """The forecast's columns, in the same order in both tables."""
     return (
-        utc(f.as_of),
-        info.bin_id,
         round(f.fill, 4),
         f.rate_per_h,
         f.threshold,
@@ -65,19 +72,17 @@ def snapshot_row(info: BinInfo, f: Forecast) -> tuple[Any, ...]:
     )
 
 
+def snapshot_row(info: BinInfo, f: Forecast) -> tuple[Any, ...]:
+    return (utc(f.as_of), info.bin_id, *_forecast_columns(f))
+
+
 def state_row(info: BinInfo, f: Forecast, last_collection: int) -> tuple[Any, ...]:
     return (
         info.bin_id,
         info.device_id,
         info.zone or None,
         info.stream,
-        round(f.fill, 4),
-        f.rate_per_h,
-        f.threshold,
-        _t(f.threshold_at),
-        _t(f.early_at),
-        _t(f.late_at),
-        f.urgency,
+        *_forecast_columns(f),
         _t(f.collect_by),
         utc(f.as_of),
         _t(last_collection or None),
@@ -149,11 +154,9 @@ class ForecastStage(Stage):
             self.state.put(device, put)
             self._live[device] = (put, det, model)
 
-        async def write(c: Conn) -> None:
-            async with c.cursor() as cur:
-                if states:
-                    await cur.executemany(_BIN_STATE, states)
-                if snapshots:
-                    await cur.executemany(_SNAPSHOT, snapshots)
-
-        return Step(writes=[write, self.state.take_dirty()])
+        return Step(
+            writes=[
+                executemany_write((_BIN_STATE, states), (_SNAPSHOT, snapshots)),
+                self.state.take_dirty(),
+            ]
+        )

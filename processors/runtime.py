@@ -32,7 +32,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, ClassVar
@@ -76,6 +76,23 @@ class Step:
     async def write(self, conn: Conn) -> None:
         for w in self.writes:
             await w(conn)
+
+
+def executemany_write(
+    *batches: tuple[str, Sequence[Sequence[Any]]],
+) -> Callable[[Conn], Awaitable[None]]:
+    """A write that runs each statement over its rows, in order; one with no rows is skipped.
+
+    The row lists are read when the write runs, so a stage may still fill them after this call.
+    """
+
+    async def write(conn: Conn) -> None:
+        async with conn.cursor() as cur:
+            for statement, rows in batches:
+                if rows:
+                    await cur.executemany(statement, rows)
+
+    return write
 
 
 def partition_of(key: str, partitions: int) -> int:
