@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Self
+from typing import Final, Self
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from wastewatch.schema.common import (
     BinId,
@@ -23,6 +24,24 @@ from wastewatch.schema.common import (
 )
 
 __all__ = ["RoutePlan", "RouteStop", "SolverInfo", "SolverStatus"]
+
+
+_FIRST_STOP: Final[JsonDict] = {
+    "sequence": 1,
+    "bin_id": "kls-0001",
+    "eta": "2026-01-01T23:40:00Z",
+    "expected_load_l": 190.0,
+    "expected_load_kg": 38.0,
+    "distance_from_previous_km": 2.4,
+}
+"""The example stop, also the first of the example plan."""
+_PLAN_SOLVER: Final[JsonDict] = {
+    "name": "nearest-neighbour+2opt",
+    "status": "heuristic",
+    "objective": 12.9,
+    "runtime_s": 0.41,
+}
+"""The example plan's solver."""
 
 
 class SolverStatus(StrEnum):
@@ -39,18 +58,7 @@ class RouteStop(MessageModel):
 
     model_config = ConfigDict(
         title="RouteStop",
-        json_schema_extra={
-            "examples": [
-                {
-                    "sequence": 1,
-                    "bin_id": "kls-0001",
-                    "eta": "2026-01-01T23:40:00Z",
-                    "expected_load_l": 190.0,
-                    "expected_load_kg": 38.0,
-                    "distance_from_previous_km": 2.4,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [_FIRST_STOP]},
     )
 
     sequence: int = Field(ge=1, le=10_000, description="1-based visiting order.", examples=[1])
@@ -117,14 +125,7 @@ class RoutePlan(MessageModel):
                     "waste_stream": "general",
                     "created_at": "2026-01-01T22:00:00Z",
                     "stops": [
-                        {
-                            "sequence": 1,
-                            "bin_id": "kls-0001",
-                            "eta": "2026-01-01T23:40:00Z",
-                            "expected_load_l": 190.0,
-                            "expected_load_kg": 38.0,
-                            "distance_from_previous_km": 2.4,
-                        },
+                        _FIRST_STOP,
                         {
                             "sequence": 2,
                             "bin_id": "kls-0007",
@@ -138,12 +139,7 @@ class RoutePlan(MessageModel):
                     "total_duration_s": 5400,
                     "expected_load_l": 400.0,
                     "expected_load_kg": 80.0,
-                    "solver": {
-                        "name": "nearest-neighbour+2opt",
-                        "status": "heuristic",
-                        "objective": 12.9,
-                        "runtime_s": 0.41,
-                    },
+                    "solver": _PLAN_SOLVER,
                 }
             ]
         },
@@ -182,14 +178,7 @@ class RoutePlan(MessageModel):
     )
     solver: SolverInfo = Field(
         description="Solver that made the plan.",
-        examples=[
-            {
-                "name": "nearest-neighbour+2opt",
-                "status": "heuristic",
-                "objective": 12.9,
-                "runtime_s": 0.41,
-            }
-        ],
+        examples=[_PLAN_SOLVER],
     )
 
     @model_validator(mode="after")
