@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from wastewatch.cli.options import Subparsers, add_action
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+
+def register(sub: Subparsers) -> None:
+    p = add_action(
+        sub,
         "api",
-        help="the planners' read-only HTTP API (FastAPI)",
+        run,
+        "the planners' read-only HTTP API (FastAPI)",
         description="Serves /v1/bins, /v1/bins/{id}, /v1/bins/{id}/readings, /v1/collections, "
         "/v1/history, /v1/alerts, /v1/landfill, /v1/landfill/what-if, /v1/routes/{date}, "
         "/v1/ngsi-ld/WasteContainer through the read-only database role. "
@@ -22,7 +26,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--host", default=None, help="address (default WW_API_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default WW_API_PORT, 18080)")
-    p.set_defaults(handler=run, api_parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from wastewatch.api.db import preflight
     from wastewatch.core.settings import load_settings
 
-    parser: argparse.ArgumentParser = args.api_parser
+    parser: argparse.ArgumentParser = args.parser
     settings = load_settings()
     host = args.host or settings.api.host
     port = settings.api.port if args.port is None else args.port

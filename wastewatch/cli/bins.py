@@ -11,15 +11,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from wastewatch.cli.options import Subparsers, add_action, command_group
 from wastewatch.core.settings import load_settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bins", help="the city registry: bins, zones, depots, trucks, landfill")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    imp = actions.add_parser(
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "bins", "the city registry: bins, zones, depots, trucks, landfill")
+    imp = add_action(
+        actions,
         "import",
-        help="upsert bins (and zones, depots, trucks, landfill sites) from CSV/GeoJSON files",
+        run_import,
+        "upsert bins (and zones, depots, trucks, landfill sites) from CSV/GeoJSON files",
         description="Each FILE is a CSV (one kind of row, told by its header), a GeoJSON "
         "FeatureCollection (features with properties.kind), or a folder of them. All rows are "
         "validated, then written in one transaction; nothing is written on any error. "
@@ -27,10 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     imp.add_argument("files", type=Path, nargs="+", metavar="FILE")
     imp.add_argument("--check", action="store_true", help="validate only; write nothing")
-    imp.set_defaults(handler=run_import)
-    lst = actions.add_parser("list", help="list registered bins")
+    lst = add_action(actions, "list", run_list, "list registered bins")
     lst.add_argument("--zone", default=None, help="only this zone")
-    lst.set_defaults(handler=run_list)
 
 
 def run_import(args: argparse.Namespace) -> int:

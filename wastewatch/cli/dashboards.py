@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+from wastewatch.cli.options import Subparsers, add_action, command_group
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("dashboards", help="Grafana dashboards and alert rules (grafana/)")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    b = actions.add_parser(
+
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "dashboards", "Grafana dashboards and alert rules (grafana/)")
+    b = add_action(
+        actions,
         "build",
-        help="regenerate grafana/provisioning/{dashboards/json,alerting} from the Python",
+        build,
+        "regenerate grafana/provisioning/{dashboards/json,alerting} from the Python",
     )
     b.add_argument(
         "--check",
         action="store_true",
         help="write nothing; exit 1 when the committed files differ from the generated ones",
     )
-    b.set_defaults(handler=build)
 
 
 def build(args: argparse.Namespace) -> int:

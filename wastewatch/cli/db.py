@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from wastewatch.cli.options import Subparsers, add_action, command_group
 from wastewatch.core.settings import load_settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("db", help="database migrations")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser(
-        "migrate", help="apply pending migrations (WW_DB_DSN) and set up login roles"
-    ).set_defaults(handler=migrate)
-    actions.add_parser("status", help="list pending migrations").set_defaults(handler=status)
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "db", "database migrations")
+    add_action(
+        actions, "migrate", migrate, "apply pending migrations (WW_DB_DSN) and set up login roles"
+    )
+    add_action(actions, "status", status, "list pending migrations")
 
 
 def migrate(_: argparse.Namespace) -> int:

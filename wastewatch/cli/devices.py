@@ -41,22 +41,27 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wastewatch.cli.options import Subparsers, add_action, add_json, command_group
 from wastewatch.core.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from wastewatch.security.devices import BrokerAddress, Device, Mounting
 
+JSON_PER_LINE = "one JSON object per line"
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+
+def register(sub: Subparsers) -> None:
+    actions = command_group(
+        sub,
         "devices",
-        help="per-device MQTT credentials: provision, revoke, list, refused, broker-state",
+        "per-device MQTT credentials: provision, revoke, list, refused, broker-state",
     )
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    prov = actions.add_parser(
+    prov = add_action(
+        actions,
         "provision",
-        help="create devices' credentials live on the broker and write their firmware configs",
+        provision,
+        "create devices' credentials live on the broker and write their firmware configs",
         description="Creates each device's MQTT credential (user and client id = device id; "
         "publish its own telemetry and status, read its own config), applies it to the "
         "running broker at once (no restart) and writes the firmware's wastewatch.json "
@@ -111,23 +116,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the devices are provisioned already: issue new passwords (the old ones stop)",
     )
     _registry_arg(prov)
-    prov.set_defaults(handler=provision)
 
-    rev = actions.add_parser(
-        "revoke", help="remove a device's credential; the broker disconnects it at once"
+    rev = add_action(
+        actions, "revoke", revoke, "remove a device's credential; the broker disconnects it at once"
     )
     rev.add_argument("--device-id", required=True, metavar="ID")
     _registry_arg(rev)
-    rev.set_defaults(handler=revoke)
 
-    lst = actions.add_parser("list", help="provisioned devices")
-    lst.add_argument("--json", action="store_true", help="one JSON object per line")
+    lst = add_action(actions, "list", list_devices, "provisioned devices")
+    add_json(lst, JSON_PER_LINE)
     _registry_arg(lst)
-    lst.set_defaults(handler=list_devices)
 
-    refused = actions.add_parser(
+    refused = add_action(
+        actions,
         "refused",
-        help="clients the broker refused: denied publishes/subscriptions, login floods",
+        list_refused,
+        "clients the broker refused: denied publishes/subscriptions, login floods",
         description="Each client the MQTT broker refused in the last hours, one line each, "
         "latest first: what it was refused (publish, subscribe, login), how often, the last "
         "topic it tried and when. Under MQTT 3.1.1 the broker acknowledges a denied publish "
@@ -141,12 +145,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="H",
         help="how far back, in hours (default 24; at most 8760)",
     )
-    refused.add_argument("--json", action="store_true", help="one JSON object per line")
-    refused.set_defaults(handler=list_refused)
+    add_json(refused, JSON_PER_LINE)
 
-    state = actions.add_parser(
+    state = add_action(
+        actions,
         "broker-state",
-        help="write the dynamic security plugin's file for a broker that is not running yet",
+        broker_state,
+        "write the dynamic security plugin's file for a broker that is not running yet",
         description="Builds the plugin's whole state (service accounts, their roles, every "
         "device in the registry, each bound to its own client id) and writes it to FILE, mode "
         "600, in one rename. The service passwords come from the environment: "
@@ -169,7 +174,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the plugin's config file (plugin_opt_config_file), e.g. "
         "/mosquitto/data/dynamic-security.json",
     )
-    state.set_defaults(handler=broker_state)
 
 
 def _hours(text: str) -> float:

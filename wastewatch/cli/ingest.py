@@ -9,21 +9,17 @@ import sys
 import urllib.error
 import urllib.request
 
+from wastewatch.cli.options import Subparsers, add_action, command_group
 from wastewatch.core.settings import load_settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("ingest", help="the MQTT->Kafka bridge and the Kafka->TimescaleDB sink")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    b = actions.add_parser("bridge", help="run the MQTT->Kafka bridge until SIGTERM/SIGINT")
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "ingest", "the MQTT->Kafka bridge and the Kafka->TimescaleDB sink")
+    b = add_action(actions, "bridge", bridge, "run the MQTT->Kafka bridge until SIGTERM/SIGINT")
     b.add_argument("--client-id", default=None, help="MQTT client id (default WW_MQTT_CLIENT_ID)")
-    b.set_defaults(handler=bridge)
-    actions.add_parser(
-        "sink", help="run the Kafka->TimescaleDB sink until SIGTERM/SIGINT"
-    ).set_defaults(handler=sink)
-    h = actions.add_parser("health", help="ask the running bridge and sink how they are")
+    add_action(actions, "sink", sink, "run the Kafka->TimescaleDB sink until SIGTERM/SIGINT")
+    h = add_action(actions, "health", health, "ask the running bridge and sink how they are")
     h.add_argument("--timeout", type=float, default=3.0, help="seconds per request")
-    h.set_defaults(handler=health)
 
 
 def bridge(args: argparse.Namespace) -> int:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from wastewatch.cli.options import Subparsers, add_action, command_group
 from wastewatch.core.settings import load_settings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("kafka", help="Kafka topics (WW_KAFKA_BOOTSTRAP)")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser(
-        "create-topics", help="create the catalog's topics that are missing"
-    ).set_defaults(handler=create)
-    actions.add_parser("list-topics", help="list the broker's topics").set_defaults(handler=listing)
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "kafka", "Kafka topics (WW_KAFKA_BOOTSTRAP)")
+    add_action(actions, "create-topics", create, "create the catalog's topics that are missing")
+    add_action(actions, "list-topics", listing, "list the broker's topics")
 
 
 def create(_: argparse.Namespace) -> int:

@@ -13,20 +13,21 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from wastewatch.cli.options import Subparsers, add_action, add_json, command_group
+
 if TYPE_CHECKING:
     from wastewatch.queries.landfill import Scenario
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("landfill", help="landfill capacity: status and what-if diversion")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    s = actions.add_parser("status", help="remaining capacity and projected full date per site")
-    s.add_argument("--site", default=None, help="only this site id")
-    s.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    s.set_defaults(handler=status)
-    w = actions.add_parser(
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "landfill", "landfill capacity: status and what-if diversion")
+    s = add_action(actions, "status", status, "remaining capacity and projected full date per site")
+    _site_and_json(s)
+    w = add_action(
+        actions,
         "what-if",
-        help="how the full date moves if shares of streams are diverted from the landfill",
+        what_if,
+        "how the full date moves if shares of streams are diverted from the landfill",
     )
     w.add_argument(
         "--divert",
@@ -34,9 +35,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="STREAM=SHARE,...",
         help="e.g. recyclable=0.3,organic=0.5 (shares 0..1 of each stream's future inflow)",
     )
-    w.add_argument("--site", default=None, help="only this site id")
-    w.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    w.set_defaults(handler=what_if)
+    _site_and_json(w)
+
+
+def _site_and_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--site", default=None, help="only this site id")
+    add_json(p, "one JSON object on stdout")
 
 
 def _dsn() -> str:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from wastewatch.cli.options import Subparsers, add_action
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+
+def register(sub: Subparsers) -> None:
+    p = add_action(
+        sub,
         "process",
-        help="run the stream processors (collections, forecast, alerts, landfill, rollups)",
+        process,
+        "run the stream processors (collections, forecast, alerts, landfill, rollups)",
         description="Runs the selected processors until SIGTERM/SIGINT, each a Kafka consumer "
         "group of its own, on event time. Metrics and health on WW_PROCESSORS_METRICS_PORT. "
         "See processors/README.md.",
@@ -20,7 +24,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAMES",
         help="comma-separated subset: collections,forecast,alerts,landfill,rollups (default all)",
     )
-    p.set_defaults(handler=process)
 
 
 def process(args: argparse.Namespace) -> int:

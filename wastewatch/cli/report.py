@@ -11,13 +11,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from wastewatch.cli.options import Subparsers, add_action
+
 DEFAULT_DIVERT = "recyclable=0.3,organic=0.5"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+def register(sub: Subparsers) -> None:
+    p = add_action(
+        sub,
         "report",
-        help="monthly report (HTML with plots, optional PDF), Thai and English",
+        run,
+        "monthly report (HTML with plots, optional PDF), Thai and English",
         description="Tonnage by stream and zone, fill level at collection, overflow incidents, "
         "the landfill projection with and without diversion, bins to resize or move, and "
         "alert counts for one Asia/Bangkok calendar month.",
@@ -31,7 +35,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"diversion scenario for the landfill projection (default {DEFAULT_DIVERT})",
     )
     p.add_argument("--pdf", action="store_true", help="also write a PDF")
-    p.set_defaults(handler=run, report_parser=p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from wastewatch.reports.errors import ReportError
     from wastewatch.reports.report import build_report
 
-    parser: argparse.ArgumentParser = args.report_parser
+    parser: argparse.ArgumentParser = args.parser
     settings = load_settings()
     db = settings.db
     dsn = db.reader_dsn or db.writer_dsn or db.dsn

@@ -13,31 +13,34 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import date
 from pathlib import Path
 from typing import Any
 
+from wastewatch.cli.options import (
+    Subparsers,
+    add_action,
+    add_json,
+    add_seed,
+    add_service_date,
+    command_group,
+)
+from wastewatch.cli.output import print_json, print_result
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from exc
 
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("routes", help="collection route plans (PyVRP)")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    plan = actions.add_parser(
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "routes", "collection route plans (PyVRP)")
+    plan = add_action(
+        actions,
         "plan",
-        help="plan, store and publish the routes of one service day",
+        run_plan,
+        "plan, store and publish the routes of one service day",
         description="Must-collect bins (will cross their threshold before the stream's next "
         "service window) are required stops; nearly full bins are optional stops worth a "
         "detour. One problem per stream; trucks unload at their landfill when full.",
     )
-    plan.add_argument("--date", type=_date, required=True, metavar="D", help="YYYY-MM-DD")
+    add_service_date(plan, "YYYY-MM-DD")
     plan.add_argument("--seconds", type=float, default=8.0, help="solver time (default 8)")
-    plan.add_argument("--seed", type=int, default=1)
+    add_seed(plan)
     plan.add_argument(
         "--matrix",
         default=None,
@@ -50,34 +53,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     plan.add_argument("--no-publish", action="store_true", help="store but do not publish")
     plan.add_argument("--geojson", type=Path, default=None, metavar="FILE")
     plan.add_argument("--print", dest="print_truck", default=None, metavar="TRUCK")
-    plan.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    plan.set_defaults(handler=run_plan)
+    add_json(plan)
 
-    pub = actions.add_parser("publish", help="publish the latest stored plans of a day again")
-    pub.add_argument("--date", type=_date, required=True, metavar="D")
-    pub.set_defaults(handler=run_publish)
+    pub = add_action(
+        actions, "publish", run_publish, "publish the latest stored plans of a day again"
+    )
+    add_service_date(pub)
 
-    vrp = actions.add_parser(
+    vrp = add_action(
+        actions,
         "solve-vrplib",
-        help="solve a CVRPLIB instance with the planner's solver",
+        run_solve_vrplib,
+        "solve a CVRPLIB instance with the planner's solver",
         description="Cost counts distances rounded to the nearest integer per edge, as "
         "CVRPLIB does; routes list customers numbered as in .sol files (depot 0).",
     )
     vrp.add_argument("file", type=Path, metavar="FILE")
     vrp.add_argument("--seconds", type=float, default=10.0, help="time limit (default 10)")
-    vrp.add_argument("--seed", type=int, default=1)
-    vrp.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    vrp.set_defaults(handler=run_solve_vrplib, vrp_parser=vrp)
+    add_seed(vrp)
+    add_json(vrp)
 
 
 def run_solve_vrplib(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= 3600:
-        args.vrp_parser.error("--seconds must be within 0..3600")
+        args.parser.error("--seconds must be within 0..3600")
     from wastewatch.processors.routing.solver import read_cvrp, solve_cvrp
 
     instance = read_cvrp(args.file)
     result = solve_cvrp(instance, seconds=args.seconds, seed=args.seed)
-    out = {
+    out: dict[str, Any] = {
         "instance": instance.name,
         "cost": result.cost,
         "routes": result.routes,
@@ -88,13 +92,14 @@ def run_solve_vrplib(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "runtime_s": round(result.runtime_s, 3),
     }
-    if args.json:
-        print(json.dumps(out, separators=(",", ":")))
-    else:
-        for k, r in enumerate(result.routes, start=1):
-            print(f"Route #{k}: {' '.join(map(str, r))}")
-        print(f"Cost {result.cost}")
+    print_result(out, as_json=args.json, table=_solution_text)
     return 0
+
+
+def _solution_text(out: dict[str, Any]) -> str:
+    """As a CVRPLIB .sol file."""
+    routes = [f"Route #{k}: {' '.join(map(str, r))}" for k, r in enumerate(out["routes"], start=1)]
+    return "\n".join([*routes, f"Cost {out['cost']}"])
 
 
 def run_plan(args: argparse.Namespace) -> int:
@@ -159,7 +164,7 @@ def run_plan(args: argparse.Namespace) -> int:
         ],
     }
     if args.json:
-        print(json.dumps(summary, ensure_ascii=False, separators=(",", ":")))
+        print_json(summary)
     elif not args.print_truck:
         _print_summary(summary)
     return 0

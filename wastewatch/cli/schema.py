@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wastewatch.cli.options import Subparsers, add_action, command_group
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("schema", help="message schemas")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    e = actions.add_parser("export", help="write the JSON Schema files")
+
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "schema", "message schemas")
+    e = add_action(actions, "export", export, "write the JSON Schema files")
     e.add_argument("--out", type=Path, default=None, help="folder (default: schema/jsonschema)")
-    e.set_defaults(handler=export)
 
 
 def export(args: argparse.Namespace) -> int:

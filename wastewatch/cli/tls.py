@@ -12,20 +12,20 @@ import argparse
 import shutil
 from pathlib import Path
 
+from wastewatch.cli.options import Subparsers, add_action, command_group
 from wastewatch.core.settings import load_settings
 
 COMPOSE_TLS_DIR = Path("deploy/mosquitto/tls")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("tls", help="the local CA and MQTT server certificates")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser(
-        "ca", help="create the CA if missing; print its certificate's path"
-    ).set_defaults(handler=ca)
-    srv = actions.add_parser(
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "tls", "the local CA and MQTT server certificates")
+    add_action(actions, "ca", ca, "create the CA if missing; print its certificate's path")
+    srv = add_action(
+        actions,
         "server-cert",
-        help="issue a broker certificate (server.pem, server.key, ca.pem) from the local CA",
+        server_cert,
+        "issue a broker certificate (server.pem, server.key, ca.pem) from the local CA",
     )
     srv.add_argument(
         "--host",
@@ -42,7 +42,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="DIR",
         help=f"folder to write to (default: {COMPOSE_TLS_DIR}, mounted by docker-compose)",
     )
-    srv.set_defaults(handler=server_cert)
 
 
 def ca(_: argparse.Namespace) -> int:

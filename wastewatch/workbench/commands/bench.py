@@ -7,11 +7,19 @@ object (keys in ``bench/README.md``), otherwise a short table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
 
+from wastewatch.cli.options import (
+    Subparsers,
+    add_action,
+    add_json,
+    command_group,
+    number,
+    positive_int,
+)
+from wastewatch.cli.output import aligned, print_json, print_result
 from wastewatch.workbench.commands import require
 
 require("wastewatch.workbench.bench")
@@ -19,12 +27,13 @@ require("wastewatch.workbench.bench")
 _MAX_PUBLISHERS = 64
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("bench", help="benchmarks on the local stack")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    ingest = actions.add_parser(
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "bench", "benchmarks on the local stack")
+    ingest = add_action(
+        actions,
         "ingest",
-        help="MQTT -> Kafka -> TimescaleDB throughput, latency, loss and memory",
+        run_ingest,
+        "MQTT -> Kafka -> TimescaleDB throughput, latency, loss and memory",
         description="Measures, in one run on the local stack: (a) raw MQTT QoS 1 rate, "
         "(b) a naive one-at-a-time bridge, (c) the real ingest bridge and sink end to end "
         "(throughput, latency at half that rate, lost and duplicated readings, peak RSS). "
@@ -33,7 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ingest.add_argument(
         "--messages",
         "-n",
-        type=_positive_int,
+        type=positive_int,
         default=20_000,
         metavar="N",
         help="readings to publish at full speed (default 20000)",
@@ -41,7 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ingest.add_argument(
         "--devices",
         "-d",
-        type=_positive_int,
+        type=positive_int,
         default=100,
         metavar="D",
         help="simulated devices, bench-dev-00001..D (default 100; at most N)",
@@ -49,12 +58,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ingest.add_argument(
         "--publishers",
         "-p",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="P",
         help="publisher processes (default: CPUs, at most 4 and at most D)",
     )
-    ingest.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
+    add_json(ingest)
     ingest.add_argument("--skip-naive", action="store_true", help="skip leg (b), the naive bridge")
     ingest.add_argument(
         "--naive-seconds",
@@ -70,31 +79,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="S",
         help="how long readings are offered at half the end-to-end rate (default 20)",
     )
-    ingest.set_defaults(handler=run_ingest, bench_parser=ingest)
 
-    simulate = actions.add_parser(
+    simulate = add_action(
+        actions,
         "simulate",
-        help="simulator targets: replay generate+publish time, live sustained rate",
+        run_simulate,
+        "simulator targets: replay generate+publish time, live sustained rate",
         description="replay: D days x B bins generated and published (with --e2e also into "
         "TimescaleDB through a bridge and sink of its own). live: B bins for S seconds from "
         "one process. See bench/README.md.",
     )
     simulate.add_argument("mode", choices=("replay", "live"))
-    simulate.add_argument("--bins", type=_positive_int, default=None, metavar="B")
+    simulate.add_argument("--bins", type=positive_int, default=None, metavar="B")
     simulate.add_argument("--days", type=_positive_float, default=30.0, metavar="D")
     simulate.add_argument(
-        "--interval", type=_positive_int, default=None, metavar="S", help="report interval"
+        "--interval", type=positive_int, default=None, metavar="S", help="report interval"
     )
-    simulate.add_argument("--publishers", type=_positive_int, default=2, metavar="P")
+    simulate.add_argument("--publishers", type=positive_int, default=2, metavar="P")
     simulate.add_argument("--seconds", type=_positive_float, default=60.0, metavar="S")
     simulate.add_argument("--speed", type=_positive_float, default=1.0, metavar="X")
     simulate.add_argument("--e2e", action="store_true", help="replay: also time ingest into the DB")
-    simulate.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    simulate.set_defaults(handler=run_simulate)
+    add_json(simulate)
 
-    failover = actions.add_parser(
+    failover = add_action(
+        actions,
         "failover",
-        help="kill -9 Kafka brokers (and the bridge and sink) under MQTT load: lost, "
+        run_failover,
+        "kill -9 Kafka brokers (and the bridge and sink) under MQTT load: lost, "
         "duplicated, longest stall, recovery",
         description="Starts a private Kafka cluster of its own (state under "
         ".wastewatch/bench-failover/), a database and topic prefix of its own, the real "
@@ -113,7 +124,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     failover.add_argument(
         "--messages",
         "-n",
-        type=_positive_int,
+        type=positive_int,
         default=100_000,
         metavar="N",
         help="readings to publish (default 100000)",
@@ -121,7 +132,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     failover.add_argument(
         "--devices",
         "-d",
-        type=_positive_int,
+        type=positive_int,
         default=1000,
         metavar="D",
         help="simulated devices, bench-dev-00001..D (default 1000; at most N)",
@@ -129,7 +140,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     failover.add_argument(
         "--publishers",
         "-p",
-        type=_positive_int,
+        type=positive_int,
         default=2,
         metavar="P",
         help="publisher processes (default 2; at most D)",
@@ -148,29 +159,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also kill -9 the bridge and the sink once mid-run, with a backlog larger than "
         "the bridge's buffers queued in Mosquitto, and restart them",
     )
-    failover.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    failover.set_defaults(handler=run_failover, bench_parser=failover)
+    add_json(failover)
 
-    dashboards = actions.add_parser(
+    dashboards = add_action(
+        actions,
         "dashboards",
-        help="every Grafana panel query timed on 90 days x 1000 bins (target <= 200 ms)",
+        run_dashboards,
+        "every Grafana panel query timed on 90 days x 1000 bins (target <= 200 ms)",
         description="Loads D days x B bins of readings (and the processor tables the boards "
         "read) into a database of its own, once: a later run with the same parameters reuses "
         "it. Then times every panel query of every board as the read-only role, with the "
         "variables and macros expanded as Grafana does. See bench/README.md.",
     )
-    dashboards.add_argument("--days", type=_positive_int, default=90, metavar="D")
-    dashboards.add_argument("--bins", type=_positive_int, default=1000, metavar="B")
+    dashboards.add_argument("--days", type=positive_int, default=90, metavar="D")
+    dashboards.add_argument("--bins", type=positive_int, default=1000, metavar="B")
     dashboards.add_argument(
         "--interval-min",
-        type=_positive_int,
+        type=positive_int,
         default=15,
         metavar="M",
         help="minutes between a bin's readings (default 15; must divide a day)",
     )
     dashboards.add_argument(
         "--repeat",
-        type=_positive_int,
+        type=positive_int,
         default=5,
         metavar="N",
         help="timed runs per query after one warm-up run (default 5)",
@@ -200,42 +212,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="print EXPLAIN (ANALYZE, BUFFERS) of every query over the target to stderr",
     )
-    dashboards.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    dashboards.set_defaults(handler=run_dashboards, bench_parser=dashboards)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1")
-    return value
+    add_json(dashboards)
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    """Above 0 and below 3600 (seconds, days)."""
+    value = number(text)
     if not 0 < value < 3600:
         raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 3600 seconds")
     return value
 
 
 def _broker_count(text: str) -> int:
-    value = _positive_int(text)
+    value = positive_int(text)
     if value > 5:
         raise argparse.ArgumentTypeError(f"{value} brokers: the local cluster has 1 to 5")
     return value
 
 
 def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = number(text)
     if not 0 <= value <= 1_000_000:
         raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 1000000 per second")
     return value
@@ -246,7 +242,7 @@ def _progress(line: str) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    parser: argparse.ArgumentParser = args.bench_parser
+    parser: argparse.ArgumentParser = args.parser
     if args.devices > args.messages:
         parser.error(f"--devices ({args.devices}) must not exceed --messages ({args.messages})")
     if args.publishers is None:
@@ -278,10 +274,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         latency_seconds=args.latency_seconds,
     )
     result = run_ingest_bench(opts, _progress)
-    if args.json:
-        print(json.dumps(result, separators=(",", ":")))
-    else:
-        print(_table(result))
+    print_result(result, as_json=args.json, table=_table)
     return 0
 
 
@@ -313,12 +306,15 @@ def _table(r: dict[str, Any]) -> str:
         ("    lost / duplicates", f"{r['lost']} / {r['duplicates']}"),
         ("peak RSS", ", ".join(f"{k} {_fmt(v, ' MB')}" for k, v in rss.items())),
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+    return aligned(rows)
+
+
+def _key_table(result: dict[str, Any]) -> str:
+    return aligned((k, _fmt(v)) for k, v in result.items())
 
 
 def run_failover(args: argparse.Namespace) -> int:
-    parser: argparse.ArgumentParser = args.bench_parser
+    parser: argparse.ArgumentParser = args.parser
     if args.devices > args.messages:
         parser.error(f"--devices ({args.devices}) must not exceed --messages ({args.messages})")
     if args.publishers > min(args.devices, _MAX_PUBLISHERS):
@@ -338,11 +334,7 @@ def run_failover(args: argparse.Namespace) -> int:
         kill_pipeline=args.kill_pipeline,
     )
     result = run_failover_bench(opts, _progress)
-    if args.json:
-        print(json.dumps(result, separators=(",", ":")))
-    else:
-        width = max(len(k) for k in result)
-        print("\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in result.items()))
+    print_result(result, as_json=args.json, table=_key_table)
     return 0
 
 
@@ -361,17 +353,13 @@ def run_simulate(args: argparse.Namespace) -> int:
         e2e=args.e2e,
     )
     result = run_simulate_bench(opts, _progress)
-    if args.json:
-        print(json.dumps(result, separators=(",", ":")))
-    else:
-        width = max(len(k) for k in result)
-        print("\n".join(f"{k:<{width}}  {_fmt(v)}" for k, v in result.items()))
+    print_result(result, as_json=args.json, table=_key_table)
     return 0
 
 
 def run_dashboards(args: argparse.Namespace) -> int:
     if (24 * 60) % args.interval_min:
-        args.bench_parser.error(f"--interval-min {args.interval_min} does not divide a day")
+        args.parser.error(f"--interval-min {args.interval_min} does not divide a day")
 
     from wastewatch.workbench.bench.dashboards import DashBenchOptions, run_dashboards_bench
 
@@ -388,7 +376,7 @@ def run_dashboards(args: argparse.Namespace) -> int:
     result, table = run_dashboards_bench(opts, _progress)
     if args.json:
         _progress(table)
-        print(json.dumps(result, separators=(",", ":"), ensure_ascii=False))
+        print_json(result)
     else:
         print(table)
         print(

@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
+from wastewatch.cli.options import (
+    Subparsers,
+    add_action,
+    add_json,
+    add_seed,
+    positive_float,
+    positive_int,
+)
 from wastewatch.workbench.commands import require
 
 require("wastewatch.workbench.demo", "wastewatch.workbench.stack")
 
 
-def _positive(kind: type[float] | type[int]) -> Callable[[str], float | int]:
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-        return value
-
-    return parse
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
+def register(sub: Subparsers) -> None:
+    p = add_action(
+        sub,
         "demo",
-        help="the whole Kalasin pipeline on the local stack, with a live summary",
+        run,
+        "the whole Kalasin pipeline on the local stack, with a live summary",
         description="Starts the local stack, migrates, imports the Kalasin city data, replays "
         "history, then runs the simulated fleet live through the bridge, the sink and the "
         "processors, plans today's routes and shows a live summary; writes the routes as "
@@ -36,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--minutes",
-        type=_positive(float),
+        type=positive_float,
         default=None,
         metavar="M",
         help="run live for M minutes, then stop and print the final summary (default: until "
@@ -44,19 +40,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--history-days",
-        type=_positive(float),
+        type=positive_float,
         default=7.0,
         metavar="D",
         help="days of history the first run replays (default 7)",
     )
     p.add_argument(
         "--bins",
-        type=_positive(int),
+        type=positive_int,
         default=None,
         metavar="N",
         help="simulated bins (default: the Kalasin registry, 600; more clones it)",
     )
-    p.add_argument("--seed", type=int, default=1, help="simulator and solver seed (default 1)")
+    add_seed(p, "simulator and solver seed (default 1)")
     p.add_argument(
         "--out",
         type=Path,
@@ -66,14 +62,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--speed",
-        type=_positive(float),
+        type=positive_float,
         default=60.0,
         metavar="X",
         help="live event seconds per wall second until the fleet meets the clock (default 60)",
     )
     p.add_argument(
         "--route-seconds",
-        type=_positive(float),
+        type=positive_float,
         default=5.0,
         metavar="S",
         help="solver time for a day's routes (default 5)",
@@ -92,8 +88,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="DIR",
         help="component logs (default .wastewatch/logs/demo)",
     )
-    p.add_argument("--json", action="store_true", help="last stdout line: the summary as JSON")
-    p.set_defaults(handler=run)
+    add_json(p, "last stdout line: the summary as JSON")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,31 +12,31 @@ object.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from wastewatch.cli.options import Subparsers, add_action, add_json, add_seed, command_group
+from wastewatch.cli.output import aligned, print_result
 from wastewatch.workbench.commands import require
 
 require("wastewatch.workbench.bench")
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("eval", help="score derived data against the simulator's ground truth")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    e = actions.add_parser(
+def register(sub: Subparsers) -> None:
+    actions = command_group(sub, "eval", "score derived data against the simulator's ground truth")
+    e = add_action(
+        actions,
         "processors",
-        help="collections, forecasts, alerts, landfill and lag against the ground truth",
+        run_processors,
+        "collections, forecasts, alerts, landfill and lag against the ground truth",
         description="Replays --days of --bins simulated bins through Mosquitto, the ingest "
         "bridge and sink and the processors (own database, topics and city, removed "
         "afterwards), then scores the tables against the simulator's ground truth and "
         "measures processor lag at --rate readings/s.",
     )
-    e.add_argument("--days", type=float, default=28.0, metavar="D", help="days (default 28)")
-    e.add_argument("--bins", type=int, default=500, metavar="B", help="bins (default 500)")
-    e.add_argument("--seed", type=int, default=1, metavar="S", help="simulator seed (default 1)")
+    _days_bins_seed(e, float, "simulator seed (default 1)")
     e.add_argument("--publishers", type=int, default=2, metavar="P", help="replay publishers")
     e.add_argument(
         "--rate",
@@ -61,12 +61,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="DIR",
         help="write the ground truth here and keep it",
     )
-    e.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    e.set_defaults(handler=run_processors, eval_parser=e)
+    add_json(e)
 
-    r = actions.add_parser(
+    r = add_action(
+        actions,
         "routes",
-        help="closed-loop route plans against fixed schedules: km, overflow, early collections",
+        run_routes,
+        "closed-loop route plans against fixed schedules: km, overflow, early collections",
         description="Simulates --days of --bins bins in process (after a warm-up on the "
         "city's own rounds) twice over: trucks following the planner's daily plans, made "
         "from the real forecaster's bin state, and fixed rounds emptying every bin every k "
@@ -74,9 +75,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "collections below half full, against the largest k that overflows no more than "
         "the plan.",
     )
-    r.add_argument("--days", type=int, default=28, metavar="D", help="days (default 28)")
-    r.add_argument("--bins", type=int, default=500, metavar="B", help="bins (default 500)")
-    r.add_argument("--seed", type=int, default=1, metavar="S", help="simulator and solver seed")
+    _days_bins_seed(r, int, "simulator and solver seed")
     r.add_argument(
         "--seconds",
         type=float,
@@ -98,8 +97,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="YYYY-MM-DD",
         help="first evaluated day, Asia/Bangkok (default 2026-02-09)",
     )
-    r.add_argument("--json", action="store_true", help="last stdout line: one JSON object")
-    r.set_defaults(handler=run_routes, eval_parser=r)
+    add_json(r)
+
+
+def _days_bins_seed(p: argparse.ArgumentParser, days: type[float], seed_help: str) -> None:
+    """What both evaluations simulate: D days of B bins from seed S."""
+    p.add_argument("--days", type=days, default=days(28), metavar="D", help="days (default 28)")
+    p.add_argument("--bins", type=int, default=500, metavar="B", help="bins (default 500)")
+    add_seed(p, seed_help, metavar="S")
 
 
 def _process_groups(parser: argparse.ArgumentParser, text: str) -> tuple[str, ...]:
@@ -124,7 +129,7 @@ def _process_groups(parser: argparse.ArgumentParser, text: str) -> tuple[str, ..
 
 
 def run_processors(args: argparse.Namespace) -> int:
-    parser: argparse.ArgumentParser = args.eval_parser
+    parser: argparse.ArgumentParser = args.parser
     if not 0 < args.days <= 400 or not 1 <= args.bins <= 100_000:
         parser.error("--days must be within 0..400 and --bins within 1..100000")
     from wastewatch.workbench.bench.eval_processors import EvalOptions, run_eval
@@ -139,16 +144,13 @@ def run_processors(args: argparse.Namespace) -> int:
         keep_truth=args.keep_truth,
         processes=_process_groups(parser, args.processes),
     )
-    result = run_eval(opts, lambda line: print(line, file=sys.stderr, flush=True))
-    if args.json:
-        print(json.dumps(result, separators=(",", ":"), default=str))
-    else:
-        print(_table(result))
+    result = run_eval(opts, _progress)
+    print_result(result, as_json=args.json, table=_table)
     return 0
 
 
 def run_routes(args: argparse.Namespace) -> int:
-    parser: argparse.ArgumentParser = args.eval_parser
+    parser: argparse.ArgumentParser = args.parser
     if not 1 <= args.days <= 120:
         parser.error("--days must be within 1..120")
     if not 1 <= args.bins <= 10_000:
@@ -171,12 +173,13 @@ def run_routes(args: argparse.Namespace) -> int:
         warmup_days=args.warmup_days,
         start=args.start or DEFAULT_START,
     )
-    result, _ = run_eval_routes(opts, lambda line: print(line, file=sys.stderr, flush=True))
-    if args.json:
-        print(json.dumps(result, separators=(",", ":")))
-    else:
-        print(_routes_table(result))
+    result, _ = run_eval_routes(opts, _progress)
+    print_result(result, as_json=args.json, table=_routes_table)
     return 0
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _routes_table(r: dict[str, Any]) -> str:
@@ -199,4 +202,4 @@ def _table(r: dict[str, Any]) -> str:
         "landfill_full_date_error_days",
         "lag_s_p99",
     )
-    return "\n".join(f"{k:<34} {r.get(k)}" for k in keys)
+    return aligned(((k, r.get(k)) for k in keys), width=34, gap=" ")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from wastewatch.cli.options import Subparsers, add_action, command_group
 from wastewatch.core.settings import load_settings
 from wastewatch.workbench.commands import require
 
@@ -16,9 +17,10 @@ if TYPE_CHECKING:
     from wastewatch.workbench.stack.manager import Stack
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("services", help="the local stack: Mosquitto, Apache Kafka, TimescaleDB")
-    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+def register(sub: Subparsers) -> None:
+    actions = command_group(
+        sub, "services", "the local stack: Mosquitto, Apache Kafka, TimescaleDB"
+    )
     for name, handler, text in (
         ("up", up, "install what is missing, start everything, write .wastewatch/env"),
         ("down", down, "stop what `up` started (by pid)"),
@@ -26,8 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("env", env, "print .wastewatch/env (KEY=VALUE lines)"),
         ("install", install, "install packages, Kafka's jars and TimescaleDB; start nothing"),
     ):
-        action = actions.add_parser(name, help=text)
-        action.set_defaults(handler=handler)
+        action = add_action(actions, name, handler, text)
         if name == "up":
             action.add_argument(
                 "--kafka-brokers",

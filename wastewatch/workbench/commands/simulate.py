@@ -18,6 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from wastewatch.cli.options import (
+    Subparsers,
+    add_action,
+    add_json,
+    add_seed,
+    command_group,
+    positive_float,
+    positive_int,
+)
+from wastewatch.cli.output import aligned, print_result
 from wastewatch.workbench.commands import require
 
 require("wastewatch.workbench.simulators")
@@ -25,42 +35,50 @@ require("wastewatch.workbench.simulators")
 _CITY_HELP = "city data: a folder or files (CSV/GeoJSON); default: the shipped Kalasin data"
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("simulate", help="simulate bins, devices, trucks and the landfill")
-    modes = p.add_subparsers(dest="mode", required=True, metavar="MODE")
+def register(sub: Subparsers) -> None:
+    modes = command_group(
+        sub,
+        "simulate",
+        "simulate bins, devices, trucks and the landfill",
+        dest="mode",
+        metavar="MODE",
+    )
 
-    live = modes.add_parser(
+    live = add_action(
+        modes,
         "live",
-        help="publish in real time (or --speed times faster) until stopped",
+        run_live,
+        "publish in real time (or --speed times faster) until stopped",
         description="Publishes as N devices over MQTT in (scaled) real time until Ctrl-C or "
         "--duration. The first --real-clients devices each hold their own connection with "
         "a last will; the rest share --pool connections.",
     )
     _common(live)
     live.add_argument(
-        "--speed", type=_positive_float, default=1.0, help="event seconds per wall second"
+        "--speed", type=positive_float, default=1.0, help="event seconds per wall second"
     )
     live.add_argument(
         "--start", type=_when, default=None, help="event time to start at (ISO 8601; default now)"
     )
     live.add_argument(
-        "--duration", type=_positive_float, default=None, help="stop after S wall seconds"
+        "--duration", type=positive_float, default=None, help="stop after S wall seconds"
     )
     live.add_argument("--real-clients", type=_non_negative_int, default=20, metavar="N")
     live.add_argument(
-        "--pool", type=_positive_int, default=4, metavar="N", help="shared connections"
+        "--pool", type=positive_int, default=4, metavar="N", help="shared connections"
     )
-    live.set_defaults(handler=run_live)
 
-    replay = modes.add_parser(
+    replay = add_action(
+        modes,
         "replay",
-        help="replay D days of event time as fast as the pipeline takes it",
+        run_replay,
+        "replay D days of event time as fast as the pipeline takes it",
         description="Generates D days ending at --end and publishes them (event-time "
         "timestamps) with worker processes, with progress on stderr and totals on stdout.",
     )
     _common(replay)
     replay.add_argument(
-        "--days", type=_positive_float, default=7.0, help="days to replay (default 7)"
+        "--days", type=positive_float, default=7.0, help="days to replay (default 7)"
     )
     replay.add_argument(
         "--end",
@@ -69,7 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="end of the window, ISO 8601 (default: now, rounded down to the hour)",
     )
     replay.add_argument(
-        "--publishers", type=_positive_int, default=2, metavar="P", help="publisher processes"
+        "--publishers", type=positive_int, default=2, metavar="P", help="publisher processes"
     )
     replay.add_argument(
         "--dry-run", action="store_true", help="generate (and --dump) only; publish nothing"
@@ -77,14 +95,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     replay.add_argument(
         "--dump", type=Path, default=None, metavar="FILE", help="also write every message as JSONL"
     )
-    replay.set_defaults(handler=run_replay)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--bins", type=_positive_int, default=None, help="bins (default: all in the data)"
+        "--bins", type=positive_int, default=None, help="bins (default: all in the data)"
     )
-    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    add_seed(p, "random seed (default 1)")
     p.add_argument(
         "--city-data", type=Path, action="append", default=None, metavar="PATH", help=_CITY_HELP
     )
@@ -92,13 +109,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--ground-truth", type=Path, default=None, metavar="DIR", help="write ground truth"
     )
-    p.add_argument("--truth-interval", type=_positive_int, default=3600, metavar="S")
+    p.add_argument("--truth-interval", type=positive_int, default=3600, metavar="S")
     p.add_argument(
-        "--interval", type=_positive_int, default=900, metavar="S", help="report interval"
+        "--interval", type=positive_int, default=900, metavar="S", help="report interval"
     )
     p.add_argument(
         "--heartbeat",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="S",
         help="publish at least every S seconds (default: the interval, so every wake publishes)",
@@ -113,31 +130,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="db: follow the latest route plan in the database when there is one (default)",
     )
     p.add_argument("--city", default=None, help="MQTT city slug (default WW_CITY)")
-    p.add_argument("--json", action="store_true", help="print the totals as one JSON line")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is less than 1")
-    return value
+    add_json(p, "print the totals as one JSON line")
 
 
 def _non_negative_int(text: str) -> int:
-    return 0 if text.strip() == "0" else _positive_int(text)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be more than 0")
-    return value
+    return 0 if text.strip() == "0" else positive_int(text)
 
 
 def _when(text: str) -> int:
@@ -232,30 +229,30 @@ def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
 def _finish(args: argparse.Namespace, result: dict[str, Any]) -> int:
     if sys.stderr.isatty():
         print(file=sys.stderr)
-    if args.json:
-        print(json.dumps(result, separators=(",", ":"), ensure_ascii=False))
-    else:
-        keys = (
-            "mode",
-            "bins",
-            "start",
-            "end",
-            "messages",
-            "acked",
-            "readings_published",
-            "duplicates_sent",
-            "status_messages",
-            "tickets_total",
-            "collections_total",
-            "wall_s",
-            "messages_per_s",
-        )
-        for key in keys:
-            if key in result:
-                print(f"{key:<20} {result[key]}")
-        if args.ground_truth is not None:
-            print(f"{'ground truth':<20} {args.ground_truth}")
+    print_result(result, as_json=args.json, table=lambda r: _totals(args, r))
     return 0
+
+
+def _totals(args: argparse.Namespace, result: dict[str, Any]) -> str:
+    keys = (
+        "mode",
+        "bins",
+        "start",
+        "end",
+        "messages",
+        "acked",
+        "readings_published",
+        "duplicates_sent",
+        "status_messages",
+        "tickets_total",
+        "collections_total",
+        "wall_s",
+        "messages_per_s",
+    )
+    rows = [(key, result[key]) for key in keys if key in result]
+    if args.ground_truth is not None:
+        rows.append(("ground truth", args.ground_truth))
+    return aligned(rows, width=20, gap=" ")
 
 
 def run_replay(args: argparse.Namespace) -> int:
