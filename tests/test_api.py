@@ -494,6 +494,15 @@ BAD = [
     ("/v1/collections", {"from": "yesterday"}, "'yesterday' is not a date"),
     ("/v1/collections", {"month": "2026-13"}, "is not a month"),
     ("/v1/collections", {"month": "2026-09", "days": "3"}, "only one of"),
+    ("/v1/collections", {"month": "9999-12"}, "month: '9999-12' is out of range"),
+    ("/v1/history", {"month": "9999-12"}, "month: '9999-12' is out of range"),
+    ("/v1/alerts", {"month": "9999-12"}, "month: '9999-12' is out of range"),
+    ("/v1/bins/pl-kls-0001/readings", {"month": "9999-12"}, "month: '9999-12' is out of range"),
+    ("/v1/collections", {"to": "9999-12-31"}, "to: '9999-12-31' is out of range"),
+    ("/v1/collections", {"from": "0001-01-01"}, "from: '0001-01-01' is out of range"),
+    ("/v1/collections", {"from": "2026-09-01 08:00"}, "is not written as YYYY-MM-DD"),
+    ("/v1/routes/9999-12-31", {}, "is not a date"),
+    ("/v1/bins/NOT A BIN", {}, "bin_id"),
     ("/v1/collections", {"days": "0"}, "days"),
     ("/v1/history", {"per": "year"}, "per"),
     ("/v1/history", {"by": "truck"}, "by"),
@@ -520,6 +529,7 @@ def test_bad_parameters_are_422_saying_what_is_wrong(
 ) -> None:
     r = client.get(url, params=params)
     assert r.status_code == 422, r.text
+    models.Error.model_validate(r.json())  # the body /openapi.json documents for 422
     detail = r.json()["detail"]
     assert isinstance(detail, str)
     assert says in detail

@@ -55,7 +55,17 @@ def test_parse_instant(text: str, is_end: bool, expected: datetime) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "yesterday", "2026-02-30", "2026-09-01T25:00", "x" * 60, "0001-01-01T00:00+14:00"]
+    "text",
+    [
+        "",
+        "yesterday",
+        "2026-02-30",
+        "2026-09-01T25:00",
+        "x" * 60,
+        "0001-01-01T00:00+14:00",
+        "9999-12-31",
+        "1899-12-31T23:00Z",
+    ],
 )
 def test_parse_instant_rejects_with_the_parameter_named(text: str) -> None:
     with pytest.raises(BadParameterError) as err:
@@ -72,6 +82,11 @@ def test_month_is_the_bangkok_calendar_month() -> None:
     for bad in ("2026-13", "2026-9", "26-09", "2026-00", "september"):
         with pytest.raises(BadParameterError, match="YYYY-MM"):
             month_period(bad)
+    # its end would be 10000-01-01: beyond any date Python or the API can take
+    for far in ("9999-12", "9999-01", "1899-12"):
+        with pytest.raises(BadParameterError, match="out of range; give a month from 1900-01"):
+            month_period(far, param="month")
+    assert month_period("9998-12").end == datetime(9998, 12, 31, 17, tzinfo=UTC)
 
 
 def test_period_kinds_exclude_each_other_and_from_must_precede_to() -> None:
@@ -268,6 +283,8 @@ def test_an_empty_period_is_no_rows_not_an_error(cli: Any, data: PlanningData) -
         (("--from", "2026-09-10", "--to", "2026-09-01"), "--from: 2026-09-10 is not before"),
         (("--from", "last tuesday"), "--from: 'last tuesday' is not a date"),
         (("--month", "2026-13"), "--month: '2026-13' is not a month"),
+        (("--month", "9999-12"), "--month: '9999-12' is out of range"),
+        (("--to", "9999-12-31"), "--to: '9999-12-31' is out of range"),
         (("--month", "2026-09", "--days", "7"), "give only one of"),
         (("--per", "year"), "argument --per: invalid choice"),
     ],

@@ -6,11 +6,15 @@ in read-only transactions (see :mod:`wastewatch.api.db`).  Every list is paged
 (``limit`` ≤ 1000, ``offset``) and can be downloaded as CSV (``format=csv``).
 Bad parameters are answered 422 with a message naming the parameter; a
 database that is down or too slow is 503; nothing a request sends reaches SQL
-except as a bound parameter.
+except as a bound parameter.  Every error has one body, :class:`models.Error`
+(``detail``, and for a 422 ``parameter`` or ``errors``), and ``/openapi.json``
+documents it for each status an operation can answer (401, 404, 422, 503), with
+the patterns path parameters must match.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -23,6 +27,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from psycopg_pool import PoolTimeout
 
 from wastewatch.api import models
@@ -42,6 +47,7 @@ from wastewatch.api.deps import (
 )
 from wastewatch.api.errors import ApiConfigError
 from wastewatch.api.ngsi import ENTITY_PREFIX, waste_container
+from wastewatch.api.ngsi_ld import NgsiLdRoute
 from wastewatch.api.ngsi_ld import router as ngsi_ld_router
 from wastewatch.core.settings import Settings, load_settings
 from wastewatch.queries import queries as q
@@ -49,8 +55,8 @@ from wastewatch.queries.errors import BadParameterError
 from wastewatch.queries.formats import csv_text, jsonable, records
 from wastewatch.queries.history import HistoryRequest, history_query
 from wastewatch.queries.landfill import parse_divert_param, scenarios, what_if_dict
-from wastewatch.queries.params import Period, split_values
-from wastewatch.schema.common import TelemetryFlag
+from wastewatch.queries.params import MAX_YEAR, MIN_YEAR, Period, split_values
+from wastewatch.schema.common import BIN_ID_PATTERN, TelemetryFlag
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +66,36 @@ IdFilters = Annotated[q.Filters, Depends(id_filters)]
 PeriodDep = Annotated[Period, Depends(period_filter)]
 PageDep = Annotated[q.Page, Depends(paging)]
 LD_JSON: Final = "application/ld+json"
+_REF: Final = "#/components/schemas/{model}"
 _KIND: Final = re.compile(r"^[a-z_]{1,40}$")
 _UNSAFE_FILENAME: Final = re.compile(r"[^A-Za-z0-9._-]")
 #: OpenAPI: lists also answer `format=csv`.
 CSV: Final[dict[int | str, dict[str, Any]]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
 }
+#: OpenAPI: the statuses every /v1 operation can answer, all with the one error body.
+ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    401: {
+        "model": models.Error,
+        "description": "WW_API_TOKEN is set and the bearer token is missing or wrong",
+    },
+    422: {
+        "model": models.Error,
+        "description": "a parameter is wrong; `detail` says which and why",
+    },
+    503: {"model": models.Error, "description": "the database is down or the query took too long"},
+}
+NOT_FOUND: Final[dict[int | str, dict[str, Any]]] = {
+    404: {"model": models.Error, "description": "no such bin"}
+}
+#: A bin id as the registry makes them (a lower-case slug); documented and enforced.
+BinIdPath = Annotated[
+    str, Path(pattern=BIN_ID_PATTERN, max_length=64, description="the bin id, e.g. kls-0001")
+]
+#: A service day, YYYY-MM-DD; a date outside the calendar (2026-02-30) is a 422.
+SERVICE_DATE_PATTERN: Final = (
+    r"^(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$"
+)
 
 DESCRIPTION = """\
 Read-only access to wastewatch's data for planners and the city's Open Data platform
@@ -83,7 +113,7 @@ Read-only access to wastewatch's data for planners and the city's Open Data plat
   (`/openapi.json` and `/healthz` are open).
 """
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=ERRORS)
 
 
 def _page_of(rows: list[tuple[Any, ...]], page: q.Page) -> tuple[list[tuple[Any, ...]], int | None]:
@@ -189,9 +219,9 @@ def _not_found(what: str) -> JSONResponse:
     "/bins/{bin_id}",
     response_model=models.BinDetail,
     summary="One bin: registry, current state, recent collections",
-    responses={404: {"description": "no such bin"}},
+    responses=NOT_FOUND,
 )
-async def bin_detail(db: DB, bin_id: Annotated[str, Path(max_length=128)]) -> Response:
+async def bin_detail(db: DB, bin_id: BinIdPath) -> Response:
     bin_id = checked_id(bin_id, param="bin_id")
     query = q.bin_query(bin_id)
     rows = await db.fetch(query)
@@ -213,11 +243,11 @@ def _with_flag_names(item: dict[str, Any]) -> dict[str, Any]:
     "/bins/{bin_id}/readings",
     response_model=models.Listing[models.Reading],
     summary="A bin's sensor readings",
-    responses={**CSV, 404: {"description": "no such bin"}},
+    responses={**CSV, **NOT_FOUND},
 )
 async def bin_readings(
     db: DB,
-    bin_id: Annotated[str, Path(max_length=128)],
+    bin_id: BinIdPath,
     period: PeriodDep,
     page: PageDep,
     order: Order = "desc",
@@ -367,16 +397,24 @@ async def landfill_what_if(
 )
 async def routes(
     db: DB,
-    service_date: Annotated[str, Path(description="YYYY-MM-DD", max_length=10)],
+    service_date: Annotated[
+        str,
+        Path(
+            description=f"YYYY-MM-DD, years {MIN_YEAR}..{MAX_YEAR}",
+            json_schema_extra={"format": "date", "pattern": SERVICE_DATE_PATTERN},
+        ),
+    ],
     stream: IdList = None,
     truck: IdList = None,
     format: Format = "json",
 ) -> Response:
     try:
+        if not re.fullmatch(SERVICE_DATE_PATTERN, service_date):
+            raise ValueError(service_date)  # noqa: TRY301
         day = date.fromisoformat(service_date)
     except ValueError:
         raise BadParameterError(
-            "service_date", f"{service_date!r} is not a date; expected YYYY-MM-DD"
+            "service_date", f"{service_date!r} is not a date; expected YYYY-MM-DD, years 1900..9998"
         ) from None
     streams = split_values(stream, param="stream")
     trucks = split_values(truck, param="truck")
@@ -431,12 +469,20 @@ async def ngsi_containers(
 @router.get(
     "/ngsi-ld/WasteContainer/{entity_id}",
     summary="One bin as an NGSI-LD WasteContainer entity",
-    responses={200: {"content": {LD_JSON: {}}}, 404: {"description": "no such bin"}},
+    responses={
+        200: {"content": {LD_JSON: {}}},
+        404: {"model": models.Error, "description": "no such bin"},
+    },
 )
 async def ngsi_container(
     db: DB,
     entity_id: Annotated[
-        str, Path(max_length=200, description="urn:ngsi-ld:WasteContainer:<bin_id> or the bin id")
+        str,
+        Path(
+            max_length=200,
+            pattern=f"^({ENTITY_PREFIX})?{BIN_ID_PATTERN.removeprefix('^')}",
+            description="urn:ngsi-ld:WasteContainer:<bin_id> or the bin id",
+        ),
     ],
     options: Options = "normalized",
 ) -> Response:
@@ -491,6 +537,61 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "the database is unavailable"}, status_code=503)
 
 
+_ERROR_REF: Final = "#/components/schemas/Error"
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": _ERROR_REF}}},
+    }
+
+
+def _document_errors(app: FastAPI) -> None:
+    """``/openapi.json`` with every error an operation can answer, in the body it has.
+
+    The /v1 routes document theirs (``ERRORS``, ``NOT_FOUND``); this fills in the others:
+    a bearer-token 401 and a database 503 (:class:`models.Error`, from this app's
+    handlers) wherever they can happen, and drops FastAPI's stock 422
+    (``HTTPValidationError``) where the route answers parameter errors otherwise (the
+    NGSI-LD API: 400 ProblemDetails), so no operation documents a body it never sends.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        own_422 = {
+            (r.path, method.lower())
+            for r in app.routes
+            if isinstance(r, APIRoute) and not isinstance(r, NgsiLdRoute)
+            for method in r.methods or ()
+        }
+        for path, item in schema.get("paths", {}).items():
+            for method, op in item.items():
+                responses = op.setdefault("responses", {})
+                stock = responses.get("422", {}).get("content", {}).get("application/json", {})
+                if stock.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                    if (path, method) in own_422:
+                        responses["422"] = _error_response(ERRORS[422]["description"])
+                    else:
+                        del responses["422"]
+                if op.get("security"):
+                    responses.setdefault("401", _error_response(ERRORS[401]["description"]))
+                if path != "/healthz":
+                    responses.setdefault("503", _error_response(ERRORS[503]["description"]))
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.setdefault("Error", models.Error.model_json_schema(ref_template=_REF))
+        text = json.dumps(schema["paths"])
+        for unused in ("HTTPValidationError", "ValidationError"):
+            if f"/{unused}" not in text and f"/{unused}" not in json.dumps(components):
+                components.pop(unused, None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API on ``settings.db.reader_dsn`` (required: the API never uses another role)."""
     settings = settings or load_settings()
@@ -522,7 +623,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.window_days = settings.processors.landfill_window_days
     _install_handlers(app)
 
-    @app.get("/healthz", response_model=models.Health, summary="Liveness and database check")
+    @app.get(
+        "/healthz",
+        response_model=models.Health,
+        summary="Liveness and database check",
+        responses={503: {"model": models.Health, "description": "the database is down"}},
+    )
     async def healthz(db: DB) -> Response:
         try:
             await db.fetch(q.Query("select 1", {}))
@@ -532,6 +638,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(router)
     app.include_router(ngsi_ld_router)
+    _document_errors(app)
     return app
 
 

@@ -10,6 +10,7 @@ that says what is known, never a query with a pasted value.
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
@@ -19,7 +20,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wastewatch.api.db import Database
 from wastewatch.queries.errors import BadParameterError
-from wastewatch.queries.params import Period, check_known, resolve_period, split_values
+from wastewatch.queries.params import (
+    INSTANT_PATTERN,
+    MONTH_PATTERN,
+    Period,
+    check_known,
+    resolve_period,
+    split_values,
+)
 from wastewatch.queries.queries import Filters, Page, existing_query, registry_query
 
 __all__ = [
@@ -38,6 +46,7 @@ MAX_LIMIT: Final = 1000
 #: Registries too long to list in a message: where to look them up instead.
 LOOK_UP: Final = {"bin": "/v1/bins", "truck": "/v1/routes/{date}"}
 MAX_OFFSET: Final = 1_000_000
+_INSTANT_FORM: Final = "YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.ffffff]][Z|+hh:mm]"
 
 Format = Annotated[
     Literal["json", "csv"],
@@ -124,26 +133,42 @@ def period_filter(
         str | None,
         Query(
             alias="from",
+            max_length=40,
+            json_schema_extra={"pattern": INSTANT_PATTERN},
             description="start, ISO 8601 (e.g. 2026-09-01 or 2026-09-01T08:00+07:00); a date "
-            "alone is Bangkok midnight, a time without offset is Bangkok time",
+            "alone is Bangkok midnight, a time without offset is Bangkok time; years "
+            "1900..9998",
         ),
     ] = None,
     end: Annotated[
         str | None,
         Query(
             alias="to",
-            description="end (exclusive), ISO 8601; a date alone includes that whole day",
+            max_length=40,
+            json_schema_extra={"pattern": INSTANT_PATTERN},
+            description="end (exclusive), ISO 8601; a date alone includes that whole day; after "
+            "`from`",
         ),
     ] = None,
     month: Annotated[
-        str | None, Query(description="a Bangkok calendar month, YYYY-MM (instead of from/to)")
+        str | None,
+        Query(
+            json_schema_extra={"pattern": MONTH_PATTERN},
+            description="a Bangkok calendar month, YYYY-MM, 1900-01..9998-12 (instead of "
+            "from/to or days)",
+        ),
     ] = None,
     days: Annotated[
         int | None, Query(ge=1, le=3660, description="the last N days up to now")
     ] = None,
 ) -> Period:
-    """from/to, or month, or days: at most one kind; none = no bound."""
-    return resolve_period(
+    """from/to, or month, or days: at most one kind; none = no bound.
+
+    The values are checked as the command line's are (the messages say what is wrong),
+    then against the patterns ``/openapi.json`` documents, which are stricter (no
+    ``2026-09-01 08:00``, no ``20260901``): what the API takes is what it documents.
+    """
+    period = resolve_period(
         start=start,
         end=end,
         month=month,
@@ -151,6 +176,14 @@ def period_filter(
         now=datetime.now(UTC),
         names=("from", "to", "month", "days"),
     )
+    for name, value, pattern, form in (
+        ("from", start, INSTANT_PATTERN, _INSTANT_FORM),
+        ("to", end, INSTANT_PATTERN, _INSTANT_FORM),
+        ("month", month, MONTH_PATTERN, "YYYY-MM"),
+    ):
+        if value is not None and not re.fullmatch(pattern, value):
+            raise BadParameterError(name, f"{value!r} is not written as {form}")
+    return period
 
 
 def list_filters(

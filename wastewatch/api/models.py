@@ -228,3 +228,29 @@ class Routes(_Strict):
 class Health(_Strict):
     status: str
     database: str
+
+
+class FieldError(BaseModel):
+    """One parameter that failed validation (pydantic's error, JSON-encoded)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    loc: list[str | int] = Field(description="where: `query`/`path`/`header` and the name")
+    msg: str
+
+
+class Error(_Strict):
+    """The body of every error the planners' API answers (401, 404, 422, 503).
+
+    ``detail`` is one line for a person; a 422 names the ``parameter`` when one is
+    at fault, and ``errors`` lists each failed check when the request did not parse.
+    """
+
+    detail: str = Field(description="what is wrong, in one line")
+    parameter: str | None = Field(
+        default=None, description="the parameter at fault (422), as the request names it"
+    )
+    errors: list[FieldError] | None = Field(
+        default=None, description="each failed check (422 when a parameter does not parse)"
+    )

@@ -21,7 +21,11 @@ from wastewatch.queries.errors import BadParameterError
 
 __all__ = [
     "BANGKOK",
+    "INSTANT_PATTERN",
     "MAX_VALUES",
+    "MAX_YEAR",
+    "MIN_YEAR",
+    "MONTH_PATTERN",
     "Period",
     "check_choice",
     "check_known",
@@ -36,6 +40,21 @@ BANGKOK: Final = ZoneInfo("Asia/Bangkok")
 MAX_VALUES: Final = 100
 """Most ids one filter takes (zone=a,b,...)."""
 MAX_ID_LENGTH: Final = 128
+#: Years a period may name: the datetime range (years 1..9999) less a margin, so that a
+#: period's end (the next day or month, in Bangkok and in UTC) is still a date the
+#: database and Python can take; ``9999-12`` would end in the year 10000.
+MIN_YEAR: Final = 1900
+MAX_YEAR: Final = 9998
+_YEAR: Final = r"(19\d\d|[2-8]\d{3}|9[0-8]\d\d|99[0-8]\d|999[0-8])"
+#: ``month`` in the API, as /openapi.json documents and the API enforces it.
+MONTH_PATTERN: Final = rf"^{_YEAR}-(0[1-9]|1[0-2])$"
+#: ``from``/``to`` in the API: a date, or a date-time with minutes (seconds, a fraction and
+#: an offset optional; a space for the offset's "+" that a query string lost is taken).
+INSTANT_PATTERN: Final = (
+    rf"^{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"(T([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+\- ]([01]\d|2[0-3]):?[0-5]\d)?)?$"
+)
+_RANGE_HINT: Final = f"give a date in the years {MIN_YEAR}..{MAX_YEAR}"
 _ISO_HINT: Final = (
     "expected an ISO 8601 date or date-time, e.g. 2026-09-01 or 2026-09-01T08:00+07:00"
 )
@@ -74,6 +93,8 @@ def parse_instant(text: str, *, param: str, is_end: bool = False) -> datetime:
         except ValueError:
             pass
         else:
+            if not MIN_YEAR <= day.year <= MAX_YEAR:
+                raise BadParameterError(param, f"{text!r} is out of range; {_RANGE_HINT}")
             if is_end:
                 day += timedelta(days=1)
             return datetime.combine(day, time(0), tzinfo=BANGKOK).astimezone(UTC)
@@ -81,19 +102,26 @@ def parse_instant(text: str, *, param: str, is_end: bool = False) -> datetime:
             moment = datetime.fromisoformat(raw)
         except ValueError:
             raise BadParameterError(param, f"{text!r} is not a date; {_ISO_HINT}") from None
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:
+            raise BadParameterError(param, f"{text!r} is out of range; {_RANGE_HINT}")
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=BANGKOK)
         return moment.astimezone(UTC)
     except OverflowError:
-        raise BadParameterError(param, f"{text!r} is out of range") from None
+        raise BadParameterError(param, f"{text!r} is out of range; {_RANGE_HINT}") from None
 
 
 def month_period(text: str, *, param: str = "--month") -> Period:
     """``YYYY-MM`` as the Bangkok calendar month."""
     m = _MONTH.match(text.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:
+    if not m or not 1 <= int(m.group(2)) <= 12:
         raise BadParameterError(param, f"{text!r} is not a month; expected YYYY-MM, e.g. 2026-09")
     year, month = int(m.group(1)), int(m.group(2))
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise BadParameterError(
+            param,
+            f"{text!r} is out of range; give a month from {MIN_YEAR}-01 to {MAX_YEAR}-12",
+        )
     first = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)
     return Period(
