@@ -4,19 +4,26 @@ A command with actions (`wastewatch db migrate|status`) is a :func:`command_grou
 of :func:`add_action` parsers; each action's parser runs its handler and is
 ``args.parser`` for the handler's own usage errors.  An option several commands
 take is added here, with its help text in one place (``add_json(p)``,
-``add_seed(p)``, ``add_service_date(p)``).  The workbench's commands use these
-too: the workbench may import the product, never the other way round.
+``add_seed(p)``, ``add_service_date(p)``), and :func:`options_from` turns the
+parsed options into the dataclass the command's work takes.  The workbench's
+commands use these too: the workbench may import the product, never the other way
+round.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable
 from datetime import date
-from typing import TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[argparse.Namespace], int]
+Options = TypeVar("Options", bound="DataclassInstance")
 
 JSON_LAST_LINE = "last stdout line: one JSON object"
 
@@ -39,6 +46,16 @@ def add_action(
     p = actions.add_parser(name, help=help, description=description)
     p.set_defaults(handler=handler, parser=p)
     return p
+
+
+def options_from(cls: type[Options], args: argparse.Namespace, **given: Any) -> Options:
+    """A command's options dataclass from its arguments: each field an option of the
+    same name sets, ``given`` for the fields computed from them; the rest keep their
+    defaults."""
+    named = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)
+    }
+    return cls(**{**named, **given})
 
 
 def add_json(p: argparse.ArgumentParser, help: str = JSON_LAST_LINE) -> None:

@@ -17,6 +17,7 @@ from wastewatch.cli.options import (
     add_json,
     command_group,
     number,
+    options_from,
     positive_int,
 )
 from wastewatch.cli.output import aligned, print_json, print_result
@@ -265,15 +266,7 @@ def run_ingest(args: argparse.Namespace) -> int:
             hint="reinstall the project (`make venv`)",
         ) from exc
 
-    opts = BenchOptions(
-        messages=args.messages,
-        devices=args.devices,
-        publishers=args.publishers,
-        skip_naive=args.skip_naive,
-        naive_seconds=args.naive_seconds,
-        latency_seconds=args.latency_seconds,
-    )
-    result = run_ingest_bench(opts, _progress)
+    result = run_ingest_bench(options_from(BenchOptions, args), _progress)
     print_result(result, as_json=args.json, table=_table)
     return 0
 
@@ -325,14 +318,7 @@ def run_failover(args: argparse.Namespace) -> int:
 
     from wastewatch.workbench.bench.failover import FailoverOptions, run_failover_bench
 
-    opts = FailoverOptions(
-        messages=args.messages,
-        devices=args.devices,
-        brokers=args.brokers,
-        publishers=args.publishers,
-        rate_per_s=args.rate,
-        kill_pipeline=args.kill_pipeline,
-    )
+    opts = options_from(FailoverOptions, args, rate_per_s=args.rate)
     result = run_failover_bench(opts, _progress)
     print_result(result, as_json=args.json, table=_key_table)
     return 0
@@ -342,15 +328,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     from wastewatch.workbench.bench.simulate import SimBenchOptions, run_simulate_bench
 
     live = args.mode == "live"
-    opts = SimBenchOptions(
-        mode=args.mode,
+    opts = options_from(
+        SimBenchOptions,
+        args,
         bins=args.bins or (10_000 if live else 500),
-        days=args.days,
         interval_s=args.interval or (60 if live else 900),
-        publishers=args.publishers,
-        seconds=args.seconds,
-        speed=args.speed,
-        e2e=args.e2e,
     )
     result = run_simulate_bench(opts, _progress)
     print_result(result, as_json=args.json, table=_key_table)
@@ -363,17 +345,7 @@ def run_dashboards(args: argparse.Namespace) -> int:
 
     from wastewatch.workbench.bench.dashboards import DashBenchOptions, run_dashboards_bench
 
-    opts = DashBenchOptions(
-        days=args.days,
-        bins=args.bins,
-        interval_min=args.interval_min,
-        repeat=args.repeat,
-        keep_db=args.keep_db,
-        reload=args.reload,
-        database=args.database,
-        explain=args.explain,
-    )
-    result, table = run_dashboards_bench(opts, _progress)
+    result, table = run_dashboards_bench(options_from(DashBenchOptions, args), _progress)
     if args.json:
         _progress(table)
         print_json(result)

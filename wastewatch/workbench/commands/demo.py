@@ -10,6 +10,7 @@ from wastewatch.cli.options import (
     add_action,
     add_json,
     add_seed,
+    options_from,
     positive_float,
     positive_int,
 )
@@ -97,16 +98,4 @@ def run(args: argparse.Namespace) -> int:
 
     if args.real_clients < 0:
         raise DemoError("--real-clients must be 0 or more")
-    opts = DemoOptions(
-        minutes=args.minutes,
-        history_days=args.history_days,
-        bins=args.bins,
-        seed=args.seed,
-        out=args.out,
-        json=args.json,
-        speed=args.speed,
-        route_seconds=args.route_seconds,
-        real_clients=args.real_clients,
-        log_dir=args.log_dir,
-    )
-    return run_demo(opts)
+    return run_demo(options_from(DemoOptions, args))

@@ -17,7 +17,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from wastewatch.cli.options import Subparsers, add_action, add_json, add_seed, command_group
+from wastewatch.cli.options import (
+    Subparsers,
+    add_action,
+    add_json,
+    add_seed,
+    command_group,
+    options_from,
+)
 from wastewatch.cli.output import aligned, print_result
 from wastewatch.workbench.commands import require
 
@@ -134,16 +141,7 @@ def run_processors(args: argparse.Namespace) -> int:
         parser.error("--days must be within 0..400 and --bins within 1..100000")
     from wastewatch.workbench.bench.eval_processors import EvalOptions, run_eval
 
-    opts = EvalOptions(
-        days=args.days,
-        bins=args.bins,
-        seed=args.seed,
-        publishers=args.publishers,
-        rate=args.rate,
-        lag_seconds=args.lag_seconds,
-        keep_truth=args.keep_truth,
-        processes=_process_groups(parser, args.processes),
-    )
+    opts = options_from(EvalOptions, args, processes=_process_groups(parser, args.processes))
     result = run_eval(opts, _progress)
     print_result(result, as_json=args.json, table=_table)
     return 0
@@ -165,14 +163,7 @@ def run_routes(args: argparse.Namespace) -> int:
         run_eval_routes,
     )
 
-    opts = EvalRoutesOptions(
-        days=args.days,
-        bins=args.bins,
-        seed=args.seed,
-        seconds=args.seconds,
-        warmup_days=args.warmup_days,
-        start=args.start or DEFAULT_START,
-    )
+    opts = options_from(EvalRoutesOptions, args, start=args.start or DEFAULT_START)
     result, _ = run_eval_routes(opts, _progress)
     print_result(result, as_json=args.json, table=_routes_table)
     return 0
