@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 
 from wastewatch.api.db import Database
 from wastewatch.api.deps import database, require_token
+from wastewatch.api.errors import ApiError
 from wastewatch.api.ngsi import (
     CONTEXT_URL,
     ENTITY_PREFIX,
@@ -108,7 +109,9 @@ class ProblemDetails(BaseModel):
     status: int | None = None
 
 
-class NgsiLdError(Exception):
+class NgsiLdError(ApiError):
+    """An NGSI-LD request the API refuses; answered as ProblemDetails with its error type."""
+
     def __init__(self, status: int, kind: str, title: str, detail: str) -> None:
         super().__init__(detail)
         self.status, self.kind, self.title, self.detail = status, kind, title, detail
