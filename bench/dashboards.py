@@ -72,23 +72,25 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from wastewatch.city.citydata import CityData, SimBin, load_city
-from wastewatch.city.importer import import_city
-from wastewatch.core.settings import load_settings
-from wastewatch.grafana.board import Board, PanelQuery
-from wastewatch.grafana.dashboards import boards
+from wastewatch.city import CityData, SimBin, import_city, load_city
+from wastewatch.core import load_settings
+from wastewatch.grafana import (
+    Board,
+    DashboardError,
+    PanelQuery,
+    TimeRange,
+    boards,
+    expand,
+    opening_values,
+    parse_interval,
+)
 from wastewatch.grafana.dashboards import collections as collections_board
 from wastewatch.grafana.dashboards import operations as operations_board
 from wastewatch.grafana.dashboards import sensor_health as fleet_board
-from wastewatch.grafana.errors import DashboardError
-from wastewatch.grafana.macros import TimeRange, expand, parse_interval
-from wastewatch.grafana.variables import opening_values
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.ingest import migrate_with_roles, stack_up
-from wastewatch.workbench.simulators.engine import select_bins
-from wastewatch.workbench.simulators.errors import SimulatorError
-from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
+from wastewatch.workbench.simulators import DEFAULT_CITY_DIR, SimulatorError, select_bins
+from wastewatch.workbench.stack import ROLE_DSN_KEYS, with_database
 
 __all__ = ["TARGET_MS", "DashBenchOptions", "run_dashboards_bench", "time_ranges"]
 

@@ -35,14 +35,12 @@ from typing import Any
 
 import psycopg
 
-from wastewatch.city.citydata import SimBin, load_city
-from wastewatch.city.importer import import_city
-from wastewatch.core.kafka_topics import group_lag
-from wastewatch.core.settings import KafkaSettings, load_settings
-from wastewatch.ingest.sink import consumer_groups as sink_groups
-from wastewatch.processors.landfill import DayVolume, SiteInfo, project
-from wastewatch.processors.service import consumer_groups as stage_groups
-from wastewatch.schema.common import TelemetryFlag
+from wastewatch.city import SimBin, import_city, load_city
+from wastewatch.core import KafkaSettings, group_lag, load_settings
+from wastewatch.ingest import consumer_groups as sink_groups
+from wastewatch.processors import DayVolume, SiteInfo, project
+from wastewatch.processors import consumer_groups as stage_groups
+from wastewatch.schema import TelemetryFlag
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.ingest import (
     _bench_database,
@@ -54,15 +52,20 @@ from wastewatch.workbench.bench.ingest import (
     _service_env,
     stack_up,
 )
-from wastewatch.workbench.simulators.build import build_simulation
-from wastewatch.workbench.simulators.calendar import local_day_and_hour
-from wastewatch.workbench.simulators.dynamics import FillModel
-from wastewatch.workbench.simulators.engine import select_bins
-from wastewatch.workbench.simulators.errors import PublishError, SimulatorError
-from wastewatch.workbench.simulators.faults import FaultRates
-from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-from wastewatch.workbench.simulators.publish import MqttTarget, Sender, target_from_env
-from wastewatch.workbench.simulators.run import run_replay
+from wastewatch.workbench.simulators import (
+    DEFAULT_CITY_DIR,
+    FaultRates,
+    FillModel,
+    MqttTarget,
+    PublishError,
+    Sender,
+    SimulatorError,
+    build_simulation,
+    local_day_and_hour,
+    run_replay,
+    select_bins,
+    target_from_env,
+)
 
 __all__ = ["EvalOptions", "run_eval"]
 

@@ -68,19 +68,27 @@ from datetime import UTC, date, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any, Final
 
-from wastewatch.city.citydata import CityData, load_city
-from wastewatch.processors.alerts import DeviceAlerts
-from wastewatch.processors.collections import CollectionDetector
-from wastewatch.processors.forecast import FillForecaster, from_u, to_u
-from wastewatch.processors.readings import decode_reading
-from wastewatch.processors.routing.distances import (
+from wastewatch.city import CityData, load_city
+from wastewatch.processors import (
+    CollectionDetector,
+    DeviceAlerts,
+    FillForecaster,
+    decode_reading,
+    from_u,
+    to_u,
+)
+from wastewatch.processors.routing import (
     DEFAULT_ROAD_FACTOR,
     HaversineMatrix,
     Place,
+    RoutingError,
+    SolverError,
+    TruckRoute,
     haversine_km,
+    plan_day,
+    run_solver,
+    solution_routes,
 )
-from wastewatch.processors.routing.errors import RoutingError, SolverError
-from wastewatch.processors.routing.planner import TruckRoute, plan_day, solution_routes
 from wastewatch.processors.routing.problem import (
     BinInput,
     Candidate,
@@ -92,17 +100,19 @@ from wastewatch.processors.routing.problem import (
     local_to_utc,
     stream_places,
 )
-from wastewatch.processors.routing.solver import run_solver
-from wastewatch.schema.alerts import AlertKind
-from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+from wastewatch.schema import STREAM_DENSITY_KG_PER_L, AlertKind, WasteStream
 from wastewatch.workbench.bench.errors import BenchError
-from wastewatch.workbench.simulators.build import build_simulation
-from wastewatch.workbench.simulators.calendar import Calendar, load_calendar
-from wastewatch.workbench.simulators.devices import Emission
-from wastewatch.workbench.simulators.engine import _WAKE, Simulation
-from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-from wastewatch.workbench.simulators.trucks import PlannedRoute
-from wastewatch.workbench.simulators.truth import GroundTruth
+from wastewatch.workbench.simulators import (
+    _WAKE,
+    DEFAULT_CITY_DIR,
+    Calendar,
+    Emission,
+    GroundTruth,
+    PlannedRoute,
+    Simulation,
+    build_simulation,
+    load_calendar,
+)
 
 __all__ = [
     "BinVisit",

@@ -49,9 +49,8 @@ from typing import Any, Final
 
 import psycopg
 
-from wastewatch.core.kafka_topics import TopicError, create_topics
-from wastewatch.core.settings import Settings, load_settings
-from wastewatch.schema.topics import telemetry_topic
+from wastewatch.core import Settings, TopicError, create_topics, load_settings
+from wastewatch.schema import telemetry_topic
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.ingest import (
     _bench_database,
@@ -67,11 +66,8 @@ from wastewatch.workbench.bench.ingest import (
 from wastewatch.workbench.bench.mqtt_load import PublisherPool, PublishJob
 from wastewatch.workbench.bench.payloads import BENCH_DEVICE_PREFIX
 from wastewatch.workbench.bench.procstat import PeakSampler, peak_rss_mb, rss_mb
-from wastewatch.workbench.simulators.publish import target_from_env
-from wastewatch.workbench.stack.errors import StackError
-from wastewatch.workbench.stack.kafka import KafkaNode, KafkaService
-from wastewatch.workbench.stack.manager import Stack
-from wastewatch.workbench.stack.process import free_port_block
+from wastewatch.workbench.simulators import target_from_env
+from wastewatch.workbench.stack import KafkaNode, KafkaService, Stack, StackError, free_port_block
 
 __all__ = ["FailoverOptions", "run_failover_bench"]
 

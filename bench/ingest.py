@@ -47,10 +47,21 @@ import psycopg
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from wastewatch.core.kafka_topics import TopicError, create_topics, delete_prefixed_topics
-from wastewatch.core.settings import KafkaSettings, Settings, load_settings
-from wastewatch.schema.migrate import MigrationError, ensure_login_roles, migrate
-from wastewatch.schema.topics import telemetry_topic, topic_by_name
+from wastewatch.core import (
+    KafkaSettings,
+    Settings,
+    TopicError,
+    create_topics,
+    delete_prefixed_topics,
+    load_settings,
+)
+from wastewatch.schema import (
+    MigrationError,
+    ensure_login_roles,
+    migrate,
+    telemetry_topic,
+    topic_by_name,
+)
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.mqtt_load import (
     MqttTarget,
@@ -69,12 +80,8 @@ from wastewatch.workbench.bench.payloads import (
     payload,
 )
 from wastewatch.workbench.bench.procstat import PeakSampler, rss_mb, tree_rss_mb
-from wastewatch.workbench.simulators.errors import PublishError
-from wastewatch.workbench.simulators.publish import Sender, target_from_env
-from wastewatch.workbench.stack.errors import StackError
-from wastewatch.workbench.stack.manager import Stack
-from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
-from wastewatch.workbench.stack.process import read_pid
+from wastewatch.workbench.simulators import PublishError, Sender, target_from_env
+from wastewatch.workbench.stack import ROLE_DSN_KEYS, Stack, StackError, read_pid, with_database
 from wastewatch.workbench.supervise import Child, ChildError
 
 __all__ = ["BenchOptions", "run_ingest_bench"]

@@ -44,14 +44,14 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from wastewatch.core.mqtt_url import MqttTarget
+from wastewatch.core import MqttTarget
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.payloads import device_id, payload
-from wastewatch.workbench.simulators.errors import PublishError
-from wastewatch.workbench.simulators.publish import (
+from wastewatch.workbench.simulators import (
     DEFAULT_BACKOFF,
     DEFAULT_WINDOW,
     Backoff,
+    PublishError,
     Sender,
     configure_worker,
     connect,

@@ -26,9 +26,9 @@ import paho.mqtt.client as mqtt
 import psycopg
 from aiokafka import AIOKafkaProducer
 
-from wastewatch.schema.telemetry import DeviceTelemetry
+from wastewatch.schema import DeviceTelemetry
 from wastewatch.workbench.bench.mqtt_load import MqttTarget, ignore_interrupts
-from wastewatch.workbench.simulators.publish import new_client
+from wastewatch.workbench.simulators import new_client
 
 __all__ = ["NaiveConfig", "NaiveResult", "naive_main"]
 

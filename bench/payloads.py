@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from wastewatch.schema.telemetry import DeviceTelemetry
+from wastewatch.schema import DeviceTelemetry
 
 __all__ = [
     "BENCH_DEVICE_PREFIX",

@@ -32,7 +32,7 @@ def best_known(sol: Path) -> int:
 
 def bench_vrplib(folder: Path, seconds: float, seed: int) -> dict[str, Any]:
     """Gap per instance at ``seconds`` each; routes are re-checked against capacity."""
-    from wastewatch.processors.routing.solver import read_cvrp, solve_cvrp
+    from wastewatch.processors.routing import read_cvrp, solve_cvrp
 
     rows: list[dict[str, Any]] = []
     for vrp in sorted(folder.glob("*.vrp")):
@@ -68,8 +68,8 @@ def bench_vrplib(folder: Path, seconds: float, seed: int) -> dict[str, Any]:
 def bench_kalasin(bins: int, trucks: int, seconds: float, seed: int) -> dict[str, Any]:
     """Time one daily plan over ``bins`` general-waste bins and ``trucks`` trucks (a tenth
     of the bins at markets: access hours, repeat visits)."""
+    from wastewatch.processors.routing import kalasin_day
     from wastewatch.processors.routing.planner import PlanOptions, plan_day
-    from wastewatch.processors.routing.synthetic import kalasin_day
 
     # A tenth of the bins at markets: access hours and repeat visits are in the timing.
     inputs = kalasin_day(bins=bins, trucks=trucks, seed=seed, market_share=0.1)

@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from wastewatch.core.settings import load_settings
+from wastewatch.core import load_settings
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.ingest import (
     _bench_database,
@@ -34,11 +34,17 @@ from wastewatch.workbench.bench.ingest import (
     _service_env,
     stack_up,
 )
-from wastewatch.workbench.simulators.build import build_simulation, reporting_every
-from wastewatch.workbench.simulators.engine import Simulation
-from wastewatch.workbench.simulators.errors import SimulatorError
-from wastewatch.workbench.simulators.publish import MqttTarget, target_from_env
-from wastewatch.workbench.simulators.run import LiveOptions, run_live, run_replay
+from wastewatch.workbench.simulators import (
+    LiveOptions,
+    MqttTarget,
+    Simulation,
+    SimulatorError,
+    build_simulation,
+    reporting_every,
+    run_live,
+    run_replay,
+    target_from_env,
+)
 
 __all__ = ["SimBenchOptions", "run_simulate_bench"]
 

@@ -43,11 +43,17 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 from prometheus_client import Counter, Gauge, Histogram
 
-from wastewatch.core.logs import configure
-from wastewatch.core.metrics import MetricsServer, new_registry
-from wastewatch.core.mqtt_url import redact
-from wastewatch.core.service import Backoff, Service, run_until_signal
-from wastewatch.core.settings import Settings, load_settings
+from wastewatch.core import (
+    Backoff,
+    MetricsServer,
+    Service,
+    Settings,
+    configure,
+    load_settings,
+    new_registry,
+    redact,
+    run_until_signal,
+)
 from wastewatch.ingest.acks import InOrderAcks, Slot
 from wastewatch.ingest.errors import IngestError, KafkaUnavailableError
 from wastewatch.ingest.log_budget import LogBudget
@@ -62,9 +68,14 @@ from wastewatch.ingest.validate import (
     classify,
     dead_letter_bytes,
 )
-from wastewatch.schema.broker import BROKER_TOPIC_ROOT, BrokerEventKind
-from wastewatch.schema.dlq import DeadLetterReason
-from wastewatch.schema.topics import DeviceTopicKind, device_filter, landfill_ticket_filter
+from wastewatch.schema import (
+    BROKER_TOPIC_ROOT,
+    BrokerEventKind,
+    DeadLetterReason,
+    DeviceTopicKind,
+    device_filter,
+    landfill_ticket_filter,
+)
 
 log = logging.getLogger(__name__)
 RECEIVED_AT_HEADER = "received_at_ms"

@@ -36,7 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from wastewatch.core.mqtt_url import MqttTarget, MqttUrlError, redact
+from wastewatch.core import MqttTarget, MqttUrlError, redact
 from wastewatch.ingest.errors import MqttConnectError
 from wastewatch.ingest.paho_buffered import BufferedReadClient
 

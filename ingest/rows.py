@@ -20,11 +20,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from wastewatch.ingest.validate import describe_errors
-from wastewatch.schema.broker import BrokerEvent
-from wastewatch.schema.landfill import LandfillDelivery
-from wastewatch.schema.status import DeviceStatus
-from wastewatch.schema.telemetry import EARLIEST_PLAUSIBLE_TS, DeviceTelemetry
-from wastewatch.schema.wire import wire_problem
+from wastewatch.schema import (
+    EARLIEST_PLAUSIBLE_TS,
+    BrokerEvent,
+    DeviceStatus,
+    DeviceTelemetry,
+    LandfillDelivery,
+    wire_problem,
+)
 
 READING_COLUMNS = (
     "time",

@@ -34,10 +34,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from prometheus_client import Counter, Gauge, Histogram
 
-from wastewatch.core.logs import configure
-from wastewatch.core.metrics import MetricsServer, new_registry
-from wastewatch.core.service import Database, Service, run_until_signal
-from wastewatch.core.settings import Settings, load_settings
+from wastewatch.core import (
+    Database,
+    MetricsServer,
+    Service,
+    Settings,
+    configure,
+    load_settings,
+    new_registry,
+    run_until_signal,
+)
 from wastewatch.ingest import store
 from wastewatch.ingest.errors import IngestError
 from wastewatch.ingest.rows import (
@@ -57,7 +63,7 @@ from wastewatch.ingest.validate import (
     Rejected,
     dead_letter_bytes,
 )
-from wastewatch.schema.dlq import DeadLetterReason
+from wastewatch.schema import DeadLetterReason
 
 log = logging.getLogger(__name__)
 

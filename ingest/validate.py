@@ -24,25 +24,25 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from wastewatch.schema.broker import (
+from wastewatch.schema import (
     BROKER_EVENT_TOPICS,
     BROKER_TOPIC_ROOT,
+    EARLIEST_PLAUSIBLE_TS,
     MAX_BROKER_EVENT_BYTES,
+    MAX_PAYLOAD_BYTES,
     BrokerEvent,
-)
-from wastewatch.schema.dlq import DeadLetterReason
-from wastewatch.schema.errors import SchemaError
-from wastewatch.schema.landfill import LandfillDelivery
-from wastewatch.schema.status import DeviceStatus
-from wastewatch.schema.telemetry import EARLIEST_PLAUSIBLE_TS, MAX_PAYLOAD_BYTES, DeviceTelemetry
-from wastewatch.schema.topics import (
+    DeadLetterReason,
+    DeviceStatus,
+    DeviceTelemetry,
     DeviceTopic,
     DeviceTopicKind,
+    LandfillDelivery,
     LandfillTopic,
+    SchemaError,
     parse_device_topic,
     parse_landfill_topic,
+    wire_problem,
 )
-from wastewatch.schema.wire import wire_problem
 
 READINGS = "waste.readings.v1"
 STATUS = "waste.status.v1"
@@ -290,7 +290,7 @@ def dead_letter_bytes(
     """The dead-letter record for a refused message (wastewatch.schema.dlq.DeadLetter as JSON)."""
     from datetime import UTC, datetime
 
-    from wastewatch.schema.dlq import DeadLetter
+    from wastewatch.schema import DeadLetter
 
     letter = DeadLetter.from_payload(
         payload,

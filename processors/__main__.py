@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from wastewatch.core.logs import configure
-from wastewatch.core.settings import load_settings
+from wastewatch.core import configure, load_settings
 from wastewatch.processors.service import parse_only, serve
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wastewatch.core.settings import Settings
+from wastewatch.core import Settings
 from wastewatch.processors.alerts import AlertChange, AlertParams, DeviceAlerts
 from wastewatch.processors.readings import utc
 from wastewatch.processors.runtime import (
@@ -43,9 +43,7 @@ from wastewatch.processors.runtime import (
     partition_of,
 )
 from wastewatch.processors.text import alert_text
-from wastewatch.schema.alerts import Alert, AlertState
-from wastewatch.schema.common import Severity
-from wastewatch.schema.topics import topic_by_name
+from wastewatch.schema import Alert, AlertState, Severity, topic_by_name
 
 ALERTS_TOPIC = "waste.alerts.v1"
 READINGS_TOPIC = "waste.readings.v1"

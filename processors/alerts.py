@@ -37,8 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wastewatch.processors.readings import Reading
-from wastewatch.schema.alerts import AlertKind
-from wastewatch.schema.common import Severity, TelemetryFlag
+from wastewatch.schema import AlertKind, Severity, TelemetryFlag
 
 __all__ = ["AlertChange", "AlertParams", "DeviceAlerts", "battery_days_left"]
 

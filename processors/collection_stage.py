@@ -23,8 +23,7 @@ from typing import Any
 from wastewatch.processors.collections import Collection, CollectionDetector
 from wastewatch.processors.readings import BinInfo, utc
 from wastewatch.processors.runtime import Conn, Outgoing, Record, Stage, Step, decode_readings
-from wastewatch.schema.common import WasteStream
-from wastewatch.schema.events import CollectionEvent, DetectionMethod
+from wastewatch.schema import CollectionEvent, DetectionMethod, WasteStream
 
 EVENTS_TOPIC = "waste.events.v1"
 

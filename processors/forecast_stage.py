@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wastewatch.core.settings import Settings
+from wastewatch.core import Settings
 from wastewatch.processors.collections import CollectionDetector
 from wastewatch.processors.forecast import FillForecaster, Forecast
 from wastewatch.processors.readings import BinInfo, utc

@@ -32,8 +32,7 @@ from wastewatch.processors.collection_stage import event_row, write_events
 from wastewatch.processors.landfill import DayVolume, Projection, SiteInfo, project
 from wastewatch.processors.runtime import Conn, Record, Stage, Step, lock_keys
 from wastewatch.processors.text import landfill_text
-from wastewatch.schema.events import CollectionEvent
-from wastewatch.schema.landfill import LandfillDelivery
+from wastewatch.schema import CollectionEvent, LandfillDelivery
 
 EVENTS_TOPIC = "waste.events.v1"
 TICKETS_TOPIC = "waste.landfill.v1"

@@ -15,8 +15,7 @@ from typing import Any, Final, NamedTuple
 
 import orjson
 
-from wastewatch.schema.common import TelemetryFlag
-from wastewatch.schema.telemetry import EARLIEST_PLAUSIBLE_TS
+from wastewatch.schema import EARLIEST_PLAUSIBLE_TS, TelemetryFlag
 
 __all__ = [
     "ALARM_FLAGS",

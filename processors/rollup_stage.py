@@ -30,7 +30,7 @@ from wastewatch.processors.landfill_stage import local_day
 from wastewatch.processors.readings import utc
 from wastewatch.processors.rollups import HourAgg, hour_start
 from wastewatch.processors.runtime import Conn, Record, Stage, Step, decode_readings, lock_keys
-from wastewatch.schema.events import CollectionEvent
+from wastewatch.schema import CollectionEvent
 
 READINGS_TOPIC = "waste.readings.v1"
 EVENTS_TOPIC = "waste.events.v1"

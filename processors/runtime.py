@@ -45,9 +45,7 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import Counter, Gauge, Histogram
 from psycopg.types.json import set_json_loads
 
-from wastewatch.core.metrics import new_registry
-from wastewatch.core.service import Backoff, Database, Service
-from wastewatch.core.settings import Settings
+from wastewatch.core import Backoff, Database, Service, Settings, new_registry
 from wastewatch.processors.errors import ConfigError, StoreError
 from wastewatch.processors.readings import BinInfo
 

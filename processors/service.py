@@ -21,9 +21,7 @@ from typing import Any, Final
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from wastewatch.core.metrics import MetricsServer
-from wastewatch.core.service import Service, run_until_signal
-from wastewatch.core.settings import Settings
+from wastewatch.core import MetricsServer, Service, Settings, run_until_signal
 from wastewatch.processors.alert_stage import AlertStage
 from wastewatch.processors.collection_stage import CollectionStage
 from wastewatch.processors.errors import ConfigError, ProcessorError

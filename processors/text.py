@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Final
 
-from wastewatch.schema.alerts import AlertKind
+from wastewatch.schema import AlertKind
 
 BANGKOK: Final = timezone(timedelta(hours=7), "Asia/Bangkok")
 

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 from prometheus_client import CollectorRegistry, Counter
 
-from wastewatch.core.settings import Settings
+from wastewatch.core import Settings
 from wastewatch.processors.errors import WebhookError
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wastewatch.city.citydata import CityData, load_city
+from wastewatch.city import CityData, load_city
 from wastewatch.workbench.simulators.calendar import Calendar, load_calendar
 from wastewatch.workbench.simulators.devices import ReportingConfig
 from wastewatch.workbench.simulators.engine import SimOptions, Simulation

@@ -26,7 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from wastewatch.schema.city import Weekday
+from wastewatch.schema import Weekday
 from wastewatch.workbench.simulators.errors import CityDataError
 
 __all__ = [

@@ -31,9 +31,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
 
-from wastewatch.city.citydata import SimBin
-from wastewatch.schema.common import TelemetryFlag
-from wastewatch.schema.topics import status_topic, telemetry_topic
+from wastewatch.city import SimBin
+from wastewatch.schema import TelemetryFlag, status_topic, telemetry_topic
 from wastewatch.workbench.simulators.calendar import BANGKOK_OFFSET_S, Calendar
 from wastewatch.workbench.simulators.dynamics import DEFAULT_THRESHOLDS, FillModel
 from wastewatch.workbench.simulators.faults import DAY_S, Episode, FaultKind, FaultRates, draw_day

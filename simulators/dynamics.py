@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
-from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+from wastewatch.schema import STREAM_DENSITY_KG_PER_L, WasteStream
 from wastewatch.workbench.simulators.calendar import Calendar, local_day_and_hour
 
 __all__ = [

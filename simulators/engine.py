@@ -28,10 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from wastewatch.city.citydata import CityData, SimBin
-from wastewatch.schema.city import Truck
-from wastewatch.schema.landfill import LandfillDelivery
-from wastewatch.schema.topics import landfill_ticket_topic
+from wastewatch.city import CityData, SimBin
+from wastewatch.schema import LandfillDelivery, Truck, landfill_ticket_topic
 from wastewatch.workbench.simulators.calendar import BANGKOK_OFFSET_S, Calendar
 from wastewatch.workbench.simulators.devices import BinDevice, Emission, ReportingConfig
 from wastewatch.workbench.simulators.errors import SimulatorError

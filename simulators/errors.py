@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wastewatch.city.errors import CityDataError
+from wastewatch.city import CityDataError
 from wastewatch.errors import WastewatchError
 
 __all__ = [

@@ -21,7 +21,7 @@ from datetime import date
 
 import psycopg
 
-from wastewatch.schema.common import WasteStream
+from wastewatch.schema import WasteStream
 from wastewatch.workbench.simulators.errors import PlanShapeError, PlanSourceError
 from wastewatch.workbench.simulators.trucks import PlannedRoute, PlanSource
 

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from wastewatch.core.mqtt_url import MqttTarget
+from wastewatch.core import MqttTarget
 from wastewatch.workbench.simulators.errors import (
     BrokerUnreachableError,
     LoginRefusedError,
@@ -536,7 +536,7 @@ class Sender:
 
 def worker_logging() -> tuple[str, str]:
     """(level, format) of this process's logging, for a spawned worker to copy."""
-    from wastewatch.core.logs import JsonFormatter
+    from wastewatch.core import JsonFormatter
 
     root = logging.getLogger()
     json_format = any(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
@@ -546,7 +546,7 @@ def worker_logging() -> tuple[str, str]:
 def configure_worker(logging_setup: tuple[str, str]) -> None:
     """In a spawned worker: leave Ctrl-C to the parent (it stops its workers in order) and
     log like the parent, so a reconnect shows on stderr."""
-    from wastewatch.core.logs import configure
+    from wastewatch.core import configure
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure(*logging_setup)

@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final, Protocol
 
-from wastewatch.schema.city import Truck
-from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+from wastewatch.schema import STREAM_DENSITY_KG_PER_L, Truck, WasteStream
 
 __all__ = [
     "FULL_SHARE",

@@ -33,6 +33,7 @@ OLD_TOP_LEVEL = {"schema", "ingest", "processors", "grafana", "simulators", "ben
 
 LAYERS: dict[str, int] = {
     "wastewatch.errors": 0,
+    "wastewatch.faces": 0,
     "wastewatch.schema": 1,
     "wastewatch.core": 2,
     "wastewatch.ingest": 3,
@@ -242,3 +243,68 @@ def test_the_layer_check_catches_an_upward_import(tmp_path: Path) -> None:
     assert dst is not None
     assert layer_of(dst) > layer_of(src)
     assert unit_of("wastewatch.workbench.simulators.engine") == "wastewatch.workbench.simulators"
+
+
+FACES = [
+    "wastewatch.schema",
+    "wastewatch.core",
+    "wastewatch.ingest",
+    "wastewatch.processors",
+    "wastewatch.processors.routing",
+    "wastewatch.city",
+    "wastewatch.api",
+    "wastewatch.queries",
+    "wastewatch.reports",
+    "wastewatch.security",
+    "wastewatch.grafana",
+    "wastewatch.cli",
+    "wastewatch.workbench.stack",
+    "wastewatch.workbench.demo",
+    "wastewatch.workbench.simulators",
+    "wastewatch.workbench.bench",
+]
+
+
+@pytest.mark.parametrize("package", FACES)
+def test_every_name_a_face_lists_is_there(package: str) -> None:
+    """A package's face (`__all__` + its TYPE_CHECKING imports, loaded on first use)
+    resolves every name it promises, to the object its module defines."""
+    import importlib
+
+    face = importlib.import_module(package)
+    assert face.__all__, f"{package} has an empty face"
+    for name in face.__all__:
+        assert getattr(face, name) is not None, f"{package}.{name}"
+
+
+def test_other_units_import_through_the_faces() -> None:
+    """An import from another unit names that unit's face, not one of its modules
+    (a module itself may still be imported by name, e.g. `from x import submodule`)."""
+    wrong = []
+    for module, path in modules():
+        src = unit_of(module)
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+                continue
+            face = max((f for f in FACES if node.module.startswith(f + ".")), key=len, default=None)
+            if face is None or unit_of(face) == src or module.startswith(face + "."):
+                continue
+            target = ROOT.joinpath(*node.module.split("."))
+            if any(
+                target.joinpath(a.name).with_suffix(".py").exists()
+                or target.joinpath(a.name).is_dir()
+                for a in node.names
+            ):
+                continue
+            names = {a.name for a in node.names}
+            promised = set(importlib_face(face).__all__)
+            if names <= promised:
+                wrong.append(f"{module}: from {node.module} import {sorted(names)} (use {face})")
+    assert not wrong, "\n".join(wrong)
+
+
+def importlib_face(package: str) -> object:
+    import importlib
+
+    return importlib.import_module(package)

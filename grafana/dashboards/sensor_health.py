@@ -36,8 +36,8 @@ from wastewatch.grafana.dashboards.common import (
     override,
     stat,
 )
-from wastewatch.schema.common import TelemetryFlag
-from wastewatch.security.refused import REFUSED_COLUMNS, refused_sql
+from wastewatch.schema import TelemetryFlag
+from wastewatch.security import REFUSED_COLUMNS, refused_sql
 
 UID = "ww-fleet"
 DEAD_BATTERY_MV = 3300

@@ -14,7 +14,7 @@ from typing import Any
 from wastewatch.processors.routing.distances import Place
 from wastewatch.processors.routing.planner import DayPlan, TruckRoute
 from wastewatch.processors.routing.problem import BANGKOK
-from wastewatch.schema.common import WasteStream
+from wastewatch.schema import WasteStream
 
 __all__ = ["STREAM_NAMES", "day_geojson", "driver_sheet"]
 

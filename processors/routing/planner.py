@@ -42,8 +42,7 @@ from wastewatch.processors.routing.problem import (
     trucks_on_duty,
 )
 from wastewatch.processors.routing.solver import run_solver
-from wastewatch.schema.common import WasteStream
-from wastewatch.schema.routes import RoutePlan, RouteStop, SolverInfo, SolverStatus
+from wastewatch.schema import RoutePlan, RouteStop, SolverInfo, SolverStatus, WasteStream
 
 __all__ = ["DayPlan", "PlanOptions", "TruckRoute", "plan_day", "solution_routes"]
 

@@ -39,7 +39,7 @@ import pyvrp
 
 from wastewatch.processors.routing.distances import IntMatrix, Matrix, Place
 from wastewatch.processors.routing.errors import InstanceError
-from wastewatch.schema.common import STREAM_DENSITY_KG_PER_L, WasteStream
+from wastewatch.schema import STREAM_DENSITY_KG_PER_L, WasteStream
 
 __all__ = [
     "BANGKOK",

@@ -30,7 +30,7 @@ from typing import Any, Final
 
 import psycopg
 
-from wastewatch.core.settings import KafkaSettings
+from wastewatch.core import KafkaSettings
 from wastewatch.processors.routing.distances import Place
 from wastewatch.processors.routing.errors import PlanStoreError
 from wastewatch.processors.routing.planner import DayPlan, TruckRoute
@@ -42,9 +42,7 @@ from wastewatch.processors.routing.problem import (
     access_closed,
     local_to_utc,
 )
-from wastewatch.schema.city import Weekday
-from wastewatch.schema.common import WasteStream
-from wastewatch.schema.routes import RoutePlan, RouteStop, SolverInfo
+from wastewatch.schema import RoutePlan, RouteStop, SolverInfo, WasteStream, Weekday
 
 __all__ = [
     "FALLBACK_NOTE",

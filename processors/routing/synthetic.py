@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time
 
 from wastewatch.processors.routing.distances import Place
 from wastewatch.processors.routing.problem import BinInput, DayInputs, TruckInput, access_closed
-from wastewatch.schema.common import WasteStream
+from wastewatch.schema import WasteStream
 
 __all__ = ["DEPOT", "LANDFILL", "kalasin_day"]
 

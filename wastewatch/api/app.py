@@ -49,14 +49,24 @@ from wastewatch.api.errors import ApiConfigError
 from wastewatch.api.ngsi import ENTITY_PREFIX, waste_container
 from wastewatch.api.ngsi_ld import NgsiLdRoute
 from wastewatch.api.ngsi_ld import router as ngsi_ld_router
-from wastewatch.core.settings import Settings, load_settings
+from wastewatch.core import Settings, load_settings
+from wastewatch.queries import (
+    MAX_YEAR,
+    MIN_YEAR,
+    BadParameterError,
+    HistoryRequest,
+    Period,
+    csv_text,
+    history_query,
+    jsonable,
+    parse_divert_param,
+    records,
+    scenarios,
+    split_values,
+    what_if_dict,
+)
 from wastewatch.queries import queries as q
-from wastewatch.queries.errors import BadParameterError
-from wastewatch.queries.formats import csv_text, jsonable, records
-from wastewatch.queries.history import HistoryRequest, history_query
-from wastewatch.queries.landfill import parse_divert_param, scenarios, what_if_dict
-from wastewatch.queries.params import MAX_YEAR, MIN_YEAR, Period, split_values
-from wastewatch.schema.common import BIN_ID_PATTERN, TelemetryFlag
+from wastewatch.schema import BIN_ID_PATTERN, TelemetryFlag
 
 log = logging.getLogger(__name__)
 

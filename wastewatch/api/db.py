@@ -21,7 +21,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from wastewatch.api.errors import ApiConfigError
-from wastewatch.queries.queries import Query
+from wastewatch.queries import Query
 
 log = logging.getLogger(__name__)
 

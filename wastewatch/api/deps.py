@@ -19,16 +19,19 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from wastewatch.api.db import Database
-from wastewatch.queries.errors import BadParameterError
-from wastewatch.queries.params import (
+from wastewatch.queries import (
     INSTANT_PATTERN,
     MONTH_PATTERN,
+    BadParameterError,
+    Filters,
+    Page,
     Period,
     check_known,
+    existing_query,
+    registry_query,
     resolve_period,
     split_values,
 )
-from wastewatch.queries.queries import Filters, Page, existing_query, registry_query
 
 __all__ = [
     "MAX_LIMIT",

@@ -50,9 +50,9 @@ from wastewatch.api.ngsi import (
     waste_container,
     waste_container_model,
 )
+from wastewatch.queries import Page, bin_query
+from wastewatch.queries import Query as SqlQuery
 from wastewatch.queries import ngsi as nq
-from wastewatch.queries.queries import Page, bin_query
-from wastewatch.queries.queries import Query as SqlQuery
 
 __all__ = ["MAX_LIMIT", "ProblemDetails", "router"]
 

@@ -40,9 +40,14 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from wastewatch.city.errors import CityDataError
-from wastewatch.schema.bins import BinRegistration
-from wastewatch.schema.city import Depot, LandfillStreamDensity, Truck, Zone
-from wastewatch.schema.landfill import LandfillSite
+from wastewatch.schema import (
+    BinRegistration,
+    Depot,
+    LandfillSite,
+    LandfillStreamDensity,
+    Truck,
+    Zone,
+)
 
 __all__ = [
     "PLACE_KINDS",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from wastewatch.cli import (
     api,
@@ -32,6 +32,7 @@ from wastewatch.cli import (
 )
 from wastewatch.cli.workbench import register_workbench
 from wastewatch.errors import WastewatchError
+from wastewatch.faces import lazy_face
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -78,8 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from wastewatch.core.logs import configure
-    from wastewatch.core.settings import load_settings
+    from wastewatch.core import configure, load_settings
 
     handler: Handler = args.handler
     try:
@@ -95,3 +95,40 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry() -> NoReturn:
     sys.exit(main())
+
+
+if TYPE_CHECKING:
+    from wastewatch.cli.options import (
+        Subparsers,
+        add_action,
+        add_json,
+        add_seed,
+        command_group,
+        number,
+        options_from,
+        positive_float,
+        positive_int,
+    )
+    from wastewatch.cli.output import aligned, print_json, print_result
+
+__all__ = [
+    "OneLineParser",
+    "Subparsers",
+    "add_action",
+    "add_json",
+    "add_seed",
+    "aligned",
+    "build_parser",
+    "command_group",
+    "entry",
+    "main",
+    "number",
+    "options_from",
+    "positive_float",
+    "positive_int",
+    "print_json",
+    "print_result",
+]
+
+if not TYPE_CHECKING:
+    __getattr__ = lazy_face(globals())

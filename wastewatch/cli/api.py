@@ -31,9 +31,8 @@ def register(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from wastewatch.api.app import create_app
-    from wastewatch.api.db import preflight
-    from wastewatch.core.settings import load_settings
+    from wastewatch.api import create_app, preflight
+    from wastewatch.core import load_settings
 
     parser: argparse.ArgumentParser = args.parser
     settings = load_settings()

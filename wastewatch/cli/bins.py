@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from wastewatch.cli.options import Subparsers, add_action, command_group
-from wastewatch.core.settings import load_settings
+from wastewatch.core import load_settings
 
 
 def register(sub: Subparsers) -> None:
@@ -34,8 +34,7 @@ def register(sub: Subparsers) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from wastewatch.city.citydata import load_city
-    from wastewatch.city.importer import import_city
+    from wastewatch.city import import_city, load_city
 
     city = load_city(args.files)
     if args.check:
@@ -51,7 +50,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from wastewatch.city.importer import list_bins
+    from wastewatch.city import list_bins
 
     settings = load_settings()
     rows = list_bins(settings.db.reader_dsn or settings.db.dsn, args.zone)

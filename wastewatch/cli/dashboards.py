@@ -23,6 +23,6 @@ def register(sub: Subparsers) -> None:
 
 
 def build(args: argparse.Namespace) -> int:
-    from wastewatch.grafana.build import main
+    from wastewatch.grafana import main
 
     return main(["--check"] if args.check else [])

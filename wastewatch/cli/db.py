@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from wastewatch.cli.options import Subparsers, add_action, command_group
-from wastewatch.core.settings import load_settings
+from wastewatch.core import load_settings
 
 
 def register(sub: Subparsers) -> None:
@@ -17,8 +17,8 @@ def register(sub: Subparsers) -> None:
 
 
 def migrate(_: argparse.Namespace) -> int:
-    from wastewatch.schema.migrate import ensure_login_roles, lock_down_cluster
-    from wastewatch.schema.migrate import migrate as apply
+    from wastewatch.schema import ensure_login_roles, lock_down_cluster
+    from wastewatch.schema import migrate as apply
 
     settings = load_settings()
     applied = apply(settings.db.dsn)
@@ -44,7 +44,7 @@ def migrate(_: argparse.Namespace) -> int:
 
 
 def status(_: argparse.Namespace) -> int:
-    from wastewatch.schema.migrate import pending
+    from wastewatch.schema import pending
 
     todo = pending(load_settings().db.dsn)
     for mig in todo:

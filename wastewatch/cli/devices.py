@@ -42,10 +42,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wastewatch.cli.options import Subparsers, add_action, add_json, command_group
-from wastewatch.core.settings import Settings, load_settings
+from wastewatch.core import Settings, load_settings
 
 if TYPE_CHECKING:
-    from wastewatch.security.devices import BrokerAddress, Device, Mounting
+    from wastewatch.security import BrokerAddress, Device, Mounting
 
 JSON_PER_LINE = "one JSON object per line"
 
@@ -207,8 +207,8 @@ def _registry(args: argparse.Namespace, settings: Settings) -> Path:
 
 def _apply(settings: Settings, registry: Path, commands: list[dict[str, Any]]) -> str:
     """Send the plugin commands to the broker now; returns what was done, for the user."""
-    from wastewatch.core.mqtt_url import MqttTarget
-    from wastewatch.security.dynsec import BrokerUnreachableError, DynsecControl
+    from wastewatch.core import MqttTarget
+    from wastewatch.security import BrokerUnreachableError, DynsecControl
 
     if registry == _local_registry(settings):
         # The local stack's env file names its broker's ww-admin account; the product
@@ -240,8 +240,7 @@ def _apply(settings: Settings, registry: Path, commands: list[dict[str, Any]]) -
 
 def _wanted(args: argparse.Namespace, settings: Settings) -> list[tuple[str, str, Mounting | None]]:
     """(device id, city, mounting) for every device the arguments name."""
-    from wastewatch.security.devices import Mounting
-    from wastewatch.security.errors import BadInputError
+    from wastewatch.security import BadInputError, Mounting
 
     city = args.city or settings.city
     if args.device_id is not None:
@@ -286,8 +285,7 @@ def _wanted(args: argparse.Namespace, settings: Settings) -> list[tuple[str, str
 
 
 def _broker(args: argparse.Namespace, settings: Settings) -> BrokerAddress:
-    from wastewatch.security.devices import BrokerAddress
-    from wastewatch.security.tls import LocalCA
+    from wastewatch.security import BrokerAddress, LocalCA
 
     ca_pem: str | None = None
     if not args.no_tls:
@@ -299,13 +297,13 @@ def _broker(args: argparse.Namespace, settings: Settings) -> BrokerAddress:
 
 
 def provision(args: argparse.Namespace) -> int:
-    from wastewatch.security.devices import (
+    from wastewatch.security import (
+        BadInputError,
         DeviceRegistry,
         firmware_config,
+        provision_commands,
         write_firmware_config,
     )
-    from wastewatch.security.dynsec import provision_commands
-    from wastewatch.security.errors import BadInputError
 
     started = time.monotonic()
     settings = load_settings()
@@ -355,8 +353,7 @@ def _report(
 
 
 def revoke(args: argparse.Namespace) -> int:
-    from wastewatch.security.devices import DeviceRegistry
-    from wastewatch.security.dynsec import revoke_commands
+    from wastewatch.security import DeviceRegistry, revoke_commands
 
     settings = load_settings()
     registry = DeviceRegistry(_registry(args, settings))
@@ -369,7 +366,7 @@ def revoke(args: argparse.Namespace) -> int:
 
 
 def list_devices(args: argparse.Namespace) -> int:
-    from wastewatch.security.devices import DeviceRegistry
+    from wastewatch.security import DeviceRegistry
 
     settings = load_settings()
     devices = DeviceRegistry(_registry(args, settings)).devices()
@@ -398,8 +395,8 @@ LOGIN_HINT = (
 def list_refused(args: argparse.Namespace) -> int:
     import psycopg
 
-    from wastewatch.queries.errors import DatabaseReadError
-    from wastewatch.security.refused import REFUSED_COLUMNS, refused_sql
+    from wastewatch.queries import DatabaseReadError
+    from wastewatch.security import REFUSED_COLUMNS, refused_sql
 
     db = load_settings().db
     dsn = db.reader_dsn or db.writer_dsn or db.dsn
@@ -446,10 +443,13 @@ def _refused_line(r: dict[str, Any]) -> str:
 
 
 def broker_state(args: argparse.Namespace) -> int:
-    from wastewatch.security.accounts import passwords_from_environment
-    from wastewatch.security.devices import DeviceRegistry
-    from wastewatch.security.dynsec import config_document
-    from wastewatch.security.errors import BadInputError, SecurityError
+    from wastewatch.security import (
+        BadInputError,
+        DeviceRegistry,
+        SecurityError,
+        config_document,
+        passwords_from_environment,
+    )
 
     passwords = passwords_from_environment(os.environ)
     registry = DeviceRegistry(args.registry.resolve())

@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from wastewatch.queries.history import GROUPINGS, PERIODS
+from wastewatch.queries import GROUPINGS, PERIODS
 
 FORMATS = ("table", "csv", "json")
 
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _dsn() -> str:
-    from wastewatch.core.settings import load_settings
+    from wastewatch.core import load_settings
 
     db = load_settings().db
     return db.reader_dsn or db.writer_dsn or db.dsn
@@ -65,11 +65,20 @@ def _dsn() -> str:
 def run(args: argparse.Namespace) -> int:
     import psycopg
 
-    from wastewatch.queries.errors import DatabaseReadError
-    from wastewatch.queries.formats import csv_text, jsonable, records, table_text
-    from wastewatch.queries.history import HistoryRequest, history_query
-    from wastewatch.queries.params import check_known, resolve_period, split_values
-    from wastewatch.queries.queries import existing_query, registry_query
+    from wastewatch.queries import (
+        DatabaseReadError,
+        HistoryRequest,
+        check_known,
+        csv_text,
+        existing_query,
+        history_query,
+        jsonable,
+        records,
+        registry_query,
+        resolve_period,
+        split_values,
+        table_text,
+    )
 
     period = resolve_period(
         start=args.start,

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 from wastewatch.cli.options import Subparsers, add_action, command_group
-from wastewatch.core.settings import load_settings
+from wastewatch.core import load_settings
 
 
 def register(sub: Subparsers) -> None:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 
 from wastewatch.cli.options import Subparsers, add_action, command_group
-from wastewatch.core.settings import load_settings
+from wastewatch.core import load_settings
 
 
 def register(sub: Subparsers) -> None:
@@ -16,7 +16,7 @@ def register(sub: Subparsers) -> None:
 
 
 def create(_: argparse.Namespace) -> int:
-    from wastewatch.core.kafka_topics import create_topics
+    from wastewatch.core import create_topics
 
     for report in asyncio.run(create_topics(load_settings().kafka)):
         state = "created" if report.created else "exists"
@@ -25,7 +25,7 @@ def create(_: argparse.Namespace) -> int:
 
 
 def listing(_: argparse.Namespace) -> int:
-    from wastewatch.core.kafka_topics import list_topics
+    from wastewatch.core import list_topics
 
     for name in sorted(asyncio.run(list_topics(load_settings().kafka))):
         print(name)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from wastewatch.cli.options import Subparsers, add_action, add_json, command_group
 
 if TYPE_CHECKING:
-    from wastewatch.queries.landfill import Scenario
+    from wastewatch.queries import Scenario
 
 
 def register(sub: Subparsers) -> None:
@@ -44,7 +44,7 @@ def _site_and_json(p: argparse.ArgumentParser) -> None:
 
 
 def _dsn() -> str:
-    from wastewatch.core.settings import load_settings
+    from wastewatch.core import load_settings
 
     db = load_settings().db
     return db.reader_dsn or db.writer_dsn or db.dsn
@@ -53,8 +53,8 @@ def _dsn() -> str:
 async def _scenarios(site: str | None, divert: dict[str, float] | None) -> list[Scenario]:
     import psycopg
 
-    from wastewatch.core.settings import load_settings
-    from wastewatch.queries.landfill import scenarios
+    from wastewatch.core import load_settings
+    from wastewatch.queries import scenarios
 
     window = load_settings().processors.landfill_window_days
     async with await psycopg.AsyncConnection.connect(_dsn(), autocommit=True) as conn:
@@ -66,7 +66,7 @@ async def _scenarios(site: str | None, divert: dict[str, float] | None) -> list[
 def _run(site: str | None, divert: dict[str, float] | None) -> list[Scenario]:
     import psycopg
 
-    from wastewatch.queries.errors import DatabaseReadError
+    from wastewatch.queries import DatabaseReadError
 
     try:
         return asyncio.run(_scenarios(site, divert))
@@ -75,7 +75,7 @@ def _run(site: str | None, divert: dict[str, float] | None) -> list[Scenario]:
 
 
 def status(args: argparse.Namespace) -> int:
-    from wastewatch.queries.landfill import projection_dict
+    from wastewatch.queries import projection_dict
 
     rows = _run(args.site, None)
     if not rows:
@@ -100,8 +100,8 @@ def status(args: argparse.Namespace) -> int:
 
 
 def what_if(args: argparse.Namespace) -> int:
-    from wastewatch.processors.landfill import parse_divert
-    from wastewatch.queries.landfill import what_if_dict
+    from wastewatch.processors import parse_divert
+    from wastewatch.queries import what_if_dict
 
     divert = parse_divert(args.divert)
     rows = _run(args.site, divert)

@@ -27,8 +27,8 @@ def register(sub: Subparsers) -> None:
 
 
 def process(args: argparse.Namespace) -> int:
-    from wastewatch.core.settings import load_settings
-    from wastewatch.processors.service import parse_only, serve
+    from wastewatch.core import load_settings
+    from wastewatch.processors import parse_only, serve
 
     only = parse_only(args.only)
     asyncio.run(serve(load_settings(), only))

@@ -40,12 +40,9 @@ def register(sub: Subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import psycopg
 
-    from wastewatch.core.settings import load_settings
-    from wastewatch.queries.errors import DatabaseReadError
-    from wastewatch.queries.landfill import parse_divert_param
-    from wastewatch.queries.params import month_period
-    from wastewatch.reports.errors import ReportError
-    from wastewatch.reports.report import build_report
+    from wastewatch.core import load_settings
+    from wastewatch.queries import DatabaseReadError, month_period, parse_divert_param
+    from wastewatch.reports import ReportError, build_report
 
     parser: argparse.ArgumentParser = args.parser
     settings = load_settings()

@@ -77,7 +77,7 @@ def register(sub: Subparsers) -> None:
 def run_solve_vrplib(args: argparse.Namespace) -> int:
     if not 0 < args.seconds <= 3600:
         args.parser.error("--seconds must be within 0..3600")
-    from wastewatch.processors.routing.solver import read_cvrp, solve_cvrp
+    from wastewatch.processors.routing import read_cvrp, solve_cvrp
 
     instance = read_cvrp(args.file)
     result = solve_cvrp(instance, seconds=args.seconds, seed=args.seed)
@@ -103,14 +103,19 @@ def _solution_text(out: dict[str, Any]) -> str:
 
 
 def run_plan(args: argparse.Namespace) -> int:
-    from wastewatch.core.settings import load_settings
-    from wastewatch.processors.routing.check import check_day
-    from wastewatch.processors.routing.distances import source_from_spec
-    from wastewatch.processors.routing.errors import RoutingError
-    from wastewatch.processors.routing.export import day_geojson, driver_sheet
-    from wastewatch.processors.routing.planner import plan_day
+    from wastewatch.core import load_settings
+    from wastewatch.processors.routing import (
+        RoutingError,
+        check_day,
+        day_geojson,
+        driver_sheet,
+        load_day_inputs,
+        plan_day,
+        publish_plans,
+        save_day,
+        source_from_spec,
+    )
     from wastewatch.processors.routing.problem import PlanOptions
-    from wastewatch.processors.routing.store import load_day_inputs, publish_plans, save_day
 
     settings = load_settings()
     options = PlanOptions(seconds=args.seconds, seed=args.seed, strict=args.strict)
@@ -125,7 +130,7 @@ def run_plan(args: argparse.Namespace) -> int:
             published = publish_plans(settings.kafka, [r.plan for r in routes])
     places = {b.bin_id: b for b in inputs.bins}
     if args.geojson is not None:
-        from wastewatch.processors.routing.distances import Place
+        from wastewatch.processors.routing import Place
 
         lookup: dict[str, Place] = {**inputs.depots, **inputs.sites}
         lookup.update({k: Place(k, b.latitude, b.longitude) for k, b in places.items()})
@@ -194,16 +199,15 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 def _require_feasible(problems: list[str]) -> None:
     """The independent check must pass before anything is stored or published."""
-    from wastewatch.processors.routing.errors import SolverError
+    from wastewatch.processors.routing import SolverError
 
     if problems:
         raise SolverError(f"the plan failed its feasibility check ({len(problems)}): {problems[0]}")
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from wastewatch.core.settings import load_settings
-    from wastewatch.processors.routing.errors import PlanStoreError
-    from wastewatch.processors.routing.store import latest_plans, publish_plans
+    from wastewatch.core import load_settings
+    from wastewatch.processors.routing import PlanStoreError, latest_plans, publish_plans
 
     settings = load_settings()
     plans = latest_plans(settings.db.reader_dsn or settings.db.dsn, args.date)

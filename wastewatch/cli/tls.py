@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from wastewatch.cli.options import Subparsers, add_action, command_group
-from wastewatch.core.settings import load_settings
+from wastewatch.core import load_settings
 
 COMPOSE_TLS_DIR = Path("deploy/mosquitto/tls")
 
@@ -45,7 +45,7 @@ def register(sub: Subparsers) -> None:
 
 
 def ca(_: argparse.Namespace) -> int:
-    from wastewatch.security.tls import LocalCA
+    from wastewatch.security import LocalCA
 
     authority = LocalCA.for_state_dir(load_settings().state_dir)
     created = authority.ensure()
@@ -54,7 +54,7 @@ def ca(_: argparse.Namespace) -> int:
 
 
 def server_cert(args: argparse.Namespace) -> int:
-    from wastewatch.security.tls import LocalCA
+    from wastewatch.security import LocalCA
 
     authority = LocalCA.for_state_dir(load_settings().state_dir)
     hosts = args.host or ["mosquitto", "localhost", "127.0.0.1"]

@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 
 from wastewatch.core.settings import KafkaSettings
 from wastewatch.errors import WastewatchError
-from wastewatch.schema.topics import KAFKA_TOPICS
+from wastewatch.schema import KAFKA_TOPICS
 
 
 class TopicError(WastewatchError):

@@ -15,9 +15,15 @@ from typing import Any
 
 import psycopg
 
-from wastewatch.processors.errors import ConfigError
-from wastewatch.processors.landfill import Projection, SiteInfo, parse_divert, project
-from wastewatch.processors.landfill_stage import load_days, load_sites
+from wastewatch.processors import (
+    ConfigError,
+    Projection,
+    SiteInfo,
+    load_days,
+    load_sites,
+    parse_divert,
+    project,
+)
 from wastewatch.queries.errors import BadParameterError
 from wastewatch.queries.params import check_known
 

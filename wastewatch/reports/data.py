@@ -13,8 +13,7 @@ from typing import Any, Final
 
 import psycopg
 
-from wastewatch.queries.landfill import Scenario, scenarios
-from wastewatch.queries.params import BANGKOK, Period
+from wastewatch.queries import BANGKOK, Period, Scenario, scenarios
 
 __all__ = [
     "EMPTY_FILL",

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from wastewatch.queries.params import BANGKOK, month_period
+from wastewatch.queries import BANGKOK, month_period
 from wastewatch.reports import plots
 from wastewatch.reports.data import (
     EMPTY_FILL,

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wastewatch.schema.common import CITY_PATTERN, DEVICE_ID_PATTERN
+from wastewatch.schema import CITY_PATTERN, DEVICE_ID_PATTERN
 from wastewatch.security.accounts import RESERVED_PREFIX
 from wastewatch.security.dynsec import DeviceGrant
 from wastewatch.security.errors import BadInputError, UnknownDeviceError

@@ -39,8 +39,8 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from wastewatch.core.mqtt_url import MqttTarget
-from wastewatch.schema.topics import config_topic, status_topic, telemetry_topic
+from wastewatch.core import MqttTarget
+from wastewatch.schema import config_topic, status_topic, telemetry_topic
 from wastewatch.security.accounts import (
     ADMIN,
     SERVICE_ACCOUNTS,

@@ -11,16 +11,18 @@ import os
 import sys
 from typing import Any
 
-from wastewatch.cli.options import (
+from wastewatch.cli import (
     Subparsers,
     add_action,
     add_json,
+    aligned,
     command_group,
     number,
     options_from,
     positive_int,
+    print_json,
+    print_result,
 )
-from wastewatch.cli.output import aligned, print_json, print_result
 from wastewatch.workbench.commands import require
 
 require("wastewatch.workbench.bench")
@@ -257,7 +259,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         parser.error(f"--publishers must be at most {_MAX_PUBLISHERS}")
 
     try:
-        from wastewatch.workbench.bench.ingest import BenchOptions, run_ingest_bench
+        from wastewatch.workbench.bench import BenchOptions, run_ingest_bench
     except ModuleNotFoundError as exc:
         from wastewatch.errors import WastewatchError
 
@@ -316,7 +318,7 @@ def run_failover(args: argparse.Namespace) -> int:
             f"nor {_MAX_PUBLISHERS}: each publisher owns whole devices"
         )
 
-    from wastewatch.workbench.bench.failover import FailoverOptions, run_failover_bench
+    from wastewatch.workbench.bench import FailoverOptions, run_failover_bench
 
     opts = options_from(FailoverOptions, args, rate_per_s=args.rate)
     result = run_failover_bench(opts, _progress)
@@ -325,7 +327,7 @@ def run_failover(args: argparse.Namespace) -> int:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    from wastewatch.workbench.bench.simulate import SimBenchOptions, run_simulate_bench
+    from wastewatch.workbench.bench import SimBenchOptions, run_simulate_bench
 
     live = args.mode == "live"
     opts = options_from(
@@ -343,7 +345,7 @@ def run_dashboards(args: argparse.Namespace) -> int:
     if (24 * 60) % args.interval_min:
         args.parser.error(f"--interval-min {args.interval_min} does not divide a day")
 
-    from wastewatch.workbench.bench.dashboards import DashBenchOptions, run_dashboards_bench
+    from wastewatch.workbench.bench import DashBenchOptions, run_dashboards_bench
 
     result, table = run_dashboards_bench(options_from(DashBenchOptions, args), _progress)
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wastewatch.cli.options import (
+from wastewatch.cli import (
     Subparsers,
     add_action,
     add_json,
@@ -93,8 +93,7 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wastewatch.workbench.demo.errors import DemoError
-    from wastewatch.workbench.demo.run import DemoOptions, run_demo
+    from wastewatch.workbench.demo import DemoError, DemoOptions, run_demo
 
     if args.real_clients < 0:
         raise DemoError("--real-clients must be 0 or more")

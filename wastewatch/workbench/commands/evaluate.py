@@ -17,15 +17,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from wastewatch.cli.options import (
+from wastewatch.cli import (
     Subparsers,
     add_action,
     add_json,
     add_seed,
+    aligned,
     command_group,
     options_from,
+    print_result,
 )
-from wastewatch.cli.output import aligned, print_result
 from wastewatch.workbench.commands import require
 
 require("wastewatch.workbench.bench")
@@ -116,8 +117,7 @@ def _days_bins_seed(p: argparse.ArgumentParser, days: type[float], seed_help: st
 
 def _process_groups(parser: argparse.ArgumentParser, text: str) -> tuple[str, ...]:
     """``a,b;c`` -> ("a,b", "c"), each stage known and run exactly once."""
-    from wastewatch.processors.errors import ConfigError
-    from wastewatch.processors.service import STAGES, parse_only
+    from wastewatch.processors import STAGES, ConfigError, parse_only
 
     if text.strip() == "all":
         return (",".join(STAGES),)
@@ -139,7 +139,7 @@ def run_processors(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.parser
     if not 0 < args.days <= 400 or not 1 <= args.bins <= 100_000:
         parser.error("--days must be within 0..400 and --bins within 1..100000")
-    from wastewatch.workbench.bench.eval_processors import EvalOptions, run_eval
+    from wastewatch.workbench.bench import EvalOptions, run_eval
 
     opts = options_from(EvalOptions, args, processes=_process_groups(parser, args.processes))
     result = run_eval(opts, _progress)
@@ -157,7 +157,7 @@ def run_routes(args: argparse.Namespace) -> int:
         parser.error("--seconds must be within 0..600 (solver seconds per day)")
     if not 1 <= args.warmup_days <= 60:
         parser.error("--warmup-days must be within 1..60 (the forecaster needs readings)")
-    from wastewatch.workbench.bench.eval_routes import (
+    from wastewatch.workbench.bench import (
         DEFAULT_START,
         EvalRoutesOptions,
         run_eval_routes,

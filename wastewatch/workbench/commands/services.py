@@ -6,15 +6,15 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from wastewatch.cli.options import Subparsers, add_action, command_group
-from wastewatch.core.settings import load_settings
+from wastewatch.cli import Subparsers, add_action, command_group
+from wastewatch.core import load_settings
 from wastewatch.workbench.commands import require
 
 require("wastewatch.workbench.stack")
 
 if TYPE_CHECKING:
-    from wastewatch.core.kafka_topics import ClusterView
-    from wastewatch.workbench.stack.manager import Stack
+    from wastewatch.core import ClusterView
+    from wastewatch.workbench.stack import Stack
 
 
 def register(sub: Subparsers) -> None:
@@ -47,7 +47,7 @@ def _brokers(text: str) -> int:
 
 
 def _stack(kafka_brokers: int | None = None) -> Stack:
-    from wastewatch.workbench.stack.manager import Stack
+    from wastewatch.workbench.stack import Stack
 
     return Stack(load_settings(), kafka_brokers=kafka_brokers)
 
@@ -70,7 +70,7 @@ def down(_: argparse.Namespace) -> int:
 
 
 def status(_: argparse.Namespace) -> int:
-    from wastewatch.core.kafka_topics import TopicError
+    from wastewatch.core import TopicError
 
     stack = _stack()
     rows = stack.status()

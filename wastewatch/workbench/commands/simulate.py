@@ -18,16 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wastewatch.cli.options import (
+from wastewatch.cli import (
     Subparsers,
     add_action,
     add_json,
     add_seed,
+    aligned,
     command_group,
     positive_float,
     positive_int,
+    print_result,
 )
-from wastewatch.cli.output import aligned, print_result
 from wastewatch.workbench.commands import require
 
 require("wastewatch.workbench.simulators")
@@ -168,14 +169,18 @@ def _progress_line_ended() -> Iterator[None]:
 
 
 def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
-    from wastewatch.city.citydata import load_city
-    from wastewatch.core.settings import load_settings
-    from wastewatch.schema.telemetry import LATEST_TS
-    from wastewatch.workbench.simulators.build import build_simulation, reporting_every
-    from wastewatch.workbench.simulators.calendar import load_calendar
-    from wastewatch.workbench.simulators.faults import FaultRates
-    from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-    from wastewatch.workbench.simulators.plans import DbPlanSource, QuietPlanSource
+    from wastewatch.city import load_city
+    from wastewatch.core import load_settings
+    from wastewatch.schema import LATEST_TS
+    from wastewatch.workbench.simulators import (
+        DEFAULT_CITY_DIR,
+        DbPlanSource,
+        FaultRates,
+        QuietPlanSource,
+        build_simulation,
+        load_calendar,
+        reporting_every,
+    )
 
     settings = load_settings()
     paths = args.city_data or [DEFAULT_CITY_DIR]
@@ -191,12 +196,12 @@ def _build(args: argparse.Namespace, start: int, end: int | None) -> Any:
         try:
             rates = FaultRates.from_mapping(json.loads(args.faults.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError) as exc:
-            from wastewatch.workbench.simulators.errors import SimulatorError
+            from wastewatch.workbench.simulators import SimulatorError
 
             raise SimulatorError(f"{args.faults}: cannot use these fault rates: {exc}") from exc
     rates = rates.scaled(args.fault_scale)
     if end is not None and end > LATEST_TS:
-        from wastewatch.workbench.simulators.errors import SimulatorError
+        from wastewatch.workbench.simulators import SimulatorError
 
         raise SimulatorError("--end is beyond 2100-01-01, which no reading may carry")
     plans = None
@@ -256,8 +261,8 @@ def _totals(args: argparse.Namespace, result: dict[str, Any]) -> str:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    from wastewatch.workbench.simulators.publish import MqttTarget
-    from wastewatch.workbench.simulators.run import run_replay as replay
+    from wastewatch.workbench.simulators import MqttTarget
+    from wastewatch.workbench.simulators import run_replay as replay
 
     end = args.end if args.end is not None else int(time.time()) // 3600 * 3600
     start = end - int(args.days * 86_400)
@@ -280,9 +285,8 @@ def run_replay(args: argparse.Namespace) -> int:
 
 
 def run_live(args: argparse.Namespace) -> int:
-    from wastewatch.workbench.simulators.publish import MqttTarget
-    from wastewatch.workbench.simulators.run import LiveOptions
-    from wastewatch.workbench.simulators.run import run_live as live
+    from wastewatch.workbench.simulators import LiveOptions, MqttTarget
+    from wastewatch.workbench.simulators import run_live as live
 
     start = args.start if args.start is not None else int(time.time()) // 60 * 60
     sim, settings = _build(args, start, None)

@@ -15,6 +15,20 @@ database, topics and consumer groups.  Modules:
 * ``run``: the orchestration.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wastewatch.faces import lazy_face
 from wastewatch.workbench.demo.errors import DemoError
 
 __all__ = ["DemoError"]
+
+if TYPE_CHECKING:
+    from wastewatch.workbench.demo.errors import DemoError
+    from wastewatch.workbench.demo.run import DemoOptions, run_demo
+
+__all__ = ["DemoError", "DemoOptions", "run_demo"]
+
+if not TYPE_CHECKING:
+    __getattr__ = lazy_face(globals())

@@ -46,7 +46,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from wastewatch.core.settings import Settings, load_settings
+from wastewatch.core import Settings, load_settings
 from wastewatch.workbench.demo import figures as fig
 from wastewatch.workbench.demo import history, summary
 from wastewatch.workbench.demo.components import Fleet, Job, Process, Service, free_port, port_free
@@ -206,14 +206,11 @@ class Demo:
     # -- 1. prepare -----------------------------------------------------------------------
 
     def prepare(self) -> Settings:
-        from wastewatch.city.citydata import load_city
-        from wastewatch.city.importer import import_city
-        from wastewatch.core.kafka_topics import create_topics
-        from wastewatch.schema.migrate import migrate_with_roles
-        from wastewatch.workbench.simulators.engine import select_bins
-        from wastewatch.workbench.simulators.errors import SimulatorError
-        from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
-        from wastewatch.workbench.stack.manager import Stack
+        from wastewatch.city import import_city, load_city
+        from wastewatch.core import create_topics
+        from wastewatch.schema import migrate_with_roles
+        from wastewatch.workbench.simulators import DEFAULT_CITY_DIR, SimulatorError, select_bins
+        from wastewatch.workbench.stack import Stack
 
         self.say("Starting the local stack (installs what is missing) ...")
         Stack(load_settings()).up()
@@ -359,9 +356,9 @@ class Demo:
     def behind(self) -> int:
         """Records the sink's and the processors' consumer groups have not committed yet,
         from Kafka's true end offsets (-1 when Kafka cannot say right now)."""
-        from wastewatch.core.kafka_topics import TopicError, group_lag
-        from wastewatch.ingest.sink import consumer_groups as sink_groups
-        from wastewatch.processors.service import consumer_groups as stage_groups
+        from wastewatch.core import TopicError, group_lag
+        from wastewatch.ingest import consumer_groups as sink_groups
+        from wastewatch.processors import consumer_groups as stage_groups
 
         groups = {**sink_groups(self.settings), **stage_groups(self.settings)}
         try:
@@ -380,7 +377,7 @@ class Demo:
     # -- 3. history -------------------------------------------------------------------------
 
     def start_fleet(self) -> history.HistoryPlan:
-        from wastewatch.workbench.simulators.devices import ReportingConfig
+        from wastewatch.workbench.simulators import ReportingConfig
 
         opts = self.opts
         key = history.FleetKey(

@@ -97,11 +97,16 @@ def _bridge_received(url: str | None) -> float | None:
 
 def run(cfg: FleetConfig, stop: _Stop) -> dict[str, Any]:
     """Steps 1-4 of the module docstring; the totals."""
-    from wastewatch.core.settings import load_settings
-    from wastewatch.workbench.simulators.build import build_simulation
-    from wastewatch.workbench.simulators.plans import DbPlanSource, QuietPlanSource
-    from wastewatch.workbench.simulators.publish import MqttTarget, PublisherPool
-    from wastewatch.workbench.simulators.run import LiveOptions, run_live
+    from wastewatch.core import load_settings
+    from wastewatch.workbench.simulators import (
+        DbPlanSource,
+        LiveOptions,
+        MqttTarget,
+        PublisherPool,
+        QuietPlanSource,
+        build_simulation,
+        run_live,
+    )
 
     settings = load_settings()
     sim = build_simulation(
@@ -233,9 +238,8 @@ def _wait_for_live(stop: _Stop) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wastewatch.core.logs import configure
-    from wastewatch.core.settings import load_settings
-    from wastewatch.workbench.simulators.errors import SimulatorError
+    from wastewatch.core import configure, load_settings
+    from wastewatch.workbench.simulators import SimulatorError
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:

@@ -5,3 +5,30 @@ One code path starts them for `make demo`, `make test` and
 installs what it lacks, keeps its state under the state dir (`.wastewatch/`),
 and is stopped only by the pid it recorded.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wastewatch.faces import lazy_face
+
+if TYPE_CHECKING:
+    from wastewatch.workbench.stack.errors import StackError
+    from wastewatch.workbench.stack.kafka import KafkaNode, KafkaService
+    from wastewatch.workbench.stack.manager import Stack
+    from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
+    from wastewatch.workbench.stack.process import free_port_block, read_pid
+
+__all__ = [
+    "ROLE_DSN_KEYS",
+    "KafkaNode",
+    "KafkaService",
+    "Stack",
+    "StackError",
+    "free_port_block",
+    "read_pid",
+    "with_database",
+]
+
+if not TYPE_CHECKING:
+    __getattr__ = lazy_face(globals())

@@ -32,8 +32,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from wastewatch.core.kafka_topics import ClusterView, TopicError, create_topics, describe_cluster
-from wastewatch.core.settings import KafkaSettings, Settings
+from wastewatch.core import (
+    ClusterView,
+    KafkaSettings,
+    Settings,
+    TopicError,
+    create_topics,
+    describe_cluster,
+)
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.kafka_install import (
     LOG4J,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from wastewatch.core.settings import Settings
-from wastewatch.security.accounts import ADMIN, BRIDGE, OPS, SIM
+from wastewatch.core import Settings
+from wastewatch.security import ADMIN, BRIDGE, OPS, SIM
 from wastewatch.workbench.stack.kafka import KafkaService
 from wastewatch.workbench.stack.mosquitto import MosquittoService
 from wastewatch.workbench.stack.postgres import PostgresService

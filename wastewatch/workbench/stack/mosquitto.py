@@ -31,12 +31,18 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from wastewatch.core.mqtt_url import MqttTarget
-from wastewatch.core.settings import Settings
-from wastewatch.security.accounts import ADMIN, OPS, load_or_create_passwords, mqtt_url
-from wastewatch.security.devices import DeviceRegistry
-from wastewatch.security.dynsec import DynsecControl, config_document, plugin_path
-from wastewatch.security.tls import LocalCA
+from wastewatch.core import MqttTarget, Settings
+from wastewatch.security import (
+    ADMIN,
+    OPS,
+    DeviceRegistry,
+    DynsecControl,
+    LocalCA,
+    config_document,
+    load_or_create_passwords,
+    mqtt_url,
+    plugin_path,
+)
 from wastewatch.workbench.stack.apt import ensure_packages
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.mosquitto_guard import GuardPlugins, ensure_guard

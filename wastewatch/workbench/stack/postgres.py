@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from wastewatch.core.settings import Settings
+from wastewatch.core import Settings
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.paths import service_dir
 from wastewatch.workbench.stack.process import (
