@@ -58,10 +58,10 @@ from wastewatch.core import (
 from wastewatch.schema import (
     MigrationError,
     ensure_login_roles,
-    migrate,
     telemetry_topic,
     topic_by_name,
 )
+from wastewatch.schema.migrate import migrate
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.mqtt_load import (
     MqttTarget,

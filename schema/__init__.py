@@ -43,7 +43,6 @@ if TYPE_CHECKING:
         MigrationError,
         ensure_login_roles,
         lock_down_cluster,
-        migrate,
         migrate_with_roles,
         pending,
     )
@@ -121,7 +120,6 @@ __all__ = [
     "landfill_ticket_filter",
     "landfill_ticket_topic",
     "lock_down_cluster",
-    "migrate",
     "migrate_with_roles",
     "parse_device_topic",
     "parse_landfill_topic",

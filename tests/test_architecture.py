@@ -273,6 +273,11 @@ def test_every_name_a_face_lists_is_there(package: str) -> None:
 
     face = importlib.import_module(package)
     assert face.__all__, f"{package} has an empty face"
+    folder = Path(face.__file__).parent
+    shadowed = [n for n in face.__all__ if (folder / f"{n}.py").exists() or (folder / n).is_dir()]
+    # `wastewatch.schema.migrate` the module would replace `migrate` the function
+    # on the package as soon as the module is imported.
+    assert not shadowed, f"{package} lists names that are also its submodules: {shadowed}"
     for name in face.__all__:
         assert getattr(face, name) is not None, f"{package}.{name}"
 

@@ -18,7 +18,7 @@ def register(sub: Subparsers) -> None:
 
 def migrate(_: argparse.Namespace) -> int:
     from wastewatch.schema import ensure_login_roles, lock_down_cluster
-    from wastewatch.schema import migrate as apply
+    from wastewatch.schema.migrate import migrate as apply
 
     settings = load_settings()
     applied = apply(settings.db.dsn)
