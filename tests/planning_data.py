@@ -23,14 +23,21 @@ other test's data (they use "now" or their own databases) falls into it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -215,6 +222,56 @@ def _build(test_db: SessionDb, kafka_bootstrap: str) -> PlanningData:
 
 BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"
 """A DSN that leads nowhere: set for every role a command must not use."""
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_api(
+    reader_dsn: str, token: str, workdir: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """`wastewatch api` as a real process on a free loopback port, with the reader role
+    only and a bearer token; yields (base URL, process, log file) once /healthz answers,
+    and stops it with SIGTERM on the way out.  ``workdir`` holds no .wastewatch/env, so
+    only the environment counts."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "WW_DB_READER_DSN": reader_dsn,
+        "WW_DB_WRITER_DSN": BOGUS_DSN,
+        "WW_DB_DSN": BOGUS_DSN,
+        "WW_API_TOKEN": token,
+    }
+    log_path = workdir / "api.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "wastewatch", "api", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.2)
+            yield base, proc, log_path
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 def keep_logging(monkeypatch: pytest.MonkeyPatch) -> None:

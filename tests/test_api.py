@@ -13,10 +13,8 @@ import csv
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -29,14 +27,12 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel
 
 from tests.conftest import SessionDb, StackEnv
-from tests.planning_data import PlanningData, planning_data
+from tests.planning_data import BOGUS_DSN, PlanningData, free_port, planning_data, running_api
 from wastewatch.api import models
 from wastewatch.api.app import create_app
 from wastewatch.api.errors import ApiConfigError
 from wastewatch.api.ngsi import ENTITY_PREFIX, status_of, waste_container
 from wastewatch.core.settings import ApiSettings, DbSettings, Settings
-
-BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"
 
 # -- pure: NGSI-LD ---------------------------------------------------------------------------
 
@@ -561,43 +557,10 @@ def test_injection_attempts_get_422_or_nothing(
     assert admin.execute("select count(*) from bins").fetchone()[0] >= len(data.bins)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.integration
 @pytest.mark.timeout(60)
 def test_the_real_server_with_a_token(data: PlanningData, tmp_path: Any) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "WW_DB_READER_DSN": data.reader_dsn,
-        "WW_DB_WRITER_DSN": BOGUS_DSN,
-        "WW_DB_DSN": BOGUS_DSN,
-        "WW_API_TOKEN": "s3cret-token",
-    }
-    log = (tmp_path / "api.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wastewatch", "api", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,  # no .wastewatch/env there: only the environment counts
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, (tmp_path / "api.log").read_text()
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
+    with running_api(data.reader_dsn, "s3cret-token", tmp_path) as (base, proc, log_path):
         assert httpx.get(f"{base}/openapi.json").status_code == 200
         denied = httpx.get(f"{base}/v1/bins")
         assert denied.status_code == 401
@@ -611,13 +574,9 @@ def test_the_real_server_with_a_token(data: PlanningData, tmp_path: Any) -> None
         )
         assert good.status_code == 200
         assert good.json()["count"] > 0
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
     # uvicorn shuts down gracefully on SIGTERM, then ends by that signal (as it should)
-    assert proc.returncode in (0, -signal.SIGTERM), (tmp_path / "api.log").read_text()
-    assert "Application shutdown complete" in (tmp_path / "api.log").read_text()
+    assert proc.returncode in (0, -signal.SIGTERM), log_path.read_text()
+    assert "Application shutdown complete" in log_path.read_text()
 
 
 @pytest.mark.integration
@@ -634,7 +593,7 @@ def test_the_command_refuses_in_one_line(
 ) -> None:
     env = {**os.environ, "WW_DB_READER_DSN": data.writer_dsn if reader == "writer" else reader}
     out = subprocess.run(
-        [sys.executable, "-m", "wastewatch", "api", "--port", str(_free_port())],
+        [sys.executable, "-m", "wastewatch", "api", "--port", str(free_port())],
         env=env,
         cwd=tmp_path,
         capture_output=True,

@@ -31,8 +31,7 @@ import psycopg
 import pytest
 
 from tests.conftest import SessionDb, StackEnv
-from tests.planning_data import PlanningData, planning_data
-from tests.test_api import BOGUS_DSN, _free_port
+from tests.planning_data import PlanningData, planning_data, running_api
 
 TOKEN = "contract-token"
 MAX_EXAMPLES = 25
@@ -66,40 +65,9 @@ def known(test_db: SessionDb, data: PlanningData) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def api(data: PlanningData, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real server, as `wastewatch api` runs it, with a token; its base URL."""
-    port = _free_port()
     workdir = tmp_path_factory.mktemp("contract-api")
-    env = {
-        **os.environ,
-        "WW_DB_READER_DSN": data.reader_dsn,
-        "WW_DB_WRITER_DSN": BOGUS_DSN,
-        "WW_DB_DSN": BOGUS_DSN,
-        "WW_API_TOKEN": TOKEN,
-    }
-    log_path = workdir / "api.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "wastewatch", "api", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "the API did not start"
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with running_api(data.reader_dsn, TOKEN, workdir) as (base, _proc, log_path):
+        yield base
     assert "Traceback" not in log_path.read_text(), log_path.read_text()
 
 

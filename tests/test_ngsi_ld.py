@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import SessionDb, StackEnv, fresh_database
 from tests.ngsi_schema import errors_of, metadata, schema
+from tests.planning_data import BOGUS_DSN, free_port
 from wastewatch.api.app import create_app
 from wastewatch.api.ngsi import (
     CONTEXT_URL,
@@ -49,7 +49,6 @@ from wastewatch.city.importer import import_city
 from wastewatch.core.settings import DbSettings, Settings
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 
-BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"
 BASE = "/ngsi-ld/v1/entities"
 CONTEXT_REL = 'rel="http://www.w3.org/ns/json-ld#context"'
 
@@ -411,16 +410,10 @@ def _client_python() -> Path:
     return python
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.integration
 def test_ngsildclient_reads_every_container(app_settings: Settings) -> None:
     python = _client_python()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port, log_level="warning")
     )
