@@ -36,7 +36,7 @@ class BufferedSocket:
 
     def __init__(self, sock: Any) -> None:
         self._sock = sock
-        self._buffer = bytearray()
+        self._buffer = b""
         self._offset = 0
 
     def recv(self, size: int) -> bytes:
@@ -44,11 +44,10 @@ class BufferedSocket:
             chunk = self._sock.recv(_CHUNK)  # BlockingIOError / SSL errors propagate to paho
             if not chunk:
                 return b""
-            self._buffer = bytearray(chunk)
+            self._buffer = chunk
             self._offset = 0
-        end = min(self._offset + size, len(self._buffer))
-        data = bytes(self._buffer[self._offset : end])
-        self._offset = end
+        data = self._buffer[self._offset : self._offset + size]  # one copy: a slice of bytes
+        self._offset += len(data)
         return data
 
     def pending(self) -> int:
