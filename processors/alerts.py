@@ -38,6 +38,7 @@ from typing import Any
 
 from wastewatch.processors.readings import Reading
 from wastewatch.schema import AlertKind, Severity, TelemetryFlag
+from wastewatch.schema.config import DeviceConfig
 
 __all__ = ["AlertChange", "AlertParams", "DeviceAlerts", "battery_days_left"]
 
@@ -49,19 +50,22 @@ _SENSOR_FAULT = int(TelemetryFlag.SENSOR_FAULT)
 _BUFFERED = int(TelemetryFlag.BUFFERED)
 _NO_ECHO = int(TelemetryFlag.NO_ECHO)
 
+_FIRMWARE = DeviceConfig.model_fields
+"""The device's own alarm settings: one source for the thresholds both sides apply."""
+
 
 @dataclass(frozen=True, slots=True)
 class AlertParams:
-    """Thresholds of the detectors (defaults match the firmware's DeviceConfig)."""
+    """Thresholds of the detectors (the firmware's alarms: DeviceConfig's defaults)."""
 
-    fire_temp_c: float = 70.0
+    fire_temp_c: float = _FIRMWARE["fire_temp_c"].default
     fire_clear_c: float = 55.0
-    fire_rise_c_per_min: float = 5.0
+    fire_rise_c_per_min: float = _FIRMWARE["fire_rise_c_per_min"].default
     fire_clear_readings: int = 3
     tilt_clear_readings: int = 2
     overflow_fill: float = 0.98
     overflow_clear: float = 0.9
-    low_battery_mv: int = 3400
+    low_battery_mv: int = _FIRMWARE["low_battery_mv"].default
     battery_clear_mv: int = 3550
     dead_battery_mv: int = 3300
     stuck_readings: int = 8
