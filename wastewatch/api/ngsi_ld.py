@@ -149,6 +149,10 @@ class NgsiLdRoute(APIRoute):
 
 
 _PROBLEM: Final[dict[str, Any]] = {"model": ProblemDetails, "content": {JSON: {}}}
+_NOT_ACCEPTABLE: Final[dict[str, Any]] = {
+    **_PROBLEM,
+    "description": "Accept names no JSON media type",
+}
 _ENTITY_SCHEMA: Final = {"type": "object", "additionalProperties": True}
 _ENTITIES: Final[dict[str, Any]] = {
     "description": "The entities (a JSON array), the @context in a Link header (application/"
@@ -251,6 +255,13 @@ def _reject_unsupported(request: Request) -> None:
         )
 
 
+def _negotiate(request: Request, options: str | None, fmt: str | None) -> tuple[str, bool]:
+    """The media type to answer in and whether to answer keyValues; 400 or 406 when
+    the request asks for what this export does not give."""
+    _reject_unsupported(request)
+    return _pick_media_type(request), _key_values(options, fmt)
+
+
 def _types(value: str) -> list[str]:
     out: list[str] = []
     for raw in value.split(","):
@@ -319,12 +330,15 @@ def _render(entities: list[dict[str, Any]], media: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in e.items() if k != "@context"} for e in entities]
 
 
-def _headers(response: Response, media: str) -> None:
+def _respond(body: Any, media: str) -> JSONResponse:
+    """``body`` as JSON in the negotiated media type, with the @context Link and Vary."""
+    response = JSONResponse(body, media_type=media)
     if media == JSON:
         response.headers.append(
             "Link", f'<{CONTEXT_URL}>; rel="{JSONLD_CONTEXT_REL}"; type="{LD_JSON}"'
         )
     response.headers["Vary"] = "Accept"
+    return response
 
 
 def _page_link(request: Request, offset: int, limit: int, rel: str) -> str:
@@ -341,7 +355,7 @@ def _page_link(request: Request, offset: int, limit: int, rel: str) -> str:
         200: _ENTITIES,
         400: {**_PROBLEM, "description": "BadRequestData"},
         403: {**_PROBLEM, "description": "TooManyResults: limit above 1000"},
-        406: {**_PROBLEM, "description": "Accept names no JSON media type"},
+        406: _NOT_ACCEPTABLE,
     },
 )
 async def query_entities(
@@ -378,9 +392,7 @@ async def query_entities(
     options: Options = None,
     fmt: FormatParam = None,
 ) -> Response:
-    _reject_unsupported(request)
-    media = _pick_media_type(request)
-    key_values = _key_values(options, fmt)
+    media, key_values = _negotiate(request, options, fmt)
     if limit > MAX_LIMIT:
         raise NgsiLdError(
             403,
@@ -405,8 +417,7 @@ async def query_entities(
             entities.append(source.entity(dict(zip(query.columns, row, strict=True)), key_values))
         want -= len(rows)
         start = 0
-    response = JSONResponse(_render(entities, media), media_type=media)
-    _headers(response, media)
+    response = _respond(_render(entities, media), media)
     if count:
         response.headers["NGSILD-Results-Count"] = str(total)
     if limit > 0 and offset + limit < total:
@@ -425,7 +436,7 @@ async def query_entities(
         200: _ENTITY,
         400: {**_PROBLEM, "description": "BadRequestData: the id is not a URI"},
         404: {**_PROBLEM, "description": "ResourceNotFound"},
-        406: {**_PROBLEM, "description": "Accept names no JSON media type"},
+        406: _NOT_ACCEPTABLE,
     },
 )
 async def retrieve_entity(
@@ -444,9 +455,7 @@ async def retrieve_entity(
     options: Options = None,
     fmt: FormatParam = None,
 ) -> Response:
-    _reject_unsupported(request)
-    media = _pick_media_type(request)
-    key_values = _key_values(options, fmt)
+    media, key_values = _negotiate(request, options, fmt)
     ids = _ids(entity_id)
     types = _types(type) if type else [WASTE_CONTAINER, WASTE_CONTAINER_MODEL]
     entity: dict[str, Any] | None = None
@@ -464,7 +473,4 @@ async def retrieve_entity(
             break
     if entity is None:
         raise NgsiLdError(404, "ResourceNotFound", "Resource not found", f"no entity {entity_id!r}")
-    body = _render([entity], media)[0]
-    response = JSONResponse(body, media_type=media)
-    _headers(response, media)
-    return response
+    return _respond(_render([entity], media)[0], media)
