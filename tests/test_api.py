@@ -31,78 +31,10 @@ from tests.planning_data import BOGUS_DSN, PlanningData, free_port, planning_dat
 from wastewatch.api import models
 from wastewatch.api.app import create_app
 from wastewatch.api.errors import ApiConfigError
-from wastewatch.api.ngsi import ENTITY_PREFIX, status_of, waste_container
+from wastewatch.api.ngsi import ENTITY_PREFIX
 from wastewatch.core.settings import ApiSettings, DbSettings, Settings
 
-# -- pure: NGSI-LD ---------------------------------------------------------------------------
-
-
-def _bin_row(**over: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "bin_id": "b1",
-        "device_id": "d1",
-        "name": "ตลาด",
-        "address": "ถนน 1",
-        "zone_id": "z1",
-        "stream": "organic",
-        "latitude": 16.43,
-        "longitude": 103.51,
-        "volume_l": 240.0,
-        "container_model": "wheelie-240",
-        "collection_threshold": 0.8,
-        "installed_at": datetime(2025, 11, 3, 2, 7, tzinfo=UTC),
-        "fill_level": 0.42,
-        "urgency": "fine",
-        "collect_by": datetime(2026, 9, 17, 23, 29, tzinfo=UTC),
-        "last_reading_at": datetime(2026, 9, 16, 16, 55, tzinfo=UTC),
-        "last_collection_at": None,
-        "open_alerts": [],
-    }
-    row.update(over)
-    return row
-
-
-def test_ngsi_entity_follows_the_waste_container_model() -> None:
-    e = waste_container(_bin_row())
-    assert e["id"] == "urn:ngsi-ld:WasteContainer:b1"
-    assert e["type"] == "WasteContainer"
-    assert e["location"] == {
-        "type": "GeoProperty",
-        "value": {"type": "Point", "coordinates": [103.51, 16.43]},
-    }
-    assert e["fillingLevel"] == {
-        "type": "Property",
-        "value": 0.42,
-        "observedAt": "2026-09-16T16:55:00Z",
-    }
-    assert e["nextActuationDeadline"]["value"] == {
-        "@type": "DateTime",
-        "@value": "2026-09-17T23:29:00Z",
-    }
-    assert "dateLastEmptying" not in e  # never emptied: no attribute rather than null
-    assert e["storedWasteKind"]["value"] == "organic"
-    assert e["binFullnessThreshold"]["value"] == 80.0
-    assert e["refDevice"] == {"type": "Relationship", "object": "urn:ngsi-ld:Device:d1"}
-    assert "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld" in e["@context"]
-    kv = waste_container(_bin_row(), key_values=True)
-    assert kv["fillingLevel"] == 0.42
-    assert kv["location"] == {"type": "Point", "coordinates": [103.51, 16.43]}
-    assert kv["status"] == "ok"
-
-
-@pytest.mark.parametrize(
-    ("alerts", "has_state", "status"),
-    [
-        ([], True, "ok"),
-        (["fire", "tipped_over"], True, "burning"),
-        (["tipped_over"], True, "dropped"),
-        (["offline"], True, "unknown"),
-        ([], False, "unknown"),
-        (["low_battery"], True, "ok"),
-    ],
-)
-def test_ngsi_status_from_open_alerts(alerts: list[str], has_state: bool, status: str) -> None:
-    assert status_of(alerts, has_state) == status
+# -- pure ------------------------------------------------------------------------------------
 
 
 def test_the_api_needs_the_reader_dsn() -> None:

@@ -40,6 +40,7 @@ from wastewatch.api.app import create_app
 from wastewatch.api.ngsi import (
     CONTEXT_URL,
     WASTE_KIND,
+    status_of,
     thai_address,
     waste_container,
     waste_container_model,
@@ -101,6 +102,50 @@ ROWS = [
     _row(container_model="euro-1100", volume_l=1100.0, address="ตลาดโต้รุ่ง"),
     _row(container_model="custom skip 6 m³", volume_l=6000.0),
 ]
+
+
+def test_ngsi_entity_follows_the_waste_container_model() -> None:
+    never_emptied = _row(stream="organic", last_collection_at=None)
+    e = waste_container(never_emptied)
+    assert e["id"] == "urn:ngsi-ld:WasteContainer:kls-0001"
+    assert e["type"] == "WasteContainer"
+    assert e["location"] == {
+        "type": "GeoProperty",
+        "value": {"type": "Point", "coordinates": [103.51, 16.43]},
+    }
+    assert e["fillingLevel"] == {
+        "type": "Property",
+        "value": 0.42,
+        "observedAt": "2026-09-16T16:55:00Z",
+    }
+    assert e["nextActuationDeadline"]["value"] == {
+        "@type": "DateTime",
+        "@value": "2026-09-17T23:29:00Z",
+    }
+    assert "dateLastEmptying" not in e  # never emptied: no attribute rather than null
+    assert e["storedWasteKind"]["value"] == "organic"
+    assert e["binFullnessThreshold"]["value"] == 80.0
+    assert e["refDevice"] == {"type": "Relationship", "object": "urn:ngsi-ld:Device:kls-bin-0001"}
+    assert "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context.jsonld" in e["@context"]
+    kv = waste_container(never_emptied, key_values=True)
+    assert kv["fillingLevel"] == 0.42
+    assert kv["location"] == {"type": "Point", "coordinates": [103.51, 16.43]}
+    assert kv["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("alerts", "has_state", "status"),
+    [
+        ([], True, "ok"),
+        (["fire", "tipped_over"], True, "burning"),
+        (["tipped_over"], True, "dropped"),
+        (["offline"], True, "unknown"),
+        ([], False, "unknown"),
+        (["low_battery"], True, "ok"),
+    ],
+)
+def test_ngsi_status_from_open_alerts(alerts: list[str], has_state: bool, status: str) -> None:
+    assert status_of(alerts, has_state) == status
 
 
 @pytest.mark.parametrize("row", ROWS)
