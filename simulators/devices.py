@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from wastewatch.city import SimBin
+from wastewatch.processors.alerts import AlertParams
 from wastewatch.schema import TelemetryFlag, status_topic, telemetry_topic
+from wastewatch.schema.config import Calibration, DeviceConfig
 from wastewatch.workbench.simulators.calendar import BANGKOK_OFFSET_S, Calendar
 from wastewatch.workbench.simulators.dynamics import DEFAULT_THRESHOLDS, FillModel
 from wastewatch.workbench.simulators.faults import DAY_S, Episode, FaultKind, FaultRates, draw_day
@@ -56,20 +58,26 @@ _BUFFERED: Final = int(TelemetryFlag.BUFFERED)
 _ALARMS: Final = _OVERFULL | _NO_ECHO | _TILTED | _FIRE | _LOW_BATTERY | _SENSOR_FAULT
 
 
+_FIRMWARE = DeviceConfig.model_fields
+"""The device's settings: the simulated device starts from the same defaults as a real one."""
+
+
 @dataclass(frozen=True, slots=True)
 class ReportingConfig:
     """Device settings (``wastewatch.schema.config.DeviceConfig`` values) and hardware limits."""
 
-    report_interval_s: int = 900
-    nearly_full_interval_s: int = 300
-    heartbeat_s: int = 900
-    large_change: float = 0.1
-    nearly_full: float = 0.75
-    fire_temp_c: float = 70.0
-    fire_rise_c_per_min: float = 5.0
-    low_battery_mv: int = 3400
-    dead_battery_mv: int = 3300
-    dead_zone_mm: int = 200
+    report_interval_s: int = _FIRMWARE["report_interval_s"].default
+    nearly_full_interval_s: int = _FIRMWARE["nearly_full_interval_s"].default
+    heartbeat_s: int = _FIRMWARE["report_interval_s"].default
+    """Unlike the firmware's default (an hour), every wake publishes: one reading an interval."""
+    large_change: float = _FIRMWARE["large_change_threshold"].default
+    nearly_full: float = _FIRMWARE["nearly_full_threshold"].default
+    fire_temp_c: float = _FIRMWARE["fire_temp_c"].default
+    fire_rise_c_per_min: float = _FIRMWARE["fire_rise_c_per_min"].default
+    low_battery_mv: int = _FIRMWARE["low_battery_mv"].default
+    dead_battery_mv: int = AlertParams().dead_battery_mv
+    """Where the node stops: the voltage the processors' dead-battery forecast aims at."""
+    dead_zone_mm: int = Calibration.model_fields["dead_zone_mm"].default
     buffer_capacity: int = 96
     """Readings the flash ring holds while offline (a day at 15 min); the oldest is
     dropped, and counted in ``drop``, when it is full."""

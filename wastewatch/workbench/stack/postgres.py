@@ -25,6 +25,7 @@ from urllib.parse import quote
 import psycopg
 
 from wastewatch.core import Settings
+from wastewatch.schema.migrate import INGEST_GROUP, PROCESSOR_GROUP, READER_GROUP, WRITER_GROUP
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.paths import service_dir
 from wastewatch.workbench.stack.process import (
@@ -40,10 +41,6 @@ from wastewatch.workbench.stack.timescaledb_build import PG_BIN, ensure_timescal
 
 SERVICE_USER = "postgres"
 ADMIN_ROLE = "ww_admin"
-WRITER_ROLE = "ww_writer"
-READER_ROLE = "ww_reader"
-INGEST_ROLE = "ww_ingest"
-PROCESSOR_ROLE = "ww_processor"
 DATABASE = "wastewatch"
 MARKER = "postgres"
 
@@ -105,13 +102,15 @@ class PostgresService:
         return self._home / "postgresql.log"
 
     def dsns(self) -> dict[str, str]:
+        """The owner's and the run-time roles' DSNs; a run-time role logs in as the
+        migrations' group itself (``wastewatch.schema.migrate.ensure_login_roles``)."""
         c = self.credentials
         return {
             "WW_DB_DSN": dsn(ADMIN_ROLE, c.admin, self.port),
-            "WW_DB_WRITER_DSN": dsn(WRITER_ROLE, c.writer, self.port),
-            "WW_DB_READER_DSN": dsn(READER_ROLE, c.reader, self.port),
-            "WW_DB_INGEST_DSN": dsn(INGEST_ROLE, c.ingest, self.port),
-            "WW_DB_PROCESSOR_DSN": dsn(PROCESSOR_ROLE, c.processor, self.port),
+            "WW_DB_WRITER_DSN": dsn(WRITER_GROUP, c.writer, self.port),
+            "WW_DB_READER_DSN": dsn(READER_GROUP, c.reader, self.port),
+            "WW_DB_INGEST_DSN": dsn(INGEST_GROUP, c.ingest, self.port),
+            "WW_DB_PROCESSOR_DSN": dsn(PROCESSOR_GROUP, c.processor, self.port),
         }
 
     def install(self) -> None:
