@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from matplotlib import font_manager, rc_context
+from matplotlib.axes import Axes
 from matplotlib.dates import date2num as _date2num
 from matplotlib.figure import Figure
 
@@ -88,16 +89,17 @@ def _style() -> Iterator[None]:
         yield
 
 
-def _figure(height: float = 4.2) -> Figure:
-    return Figure(figsize=(9.0, height), layout="constrained")
-
-
-def _no_data(fig: Figure, title: str) -> Figure:
+def _figure(title: str, has_data: bool, height: float = 4.2) -> tuple[Figure, Axes | None]:
+    """A figure with one axes titled ``title``, and that axes to draw on; when there is
+    no data, the figure says so and the axes is None."""
+    fig = Figure(figsize=(9.0, height), layout="constrained")
     ax = fig.subplots()
     ax.set_title(title)
+    if has_data:
+        return fig, ax
     ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, fontsize=14)
     ax.set_axis_off()
-    return fig
+    return fig, None
 
 
 def _stream_label(data: MonthData, stream: str) -> str:
@@ -107,13 +109,14 @@ def _stream_label(data: MonthData, stream: str) -> str:
 
 def tonnage(data: MonthData) -> Figure:
     """Collected mass per zone, stacked by stream, in tonnes."""
-    fig = _figure()
-    title = titled("ขยะที่เก็บได้ตามเขตและประเภท (ตัน)", "Collected waste by zone and stream (t)")
-    if not data.tonnage:
-        return _no_data(fig, title)
+    fig, ax = _figure(
+        titled("ขยะที่เก็บได้ตามเขตและประเภท (ตัน)", "Collected waste by zone and stream (t)"),
+        bool(data.tonnage),
+    )
+    if ax is None:
+        return fig
     zones = sorted({z for z, *_ in data.tonnage})
     streams = sorted({s for _, s, *_ in data.tonnage})
-    ax = fig.subplots()
     bottom = [0.0] * len(zones)
     for stream in streams:
         values = [
@@ -130,7 +133,6 @@ def tonnage(data: MonthData) -> Figure:
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_xticks(range(len(zones)), [_zone_label(data, z) for z in zones], rotation=30, ha="right")
     ax.set_ylabel("t")
-    ax.set_title(title)
     ax.legend(frameon=False, loc="best")
     return fig
 
@@ -142,11 +144,9 @@ def _zone_label(data: MonthData, zone: str) -> str:
 
 def fill_at_collection(data: MonthData) -> Figure:
     """How full bins were when emptied: a histogram per stream."""
-    fig = _figure()
-    title = titled("ระดับขยะในถังเมื่อเก็บ", "Fill level when collected")
-    if not data.fills:
-        return _no_data(fig, title)
-    ax = fig.subplots()
+    fig, ax = _figure(titled("ระดับขยะในถังเมื่อเก็บ", "Fill level when collected"), bool(data.fills))
+    if ax is None:
+        return fig
     streams = sorted({s for s, _ in data.fills})
     edges = [i / 20 for i in range(21)]
     ax.hist(
@@ -163,18 +163,17 @@ def fill_at_collection(data: MonthData) -> Figure:
     ax.set_xlim(0, 1)
     ax.set_xlabel("fill level (0..1)")
     ax.set_ylabel("collections")
-    ax.set_title(title)
     ax.legend(frameon=False, loc="upper left")
     return fig
 
 
 def overflows(data: MonthData) -> Figure:
     """Overflowing bin-hours per day, and overflow alerts opened."""
-    fig = _figure()
-    title = titled("ขยะล้นถังรายวัน", "Overflow incidents per day")
-    if not data.overflow_by_day:
-        return _no_data(fig, title)
-    ax = fig.subplots()
+    fig, ax = _figure(
+        titled("ขยะล้นถังรายวัน", "Overflow incidents per day"), bool(data.overflow_by_day)
+    )
+    if ax is None:
+        return fig
     days = date2num([d for d, _, _ in data.overflow_by_day])
     ax.bar(days, [h for _, h, _ in data.overflow_by_day], color="#fd8d3c", label="bin-hours ≥ 0.98")
     ax2 = ax.twinx()
@@ -190,7 +189,6 @@ def overflows(data: MonthData) -> Figure:
     ax.xaxis_date()
     ax.set_ylabel(f"bin-hours at ≥ {OVERFLOW_LEVEL:.2f}")
     ax2.set_ylabel("alerts")
-    ax.set_title(title)
     bars, bar_labels = ax.get_legend_handles_labels()
     line, line_labels = ax2.get_legend_handles_labels()
     ax.legend(bars + line, bar_labels + line_labels, frameon=False, loc="upper right")
@@ -200,12 +198,11 @@ def overflows(data: MonthData) -> Figure:
 
 def landfill(data: MonthData) -> Figure:
     """Remaining airspace: history, and the projection with and without diversion."""
-    fig = _figure(4.6)
     shares = ", ".join(f"{k} {v:.0%}" for k, v in data.divert.items())
     title = titled("พื้นที่หลุมฝังกลบคงเหลือ", "Landfill airspace left") + f" (m³; divert {shares})"
-    if not data.landfill:
-        return _no_data(fig, title)
-    ax = fig.subplots()
+    fig, ax = _figure(title, bool(data.landfill), 4.6)
+    if ax is None:
+        return fig
     for s in data.landfill:
         past = data.landfill_history.get(s.site.site_id, [])
         if past:
@@ -247,7 +244,6 @@ def landfill(data: MonthData) -> Figure:
     ax.set_ylim(bottom=0)
     ax.xaxis_date()
     ax.set_ylabel("m³")
-    ax.set_title(title)
     ax.legend(frameon=False, fontsize=8)
     fig.autofmt_xdate()
     return fig
@@ -255,12 +251,10 @@ def landfill(data: MonthData) -> Figure:
 
 def bins_to_review(data: MonthData) -> Figure:
     """Each bin: median fill when emptied against its share of hours overflowing."""
-    fig = _figure()
-    title = titled("ถังที่ควรปรับขนาดหรือย้าย", "Bins to resize or move")
     points = [b for b in data.bins if b.median_fill_at_collection is not None or b.overflow_hours]
-    if not points:
-        return _no_data(fig, title)
-    ax = fig.subplots()
+    fig, ax = _figure(titled("ถังที่ควรปรับขนาดหรือย้าย", "Bins to resize or move"), bool(points))
+    if ax is None:
+        return fig
     for flag, color, label in (
         ("over", "#d62728", "often overflowing"),
         ("empty", "#1f77b4", "collected mostly empty"),
@@ -288,18 +282,15 @@ def bins_to_review(data: MonthData) -> Figure:
     ax.set_ylim(bottom=0)
     ax.set_xlabel("median fill level when collected (size = bin volume)")
     ax.set_ylabel("share of reported hours overflowing")
-    ax.set_title(title)
     ax.legend(frameon=False)
     return fig
 
 
 def alert_counts(data: MonthData) -> Figure:
     """Alerts opened in the month, per kind and severity."""
-    fig = _figure()
-    title = titled("จำนวนการแจ้งเตือน", "Alerts opened")
-    if not data.alerts:
-        return _no_data(fig, title)
-    ax = fig.subplots()
+    fig, ax = _figure(titled("จำนวนการแจ้งเตือน", "Alerts opened"), bool(data.alerts))
+    if ax is None:
+        return fig
     kinds = sorted({k for k, _, _ in data.alerts})
     left = [0] * len(kinds)
     for severity in ("critical", "warning", "info"):
@@ -311,7 +302,6 @@ def alert_counts(data: MonthData) -> Figure:
         ax.barh(kinds, values, left=left, color=SEVERITY_COLORS[severity], label=severity)
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_xlabel("alerts")
-    ax.set_title(title)
     ax.legend(frameon=False)
     return fig
 
