@@ -13,7 +13,7 @@ import dataclasses
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -131,26 +131,30 @@ async def id_filters(
     return Filters(zones=zones, streams=streams, bins=bins)
 
 
+def _instant(alias: str, description: str) -> Any:
+    """A query parameter that is an ISO 8601 date or time (``from``, ``to``)."""
+    return Query(
+        alias=alias,
+        max_length=40,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
+        description=description,
+    )
+
+
 def period_filter(
     start: Annotated[
         str | None,
-        Query(
-            alias="from",
-            max_length=40,
-            json_schema_extra={"pattern": INSTANT_PATTERN},
-            description="start, ISO 8601 (e.g. 2026-09-01 or 2026-09-01T08:00+07:00); a date "
+        _instant(
+            "from",
+            "start, ISO 8601 (e.g. 2026-09-01 or 2026-09-01T08:00+07:00); a date "
             "alone is Bangkok midnight, a time without offset is Bangkok time; years "
             "1900..9998",
         ),
     ] = None,
     end: Annotated[
         str | None,
-        Query(
-            alias="to",
-            max_length=40,
-            json_schema_extra={"pattern": INSTANT_PATTERN},
-            description="end (exclusive), ISO 8601; a date alone includes that whole day; after "
-            "`from`",
+        _instant(
+            "to", "end (exclusive), ISO 8601; a date alone includes that whole day; after `from`"
         ),
     ] = None,
     month: Annotated[
