@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -203,18 +204,25 @@ def kafka_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaSer
     Topics made with ``kafka_cluster.kafka_settings()`` get 3 replicas and
     ``min.insync.replicas=2``.  Tests that kill nodes must bring them back.
     """
+    with private_kafka(tmp_path_factory.mktemp("kafka3"), nodes=3) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def private_kafka(state_dir: Path, nodes: int) -> Iterator[KafkaService]:
+    """An Apache Kafka cluster (KRaft) of ``nodes`` nodes of the test's own, on one block of
+    free loopback ports (the brokers' ports, then the controllers'), stopped on the way out."""
+    first = free_port_block(2 * nodes)
     settings = Settings(
-        state_dir=tmp_path_factory.mktemp("kafka3"),
+        state_dir=state_dir,
         stack=StackSettings(
-            kafka_port=free_port_block(3),
-            kafka_controller_port=free_port_block(3),
-            kafka_heap_mb=256,
+            kafka_port=first, kafka_controller_port=first + nodes, kafka_heap_mb=256
         ),
     )
-    cluster = KafkaService(settings, nodes=3)
-    cluster.install()
+    kafka = KafkaService(settings, nodes=nodes)
+    kafka.install()
     try:
-        cluster.start()
-        yield cluster
+        kafka.start()
+        yield kafka
     finally:
-        cluster.stop()
+        kafka.stop()

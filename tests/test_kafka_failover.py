@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SessionDb, StackEnv
+from tests.conftest import SessionDb, StackEnv, private_kafka
 from tests.pipeline_faults import (
     Pipeline,
     Publisher,
@@ -40,13 +40,10 @@ from wastewatch.core.kafka_topics import (
     create_topics,
     delete_prefixed_topics,
 )
-from wastewatch.core.settings import Settings, StackSettings
+from wastewatch.ingest.validate import READINGS
 from wastewatch.workbench.stack.kafka import KafkaService
-from wastewatch.workbench.stack.process import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
-
-READINGS = "waste.readings.v1"
 
 
 # --------------------------------------------------------------------------- cluster views
@@ -114,18 +111,8 @@ def leader_counts(cluster: KafkaService, topic: str) -> Counter[int]:
 def single_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaService]:
     """A private one-node cluster, so killing it never disturbs the session's broker;
     stopped after its test, so it does not run beside the three-node cluster."""
-    first = free_port_block(2)
-    settings = Settings(
-        state_dir=tmp_path_factory.mktemp("kafka1"),
-        stack=StackSettings(kafka_port=first, kafka_controller_port=first + 1, kafka_heap_mb=256),
-    )
-    broker = KafkaService(settings, nodes=1)
-    broker.install()
-    try:
-        broker.start()
+    with private_kafka(tmp_path_factory.mktemp("kafka1"), nodes=1) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ from wastewatch.core.kafka_topics import (
 )
 from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
 from wastewatch.ingest.sink import Sink
+from wastewatch.ingest.validate import BROKER, LANDFILL, READINGS, STATUS
 from wastewatch.processors.landfill_stage import LandfillStage
 from wastewatch.processors.rollup_stage import RollupStage
 from wastewatch.processors.runtime import Registry, partition_of
@@ -71,9 +72,7 @@ from wastewatch.workbench.stack.kafka import KafkaService
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-READINGS = "waste.readings.v1"
-LANDFILL = "waste.landfill.v1"
-SINK_TOPICS = (READINGS, "waste.status.v1", LANDFILL, "waste.broker.v1")
+SINK_TOPICS = (READINGS, STATUS, LANDFILL, BROKER)
 PARTITIONS = topic_by_name(READINGS).partitions
 T0 = 1_767_200_400  # 2026-01-01 00:00 in Bangkok
 STEP = 900
