@@ -61,6 +61,52 @@ def _write_private(path: Path, key: rsa.RSAPrivateKey) -> None:
     path.chmod(0o600)
 
 
+_KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+    "encipher_only",
+    "decipher_only",
+)
+
+
+def _key_usage(*allowed: str) -> x509.KeyUsage:
+    """A KeyUsage extension that allows the usages named (KeyUsage's arguments), no other."""
+    unknown = set(allowed) - set(_KEY_USAGES)
+    if unknown:
+        raise ValueError(f"not key usages: {sorted(unknown)}")
+    return x509.KeyUsage(**{usage: usage in allowed for usage in _KEY_USAGES})
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey, days: int
+) -> x509.CertificateBuilder:
+    """A certificate for ``key``, valid from five minutes ago (clock skew) for ``days``."""
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+    )
+
+
+def _write_pair(
+    cert: x509.Certificate, cert_path: Path, key: rsa.RSAPrivateKey, key_path: Path
+) -> None:
+    """The key (mode 600) and the certificate (PEM) to their files."""
+    _write_private(key_path, key)
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
 def check_host(host: str) -> str:
     """A DNS name or IP address a certificate may name; BadInputError otherwise."""
     try:
@@ -97,36 +143,14 @@ class LocalCA:
                 x509.NameAttribute(NameOID.COMMON_NAME, "wastewatch local CA"),
             ]
         )
-        now = datetime.now(UTC)
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=CA_DAYS))
+            _builder(name, name, key, CA_DAYS)
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=False,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage("key_cert_sign", "crl_sign"), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .sign(key, hashes.SHA256())
         )
-        _write_private(self.ca_key, key)
-        self.ca_cert.parent.mkdir(parents=True, exist_ok=True)
-        self.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_pair(cert, self.ca_cert, key, self.ca_key)
         return True
 
     def _load(self) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
@@ -150,30 +174,11 @@ class LocalCA:
                 sans.append(x509.IPAddress(ipaddress.ip_address(host)))
             except ValueError:
                 sans.append(x509.DNSName(host))
-        now = datetime.now(UTC)
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
         cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=SERVER_DAYS))
+            _builder(subject, ca_cert.subject, key, SERVER_DAYS)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=True,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage("digital_signature", "key_encipherment"), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
@@ -182,9 +187,7 @@ class LocalCA:
             )
             .sign(ca_key, hashes.SHA256())
         )
-        _write_private(key_out, key)
-        cert_out.parent.mkdir(parents=True, exist_ok=True)
-        cert_out.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_pair(cert, cert_out, key, key_out)
         return IssuedCert(cert_out, key_out, self.ca_cert, names)
 
     def server_cert_current(self, cert_path: Path, hosts: list[str]) -> bool:
