@@ -33,7 +33,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,7 +62,7 @@ from wastewatch.ingest.sink import Sink
 from wastewatch.ingest.validate import BROKER, LANDFILL, READINGS, STATUS
 from wastewatch.processors.landfill_stage import LandfillStage
 from wastewatch.processors.rollup_stage import RollupStage
-from wastewatch.processors.runtime import Registry, partition_of
+from wastewatch.processors.runtime import Registry, Stage, partition_of
 from wastewatch.processors.service import STAGES, ProcessorService
 from wastewatch.schema.common import TelemetryFlag as F
 from wastewatch.schema.common import WasteStream
@@ -234,6 +234,31 @@ async def _concurrently(first: Any, second: Any, conns: tuple[Any, Any]) -> None
     await asyncio.wait_for(task, 20)
 
 
+async def _two_instances_at_once(
+    db: DbSettings, stage: type[Stage], batch: Callable[[str], list[Rec]], devices: list[str]
+) -> None:
+    """Two instances of ``stage`` each compute the batch of one device on a connection of
+    their own and write it at once with the other (:func:`_concurrently`).  A third
+    device's batch is committed first: the hypertables' chunks exist, as in a running
+    system (creating one would make the second writer wait for the first's commit anyway)."""
+    settings = Settings(db=db)
+    one, two = (stage(settings, Registry(60)) for _ in range(2))
+    async with (
+        await psycopg.AsyncConnection.connect(db.for_processors(), autocommit=True) as a,
+        await psycopg.AsyncConnection.connect(db.for_processors(), autocommit=True) as b,
+    ):
+        async with a.transaction():
+            await (await one.compute(a, batch(devices[2]))).write(a)
+        first = await one.compute(a, batch(devices[0]))
+        second = await two.compute(b, batch(devices[1]))
+        await _concurrently(first, second, (a, b))
+
+
+def _rows(db: DbSettings, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(db.dsn) as conn:
+        return conn.execute(query, params).fetchall()
+
+
 @pytest.mark.asyncio
 @pytest.mark.timeout(60)
 async def test_two_rollups_instances_on_one_zone_day_lose_nothing(db: DbSettings) -> None:
@@ -242,7 +267,6 @@ async def test_two_rollups_instances_on_one_zone_day_lose_nothing(db: DbSettings
     hours and, committing last, left the day with half its readings."""
     city = new_city(per_partition=1)
     seed(db, city)
-    settings = Settings(db=db)
     topic = "x." + READINGS
 
     def records(device: str) -> list[Rec]:
@@ -251,23 +275,12 @@ async def test_two_rollups_instances_on_one_zone_day_lose_nothing(db: DbSettings
             Rec(topic, part, k, reading(device, k, T0 + k * STEP, 0.3, 0, 30.0)) for k in range(4)
         ]
 
-    one, two = (RollupStage(settings, Registry(60)) for _ in range(2))
-    async with (
-        await psycopg.AsyncConnection.connect(db.for_processors(), autocommit=True) as a,
-        await psycopg.AsyncConnection.connect(db.for_processors(), autocommit=True) as b,
-    ):
-        # one committed batch first: the hypertables' chunks exist, as in a running system
-        # (creating one would make the second writer wait for the first's commit anyway)
-        async with a.transaction():
-            await (await one.compute(a, records(city.devices[2]))).write(a)
-        first = await one.compute(a, records(city.devices[0]))
-        second = await two.compute(b, records(city.devices[1]))
-        await _concurrently(first, second, (a, b))
-    with psycopg.connect(db.dsn) as conn:
-        rows = conn.execute(
-            "select readings, bins_reporting from zone_stream_daily where zone_id = %s",
-            [city.zone],
-        ).fetchall()
+    await _two_instances_at_once(db, RollupStage, records, city.devices)
+    rows = _rows(
+        db,
+        "select readings, bins_reporting from zone_stream_daily where zone_id = %s",
+        city.zone,
+    )
     assert rows == [(12, 3)]
 
 
@@ -279,7 +292,6 @@ async def test_two_landfill_instances_on_one_day_lose_nothing(db: DbSettings) ->
     new rows (duplicate key: the stage died) or, with other timing, left out its events."""
     city = new_city(per_partition=1)
     seed(db, city)
-    settings = Settings(db=db)
 
     def event(device: str) -> Rec:
         e = CollectionEvent(
@@ -298,21 +310,12 @@ async def test_two_landfill_instances_on_one_day_lose_nothing(db: DbSettings) ->
         )
         return Rec("x.waste.events.v1", 0, 0, e.to_json_bytes())
 
-    one, two = (LandfillStage(settings, Registry(60)) for _ in range(2))
-    async with (
-        await psycopg.AsyncConnection.connect(db.for_processors(), autocommit=True) as a,
-        await psycopg.AsyncConnection.connect(db.for_processors(), autocommit=True) as b,
-    ):
-        async with a.transaction():  # chunks exist, as in a running system
-            await (await one.compute(a, [event(city.devices[2])])).write(a)
-        first = await one.compute(a, [event(city.devices[0])])
-        second = await two.compute(b, [event(city.devices[1])])
-        await _concurrently(first, second, (a, b))
-    with psycopg.connect(db.dsn) as conn:
-        rows = conn.execute(
-            "select collections, collected_kg_est from landfill_daily where site_id = %s",
-            [city.site],
-        ).fetchall()
+    await _two_instances_at_once(db, LandfillStage, lambda device: [event(device)], city.devices)
+    rows = _rows(
+        db,
+        "select collections, collected_kg_est from landfill_daily where site_id = %s",
+        city.site,
+    )
     assert rows == [(3, Decimal("108.0"))]
 
 
