@@ -80,7 +80,7 @@ from wastewatch.workbench.bench.payloads import (
     payload,
 )
 from wastewatch.workbench.bench.procstat import PeakSampler, rss_mb, tree_rss_mb
-from wastewatch.workbench.simulators import PublishError, Sender, target_from_env
+from wastewatch.workbench.simulators import PublishError, Sender, stop_processes, target_from_env
 from wastewatch.workbench.stack import ROLE_DSN_KEYS, Stack, StackError, read_pid, with_database
 from wastewatch.workbench.supervise import Child, ChildError
 
@@ -379,10 +379,7 @@ def _naive_leg(
         )
         done: NaiveResult = answers[0]
     finally:
-        proc.join(10)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(5)
+        stop_processes([proc])
     rate = _rate(done.processed, first, done.last_done)
     progress(
         f"(b) naive bridge: {done.processed} readings (stopped by {done.stopped_by}), {rate:,.0f}/s"

@@ -56,6 +56,7 @@ from wastewatch.workbench.simulators import (
     configure_worker,
     connect,
     loop_once,
+    stop_processes,
     worker_logging,
 )
 
@@ -383,21 +384,7 @@ class PublisherPool:
         for commands in self._commands:
             with contextlib.suppress(Exception):
                 commands.put(None)
-        _stop_processes(self._procs)
-
-
-def _stop_processes(procs: list[SpawnProcess], grace_s: float = 10.0) -> None:
-    deadline = time.monotonic() + grace_s
-    for proc in procs:
-        if proc.pid is None:
-            continue
-        proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(5.0)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5.0)
+        stop_processes(self._procs)
 
 
 def subscribe(client: mqtt.Client, topic_filter: str) -> None:
@@ -614,4 +601,4 @@ class RawSubscriber:
         return result
 
     def close(self) -> None:
-        _stop_processes([self._proc])
+        stop_processes([self._proc])

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         connect,
         loop_once,
         new_client,
+        stop_processes,
         target_from_env,
         worker_logging,
     )
@@ -67,6 +68,7 @@ __all__ = [
     "run_live",
     "run_replay",
     "select_bins",
+    "stop_processes",
     "target_from_env",
     "worker_logging",
 ]

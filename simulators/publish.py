@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
+from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -74,6 +75,7 @@ __all__ = [
     "loop_once",
     "make_client",
     "new_client",
+    "stop_processes",
     "target_from_env",
     "worker_logging",
 ]
@@ -740,14 +742,20 @@ class PublisherPool:
         for inbox in self._inboxes:
             with contextlib.suppress(Exception):
                 inbox.put_nowait(None)
-        deadline = time.monotonic() + 10
-        for proc in self._procs:
-            if proc.pid is None:
-                continue
-            proc.join(max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(5)
+        stop_processes(self._procs)
+
+
+def stop_processes(procs: Sequence[BaseProcess], grace_s: float = 10.0) -> None:
+    """Wait up to ``grace_s`` in all for ``procs`` to exit (after being asked to), then
+    terminate, then kill those still alive; processes never started are skipped."""
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        if proc.pid is None:
+            continue
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
