@@ -48,26 +48,21 @@ FROM collections c
 WHERE $__timeFilter(c.time) AND {_C_FILTER}"""
 
 
-def _per_stream(expr: str) -> str:
-    return ",\n  ".join(
+def _daily_per_stream(expr: str) -> str:
+    """Per Bangkok day, ``sum(expr)`` over ``zone_stream_daily d``, one column per stream."""
+    per_stream = ",\n  ".join(
         f"sum({expr}) FILTER (WHERE d.stream = '{key}') AS {key}" for key, _, _ in STREAMS
     )
-
-
-_DAY = LOCAL_DAY_AS_TIME.format(col="d.day")
-_COUNT_SQL = f"""SELECT {_DAY} AS "time",
-  {_per_stream("d.collections")}
+    return f"""SELECT {LOCAL_DAY_AS_TIME.format(col="d.day")} AS "time",
+  {per_stream}
 FROM zone_stream_daily d
 WHERE d.day {LOCAL_DAY_RANGE} AND {_D_FILTER}
 GROUP BY 1
 ORDER BY 1"""
 
-_VOLUME_SQL = f"""SELECT {_DAY} AS "time",
-  {_per_stream("d.volume_l / 1000")}
-FROM zone_stream_daily d
-WHERE d.day {LOCAL_DAY_RANGE} AND {_D_FILTER}
-GROUP BY 1
-ORDER BY 1"""
+
+_COUNT_SQL = _daily_per_stream("d.collections")
+_VOLUME_SQL = _daily_per_stream("d.volume_l / 1000")
 
 _BY_ZONE_SQL = f"""SELECT z.name_th || ' / ' || z.name_en AS zone,
   sum(d.collections) AS collections,
