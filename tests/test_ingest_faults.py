@@ -21,13 +21,14 @@ from tests.conftest import SessionDb, StackEnv
 from tests.pipeline_faults import (
     Pipeline,
     Publisher,
+    ServiceProcess,
     pipeline_env,
     run_with_fault,
     running_pipeline,
     stored_rows,
 )
 from wastewatch.core.settings import KafkaSettings, load_settings
-from wastewatch.workbench.stack.manager import Stack
+from wastewatch.workbench.stack.manager import Service, Stack
 from wastewatch.workbench.stack.process import read_pid
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -53,42 +54,32 @@ def pipeline(
         yield p
 
 
-def test_bridge_killed_and_restarted(pipeline: Pipeline) -> None:
+@pytest.mark.parametrize("component", ["bridge", "sink"])
+def test_killed_and_restarted(pipeline: Pipeline, component: str) -> None:
+    process: ServiceProcess = getattr(pipeline, component)
+
     def fault() -> None:
-        pipeline.bridge.kill9()
+        process.kill9()
         time.sleep(1.0)
-        pipeline.bridge.start()
+        process.start()
 
     run_with_fault(pipeline, fault)
 
 
-def test_sink_killed_and_restarted(pipeline: Pipeline) -> None:
-    def fault() -> None:
-        pipeline.sink.kill9()
-        time.sleep(1.0)
-        pipeline.sink.start()
-
-    run_with_fault(pipeline, fault)
-
-
-def test_postgres_stopped_and_started(pipeline: Pipeline) -> None:
-    stack = Stack(load_settings())
+@pytest.mark.parametrize(
+    ("service", "down_s"),
+    [
+        pytest.param("postgres", 2.0, id="postgres-stopped-and-started"),
+        pytest.param("mosquitto", 0.5, id="mosquitto-restarted-with-persistence"),
+    ],
+)
+def test_service_stopped_and_started(pipeline: Pipeline, service: str, down_s: float) -> None:
+    managed: Service = getattr(Stack(load_settings()), service)
 
     def fault() -> None:
-        assert stack.postgres.stop()
-        time.sleep(2.0)
-        stack.postgres.start()
-
-    run_with_fault(pipeline, fault)
-
-
-def test_mosquitto_restarted_with_persistence(pipeline: Pipeline) -> None:
-    stack = Stack(load_settings())
-
-    def fault() -> None:
-        assert stack.mosquitto.stop()
-        time.sleep(0.5)
-        stack.mosquitto.start()
+        assert managed.stop()
+        time.sleep(down_s)
+        managed.start()
 
     run_with_fault(pipeline, fault)
 
