@@ -67,6 +67,14 @@ def _broker_state(registry: Path, out: Path) -> int:
     return cli(["devices", "broker-state", "--registry", str(registry), "--out", str(out)])
 
 
+def _refused(registry: Path, out: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """``broker-state`` fails with exit status 2 and a one-line message: the message."""
+    assert _broker_state(registry, out) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -144,9 +152,7 @@ def test_a_missing_password_is_refused_in_one_line(
         monkeypatch.setenv(VARIABLES[account], value)
     out = tmp_path / "dynamic-security.json"
     out.write_text("the previous state\n")
-    assert _broker_state(registry.directory, out) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
+    err = _refused(registry.directory, out, capsys)
     assert err.startswith("wastewatch: ")
     assert f"{VARIABLES[account]} is not set" in err
     assert account in err
@@ -176,9 +182,7 @@ def test_a_registry_that_is_not_a_folder_is_refused(
     passwords: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "dynamic-security.json"
-    assert _broker_state(tmp_path / "no-such-registry", out) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
+    err = _refused(tmp_path / "no-such-registry", out, capsys)
     assert "is not a folder" in err
     assert not out.exists()
 
@@ -189,9 +193,7 @@ def test_a_corrupt_registry_stops_the_broker_from_starting_without_its_devices(
     (tmp_path / "devices").mkdir()
     (tmp_path / "devices" / "devices.json").write_text("{not json")
     out = tmp_path / "dynamic-security.json"
-    assert _broker_state(tmp_path / "devices", out) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err
+    err = _refused(tmp_path / "devices", out, capsys)
     assert "cannot read the registry" in err
     assert not out.exists()
 
