@@ -119,8 +119,8 @@ class Depot(MessageModel):
         description="Depot name; Thai or English.",
         examples=["Kalasin municipal depot"],
     )
-    latitude: Latitude = Field(description="WGS84 latitude, degrees north.", examples=[16.4351])
-    longitude: Longitude = Field(description="WGS84 longitude, degrees east.", examples=[103.5098])
+    latitude: Latitude = Field(examples=[16.4351])
+    longitude: Longitude = Field(examples=[103.5098])
 
 
 class Truck(MessageModel):

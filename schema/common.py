@@ -71,15 +71,20 @@ CITY_PATTERN: Final = r"^[a-z][a-z0-9-]{1,31}$"
 ZONE_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 
-def _slug_id(description: str, example: str) -> Any:
-    """The id contract of devices, bins, sites, depots and trucks: a 3..64-char slug."""
+def _slug(pattern: str, min_length: int, max_length: int, description: str, example: str) -> Any:
+    """A lower-case slug id: its pattern, the lengths the pattern allows, one example."""
     return Field(
-        pattern=DEVICE_ID_PATTERN,
-        min_length=3,
-        max_length=64,
+        pattern=pattern,
+        min_length=min_length,
+        max_length=max_length,
         description=description,
         examples=[example],
     )
+
+
+def _slug_id(description: str, example: str) -> Any:
+    """The id contract of devices, bins, sites, depots and trucks: a 3..64-char slug."""
+    return _slug(DEVICE_ID_PATTERN, 3, 64, description, example)
 
 
 DeviceId = Annotated[
@@ -100,24 +105,11 @@ TruckId = Annotated[
     ),
 ]
 CityId = Annotated[
-    str,
-    Field(
-        pattern=CITY_PATTERN,
-        min_length=2,
-        max_length=32,
-        description="City slug used as the second MQTT topic level.",
-        examples=["kalasin"],
-    ),
+    str, _slug(CITY_PATTERN, 2, 32, "City slug used as the second MQTT topic level.", "kalasin")
 ]
 ZoneId = Annotated[
     str,
-    Field(
-        pattern=ZONE_PATTERN,
-        min_length=1,
-        max_length=64,
-        description="Collection zone id from the city's zone file.",
-        examples=["kls-z03"],
-    ),
+    _slug(ZONE_PATTERN, 1, 64, "Collection zone id from the city's zone file.", "kls-z03"),
 ]
 RecordId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9:._-]+$")]
 """A deterministic message id (alerts, collection events, route plans): replays reuse it."""

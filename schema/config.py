@@ -8,13 +8,24 @@ its NVS, so a replayed retained message is harmless.
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Final, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
 from wastewatch.schema.common import HeightMm, MessageModel, PositiveCount32, Threshold
 
 __all__ = ["Calibration", "DeviceConfig"]
+
+_CALIBRATION_EXAMPLE: Final = {
+    "mounting_height_mm": 1050,
+    "usable_depth_mm": 800,
+    "dead_zone_mm": 200,
+}
+
+
+def _setting(default: Any, description: str, **bounds: Any) -> Any:
+    """A setting with a default, which is also its documented example."""
+    return Field(default=default, **bounds, description=description, examples=[default])
 
 
 class Calibration(MessageModel):
@@ -27,9 +38,7 @@ class Calibration(MessageModel):
 
     model_config = ConfigDict(
         title="Calibration",
-        json_schema_extra={
-            "examples": [{"mounting_height_mm": 1050, "usable_depth_mm": 800, "dead_zone_mm": 200}]
-        },
+        json_schema_extra={"examples": [_CALIBRATION_EXAMPLE]},
     )
 
     mounting_height_mm: HeightMm = Field(
@@ -40,12 +49,11 @@ class Calibration(MessageModel):
         description="Height of the full line above the bin floor, millimetres.",
         examples=[800],
     )
-    dead_zone_mm: int = Field(
-        default=200,
+    dead_zone_mm: int = _setting(
+        200,
+        "Closest distance the sensor can measure (JSN-SR04T: ~200 mm), millimetres.",
         ge=0,
         le=1000,
-        description="Closest distance the sensor can measure (JSN-SR04T: ~200 mm), millimetres.",
-        examples=[200],
     )
 
     @model_validator(mode="after")
@@ -89,11 +97,7 @@ class DeviceConfig(MessageModel):
                     "fire_temp_c": 70.0,
                     "fire_rise_c_per_min": 5.0,
                     "low_battery_mv": 3400,
-                    "calibration": {
-                        "mounting_height_mm": 1050,
-                        "usable_depth_mm": 800,
-                        "dead_zone_mm": 200,
-                    },
+                    "calibration": _CALIBRATION_EXAMPLE,
                 }
             ]
         },
@@ -110,66 +114,57 @@ class DeviceConfig(MessageModel):
         "what it holds.",
         examples=[3],
     )
-    report_interval_s: int = Field(
-        default=900,
-        ge=10,
-        le=86_400,
-        description="Seconds between wake-ups to measure; a reading is published when fill "
+    report_interval_s: int = _setting(
+        900,
+        "Seconds between wake-ups to measure; a reading is published when fill "
         "moved by large_change_threshold, a flag changed, or the heartbeat is due.",
-        examples=[900],
-    )
-    nearly_full_interval_s: int = Field(
-        default=300,
         ge=10,
         le=86_400,
-        description="Seconds between measurements once fill >= nearly_full_threshold, so "
-        "collection is seen promptly.",
-        examples=[300],
     )
-    heartbeat_interval_s: int = Field(
-        default=3600,
+    nearly_full_interval_s: int = _setting(
+        300,
+        "Seconds between measurements once fill >= nearly_full_threshold, so "
+        "collection is seen promptly.",
+        ge=10,
+        le=86_400,
+    )
+    heartbeat_interval_s: int = _setting(
+        3600,
+        "Longest silence, in seconds, before a reading is published anyway; "
+        "the offline alert waits for a few of these.",
         ge=60,
         le=86_400,
-        description="Longest silence, in seconds, before a reading is published anyway; "
-        "the offline alert waits for a few of these.",
-        examples=[3600],
     )
-    large_change_threshold: Threshold = Field(
-        default=0.1,
-        description="Fill change (fraction, 0..1) since the last published reading that "
+    large_change_threshold: Threshold = _setting(
+        0.1,
+        "Fill change (fraction, 0..1) since the last published reading that "
         "triggers an early publish.",
-        examples=[0.1],
     )
-    nearly_full_threshold: Threshold = Field(
-        default=0.75,
-        description="Fill level (fraction, 0..1) from which the nearly-full interval applies.",
-        examples=[0.75],
+    nearly_full_threshold: Threshold = _setting(
+        0.75,
+        "Fill level (fraction, 0..1) from which the nearly-full interval applies.",
     )
-    fire_temp_c: float = Field(
-        default=70.0,
+    fire_temp_c: float = _setting(
+        70.0,
+        "Temperature in degrees Celsius at or above which the device sets FIRE.",
         ge=30.0,
         le=150.0,
-        description="Temperature in degrees Celsius at or above which the device sets FIRE.",
-        examples=[70.0],
     )
-    fire_rise_c_per_min: float = Field(
-        default=5.0,
+    fire_rise_c_per_min: float = _setting(
+        5.0,
+        "Temperature rise in degrees Celsius per minute that sets FIRE even below fire_temp_c.",
         gt=0.0,
         le=100.0,
-        description="Temperature rise in degrees Celsius per minute that sets FIRE even "
-        "below fire_temp_c.",
-        examples=[5.0],
     )
-    low_battery_mv: int = Field(
-        default=3400,
+    low_battery_mv: int = _setting(
+        3400,
+        "Battery voltage in millivolts below which the device sets LOW_BATTERY.",
         ge=2000,
         le=5000,
-        description="Battery voltage in millivolts below which the device sets LOW_BATTERY.",
-        examples=[3400],
     )
     calibration: Calibration = Field(
         description="Installation geometry for turning distance into fill.",
-        examples=[{"mounting_height_mm": 1050, "usable_depth_mm": 800, "dead_zone_mm": 200}],
+        examples=[_CALIBRATION_EXAMPLE],
     )
 
     @model_validator(mode="after")

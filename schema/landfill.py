@@ -112,8 +112,8 @@ class LandfillSite(MessageModel):
         description="Site name; Thai or English.",
         examples=["บ่อฝังกลบขยะเทศบาลเมืองกาฬสินธุ์"],
     )
-    latitude: Latitude = Field(description="WGS84 latitude, degrees north.", examples=[16.4705])
-    longitude: Longitude = Field(description="WGS84 longitude, degrees east.", examples=[103.4862])
+    latitude: Latitude = Field(examples=[16.4705])
+    longitude: Longitude = Field(examples=[103.4862])
     capacity_m3: float = Field(
         gt=0.0, description="Permitted total airspace, cubic metres.", examples=[250000.0]
     )
