@@ -106,6 +106,26 @@ class AlertRule:
         }
 
 
+def _on_any(
+    uid: str,
+    title: str,
+    sql: str,
+    summary: str,
+    severity: Literal["critical", "warning"] = "critical",
+) -> AlertRule:
+    """A rule over a count of rows that should not exist: it fires on the first one, at once."""
+    return AlertRule(
+        uid=uid,
+        title=title,
+        sql=sql,
+        op="gt",
+        threshold=0,
+        pending="0s",
+        summary=summary,
+        severity=severity,
+    )
+
+
 RULES: Final = (
     AlertRule(
         uid="ww-ingest-stalled",
@@ -143,36 +163,27 @@ RULES: Final = (
         summary="More than 20 % of the sensors are offline at once: more likely the "
         "mobile network or the MQTT broker than the devices.",
     ),
-    AlertRule(
+    _on_any(
         uid="ww-webhook-backlog",
         title=title("ส่งการแจ้งเตือนวิกฤตไม่สำเร็จ", "Critical alerts not delivered"),
         sql="SELECT count(*)::float8 AS value FROM webhook_outbox\n"
         "WHERE created_at < now() - interval '10 minutes'",
-        op="gt",
-        threshold=0,
-        pending="0s",
         summary="Critical alerts (fire) have waited over 10 minutes for the webhook: "
         "phone the duty crew and check the webhook receiver.",
     ),
-    AlertRule(
+    _on_any(
         uid="ww-fire-open",
         title=title("ไฟไหม้ในถังขยะ", "Fire in a bin"),
         sql="SELECT count(*)::float8 AS value FROM alerts\nWHERE state = 'open' AND kind = 'fire'",
-        op="gt",
-        threshold=0,
-        pending="0s",
         summary="A bin is burning (open fire alert); see the Collection operations board. "
         "Repeats until the processors resolve the alert.",
     ),
-    AlertRule(
+    _on_any(
         uid="ww-broker-denied",
         title=title("โบรกเกอร์ปฏิเสธข้อมูลจากอุปกรณ์", "Publishes denied by the broker"),
         sql="SELECT coalesce(sum(count), 0)::float8 AS value FROM broker_events\n"
         "WHERE event = 'denied' AND access = 'publish'\n"
         "  AND time > now() - interval '15 minutes'",
-        op="gt",
-        threshold=0,
-        pending="0s",
         summary="The MQTT broker denied publishes in the last 15 min: a device provisioned "
         "for the wrong city or id loses every reading (MQTT 3.1.1 acknowledges and drops "
         "them). `wastewatch devices refused` or the Fleet health board's 'Refused by the "
@@ -180,14 +191,11 @@ RULES: Final = (
         "re-provision it with the right --city.",
         severity="warning",
     ),
-    AlertRule(
+    _on_any(
         uid="ww-broker-login-flood",
         title=title("มีการพยายามเข้าสู่ระบบถี่ผิดปกติ", "Login flood refused by the broker"),
         sql="SELECT count(*)::float8 AS value FROM broker_events\n"
         "WHERE event = 'login_refused' AND time > now() - interval '15 minutes'",
-        op="gt",
-        threshold=0,
-        pending="0s",
         summary="The MQTT broker refused logins from an address that tried too often in "
         "the last 15 min (a password-guessing flood or a misconfigured client). "
         "`wastewatch devices refused` names the address and user; block it in the host "
