@@ -21,6 +21,7 @@ from psycopg import postgres
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import Format
 
+from tests.strategies import telemetry_payloads
 from wastewatch.ingest.rows import STAGE_COLUMNS, STAGE_TYPES, Reject, reading_row
 from wastewatch.ingest.validate import (
     READINGS,
@@ -380,28 +381,8 @@ def test_classify_never_raises(topic: str, payload: bytes) -> None:
         assert letter.reason is result.reason
 
 
-device_ids = st.from_regex(r"[a-z0-9][a-z0-9-]{2,63}", fullmatch=True)
-int32 = st.integers(0, INT32_MAX)
 telemetry_models = st.builds(
-    DeviceTelemetry.model_validate,
-    st.fixed_dictionaries(
-        {
-            "v": st.just(1),
-            "id": device_ids,
-            "boot": int32,
-            "seq": int32,
-            "ts": st.integers(0, int(NOW_S) + MAX_FUTURE_S),
-            "d_mm": st.none() | st.integers(0, 20_000),
-            "fill": st.none() | st.floats(0.0, 1.0),
-        },
-        optional={
-            "t_c": st.none() | st.floats(-40.0, 150.0),
-            "bat_mv": st.none() | st.integers(0, 5000),
-            "rssi": st.none() | st.integers(-127, 0),
-            "fl": st.integers(0, 0xFFFF),
-            "drop": int32,
-        },
-    ),
+    DeviceTelemetry.model_validate, telemetry_payloads(max_ts=int(NOW_S) + MAX_FUTURE_S)
 )
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from tests.strategies import telemetry_payloads
 from wastewatch.schema.alerts import Alert
 from wastewatch.schema.bins import BinRegistration
 from wastewatch.schema.common import (
@@ -219,28 +220,8 @@ def test_telemetry_rejects_python_names_mixed_with_extra_keys() -> None:
         DeviceTelemetry.model_validate({**TELEMETRY, "fill_pct": 42})
 
 
-_telemetry_payloads = st.fixed_dictionaries(
-    {
-        "v": st.just(1),
-        "id": st.from_regex(DEVICE_ID_PATTERN, fullmatch=True),
-        "boot": st.integers(0, 2**31 - 1),
-        "seq": st.integers(0, 2**31 - 1),
-        "ts": st.integers(0, 4_102_444_800),
-        "d_mm": st.none() | st.integers(0, 20_000),
-        "fill": st.none() | st.floats(0.0, 1.0),
-    },
-    optional={
-        "t_c": st.none() | st.floats(-40.0, 150.0),
-        "bat_mv": st.none() | st.integers(0, 5000),
-        "rssi": st.none() | st.integers(-127, 0),
-        "fl": st.integers(0, 0xFFFF),
-        "drop": st.integers(0, 2**31 - 1),
-    },
-)
-
-
 @settings(max_examples=300, deadline=None)
-@given(_telemetry_payloads)
+@given(telemetry_payloads())
 def test_any_valid_telemetry_fits_the_payload_limit_and_round_trips(
     payload: dict[str, Any],
 ) -> None:

@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from wastewatch.schema.common import DEVICE_ID_PATTERN
+from tests.strategies import device_ids, int32, telemetry_payloads
 from wastewatch.schema.landfill import LandfillDelivery
 from wastewatch.schema.status import DeviceStatus
 from wastewatch.schema.telemetry import DeviceTelemetry
@@ -57,26 +57,7 @@ def test_non_json_constants(token: str) -> None:
 
 # --- the cheap proof agrees with the exact parse ---------------------------------------------
 
-device_ids = st.from_regex(DEVICE_ID_PATTERN.replace("$", r"\Z"), fullmatch=True)
-int32 = st.integers(0, 2**31 - 1)
-readings = st.fixed_dictionaries(
-    {
-        "v": st.just(1),
-        "id": device_ids,
-        "boot": int32,
-        "seq": int32,
-        "ts": st.integers(0, 4_102_444_800),
-        "d_mm": st.none() | st.integers(0, 20_000),
-        "fill": st.none() | st.sampled_from([0.0, -0.0, 1.0]) | st.floats(0.0, 1.0),
-    },
-    optional={
-        "t_c": st.none() | st.sampled_from([0.0, -0.0]) | st.floats(-40.0, 150.0),
-        "bat_mv": st.none() | st.integers(0, 5000),
-        "rssi": st.none() | st.integers(-127, 0),
-        "fl": st.integers(0, 0xFFFF),
-        "drop": int32,
-    },
-)
+readings = telemetry_payloads(signed_zeros=True)
 statuses = st.fixed_dictionaries(
     {"state": st.sampled_from(["online", "offline"])},
     optional={
