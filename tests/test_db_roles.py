@@ -96,6 +96,11 @@ def run(conn: Conn, stmt: str, *, in_transaction: bool = True) -> None:
         conn.execute(stmt)
 
 
+def first_column(conn: Conn, query: str) -> list[str]:
+    """The first column of every row ``query`` gives, as text (what a role can see)."""
+    return [str(r[0]) for r in conn.execute(query)]
+
+
 def works(conn: Conn, stmt: str) -> None:
     """The control: ``stmt`` runs for this role (rolled back)."""
     with conn.transaction(force_rollback=True):
@@ -227,13 +232,11 @@ def test_no_temporary_objects(stmt: str, roles_db: RolesDb, reader: Conn) -> Non
 
 
 def test_nothing_can_be_created_in_any_schema(reader: Conn, owner: Conn) -> None:
-    schemas = [
-        str(r[0])
-        for r in reader.execute(
-            "select nspname from pg_namespace where has_schema_privilege(oid, 'USAGE') "
-            "and nspname !~ '^pg_(toast_)?temp_'"
-        )
-    ]
+    schemas = first_column(
+        reader,
+        "select nspname from pg_namespace where has_schema_privilege(oid, 'USAGE') "
+        "and nspname !~ '^pg_(toast_)?temp_'",
+    )
     assert {"public", "pg_catalog", "_timescaledb_functions"} <= set(schemas)
     works(owner, "create function public.ww_x() returns int language sql as 'select 1'")
     for nsp in schemas:
@@ -273,9 +276,9 @@ def test_other_databases_refuse_the_reader(roles_db: RolesDb) -> None:
     # session creates meanwhile is not counted; one that session migrates meanwhile grants
     # CONNECT explicitly, as a project database does.
     with psycopg.connect(db.dsn, autocommit=True) as conn:
-        names = [str(r[0]) for r in conn.execute("select datname from pg_database")]
+        databases = first_column(conn, "select datname from pg_database")
     migrate_with_roles(db)
-    for name in names:
+    for name in databases:
         if connect_error(on(db.reader_dsn, name)) is None:
             assert is_project_database(db.dsn, name), f"ww_reader may connect to {name}"
 
@@ -415,13 +418,11 @@ def test_no_insert_update_delete_truncate_or_lock_on_any_table(
 
 
 def test_no_sequence_can_be_advanced_or_set(roles_db: RolesDb, reader: Conn) -> None:
-    seqs = [
-        str(r[0])
-        for r in reader.execute(
-            "select c.oid::regclass::text from pg_class c join pg_namespace n "
-            "on n.oid = c.relnamespace where c.relkind = 'S' and n.nspname = 'public'"
-        )
-    ]
+    seqs = first_column(
+        reader,
+        "select c.oid::regclass::text from pg_class c join pg_namespace n "
+        "on n.oid = c.relnamespace where c.relkind = 'S' and n.nspname = 'public'",
+    )
     assert "webhook_outbox_id_seq" in seqs
     with psycopg.connect(roles_db.db.writer_dsn, autocommit=True) as writer:
         for seq in seqs:
