@@ -113,16 +113,17 @@ _MARKER = "bench_dashboards_load"
 
 @dataclass(frozen=True, slots=True)
 class DashBenchOptions:
-    """What to load and how often to run each query."""
+    """What to load and how often to run each query; the CLI's defaults
+    (``wastewatch bench dashboards``)."""
 
-    days: int = 90
-    bins: int = 1000
-    interval_min: int = 15
-    repeat: int = 5
-    keep_db: bool = True
-    reload: bool = False
-    database: str | None = None
-    explain: bool = False
+    days: int
+    bins: int
+    interval_min: int
+    repeat: int
+    keep_db: bool
+    reload: bool
+    database: str | None
+    explain: bool
     seed: int = 1
 
     @property

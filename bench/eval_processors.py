@@ -85,21 +85,21 @@ _LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 
 @dataclass(frozen=True, slots=True)
 class EvalOptions:
-    """What to replay and how hard to push."""
+    """What to replay and how hard to push; the CLI's defaults (``wastewatch eval processors``)."""
 
-    days: float = 28.0
-    bins: int = 500
-    seed: int = 1
-    publishers: int = 2
-    rate: float = 3000.0
-    lag_seconds: float = 20.0
-    keep_truth: Path | None = None
+    days: float
+    bins: int
+    seed: int
+    publishers: int
+    rate: float
+    lag_seconds: float
+    keep_truth: Path | None
+    processes: tuple[str, ...]
+    """Processor stages per OS process (``wastewatch process --only``): one Python
+    process runs on one core, so the stages are spread as a deployment would."""
     fire_rate: float = 0.001
     """Fire episodes per bin per day.  The fleet default (0.0003) gives 0-4 fires in a
     28-day, 500-bin run, too few to score; the evaluation injects about a dozen."""
-    processes: tuple[str, ...] = ("collections,alerts,landfill", "forecast", "rollups")
-    """Processor stages per OS process (``wastewatch process --only``): one Python
-    process runs on one core, so the stages are spread as a deployment would."""
 
 
 # --------------------------------------------------------------------------- running

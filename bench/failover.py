@@ -96,15 +96,15 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class FailoverOptions:
-    """What to run; validated by the CLI."""
+    """What to run; validated by the CLI, which holds the defaults (``bench failover``)."""
 
     messages: int
-    devices: int = 1000
-    brokers: int = 3
-    publishers: int = 2
-    rate_per_s: float = 2000.0
+    devices: int
+    brokers: int
+    publishers: int
+    rate_per_s: float
     """Offered readings per second, all publishers together; 0 = as fast as they can."""
-    kill_pipeline: bool = False
+    kill_pipeline: bool
 
 
 # --------------------------------------------------------------------------- the cluster

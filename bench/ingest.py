@@ -106,14 +106,14 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    """What to run; validated by the CLI."""
+    """What to run; validated by the CLI, whose defaults (``wastewatch bench ingest``) they are."""
 
     messages: int
     devices: int
     publishers: int
-    skip_naive: bool = False
-    naive_seconds: float = 10.0
-    latency_seconds: float = 20.0
+    skip_naive: bool
+    naive_seconds: float
+    latency_seconds: float
 
 
 def _free_port() -> int:

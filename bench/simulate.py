@@ -53,16 +53,16 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True, slots=True)
 class SimBenchOptions:
-    """What to measure."""
+    """What to measure; the CLI's defaults (``wastewatch bench simulate``)."""
 
     mode: str
     bins: int
-    days: float = 30.0
-    interval_s: int = 900
-    publishers: int = 2
-    seconds: float = 60.0
-    speed: float = 1.0
-    e2e: bool = False
+    days: float
+    interval_s: int
+    publishers: int
+    seconds: float
+    speed: float
+    e2e: bool
 
 
 def _simulation(opts: SimBenchOptions, city_slug: str, start: int, end: int | None) -> Simulation:
