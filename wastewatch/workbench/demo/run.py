@@ -65,18 +65,18 @@ PLAN_AHEAD_HOUR: Final = 21
 
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
-    """The command's options (see ``wastewatch demo --help``)."""
+    """The command's options; their defaults are the CLI's (see ``wastewatch demo --help``)."""
 
-    minutes: float | None = None
-    history_days: float = 7.0
-    bins: int | None = None
-    seed: int = 1
-    out: Path = Path(".wastewatch/demo")
-    json: bool = False
-    speed: float = 60.0
-    route_seconds: float = 5.0
-    real_clients: int = 20
-    log_dir: Path | None = None
+    minutes: float | None
+    history_days: float
+    bins: int | None
+    seed: int
+    out: Path
+    json: bool
+    speed: float
+    route_seconds: float
+    real_clients: int
+    log_dir: Path | None
 
 
 class _Interrupts:
