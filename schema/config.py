@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any, Final, Literal, Self
 
 from pydantic import ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
 from wastewatch.schema.common import HeightMm, MessageModel, PositiveCount32, Threshold
 
 __all__ = ["Calibration", "DeviceConfig"]
 
-_CALIBRATION_EXAMPLE: Final = {
+_CALIBRATION_EXAMPLE: Final[JsonDict] = {
     "mounting_height_mm": 1050,
     "usable_depth_mm": 800,
     "dead_zone_mm": 200,
