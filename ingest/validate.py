@@ -116,6 +116,16 @@ def _parse_topic(topic: str) -> DeviceTopic | LandfillTopic | str:
     return device_error
 
 
+def _ahead(what: str, at: float, now_s: float, max_future_s: int, key: str | None) -> Rejected:
+    """The rejection of a time beyond the bridge's clock and its tolerance (``what``: the
+    field and its value); the callers compare first, so an accepted message pays no call."""
+    return Rejected(
+        DeadLetterReason.FUTURE_TIMESTAMP,
+        f"{what} is {at - now_s:.0f} s ahead of the bridge's clock (limit {max_future_s} s)",
+        key,
+    )
+
+
 def _ticket(
     payload: bytes, site_id: str, *, now_s: float, max_future_s: int
 ) -> Accepted | Rejected:
@@ -129,13 +139,11 @@ def _ticket(
             f"ticket site {ticket.site_id!r} is not the topic's {site_id!r}",
             site_id,
         )
-    if ticket.weighed_at.timestamp() > now_s + max_future_s:
-        return Rejected(
-            DeadLetterReason.FUTURE_TIMESTAMP,
-            f"weighed_at {ticket.weighed_at.isoformat()} is ahead of the bridge's clock",
-            site_id,
-        )
-    if ticket.weighed_at.timestamp() < EARLIEST_PLAUSIBLE_TS:
+    weighed_s = ticket.weighed_at.timestamp()
+    if weighed_s > now_s + max_future_s:
+        what = f"weighed_at {ticket.weighed_at.isoformat()}"
+        return _ahead(what, weighed_s, now_s, max_future_s, site_id)
+    if weighed_s < EARLIEST_PLAUSIBLE_TS:
         # Its time is part of the ticket's key, so the receive time cannot stand in.
         return Rejected(
             DeadLetterReason.INVALID,
@@ -169,12 +177,7 @@ def _broker_event(
             None,
         )
     if event.at > now_s + max_future_s:
-        return Rejected(
-            DeadLetterReason.FUTURE_TIMESTAMP,
-            f"at {event.at} is {event.at - now_s:.0f} s ahead of the bridge's clock "
-            f"(limit {max_future_s} s)",
-            None,
-        )
+        return _ahead(f"at {event.at}", event.at, now_s, max_future_s, None)
     value = event.model_dump_json(by_alias=True, exclude_none=True).encode()
     return Accepted(BROKER, event.kafka_key, value, event.event.value)
 
@@ -199,12 +202,8 @@ def _telemetry(
             device_id,
         )
     if reading.timestamp_s > now_s + max_future_s:
-        return Rejected(
-            DeadLetterReason.FUTURE_TIMESTAMP,
-            f"ts {reading.timestamp_s} is {reading.timestamp_s - now_s:.0f} s ahead of the "
-            f"bridge's clock (limit {max_future_s} s)",
-            device_id,
-        )
+        ts = reading.timestamp_s
+        return _ahead(f"ts {ts}", ts, now_s, max_future_s, device_id)
     return Accepted(READINGS, device_id, payload)
 
 
@@ -220,15 +219,11 @@ def _status(
             f"payload id {status.device_id!r} is not the topic's {device_id!r}",
             device_id,
         )
-    if status.timestamp_s is not None and status.timestamp_s > now_s + max_future_s:
-        return Rejected(
-            DeadLetterReason.FUTURE_TIMESTAMP,
-            f"ts {status.timestamp_s} is ahead of the bridge's clock",
-            device_id,
-        )
+    ts = status.timestamp_s
+    if ts is not None and ts > now_s + max_future_s:
+        return _ahead(f"ts {ts}", ts, now_s, max_future_s, device_id)
     # A last will has neither id nor time: the topic and the broker's delivery stand in.
     # So does the receive time for a clock that was never set (ts 0, 1970, 2000, ...).
-    ts = status.timestamp_s
     complete = status.model_copy(
         update={
             "device_id": device_id,
