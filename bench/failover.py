@@ -50,6 +50,7 @@ from typing import Any, Final
 import psycopg
 
 from wastewatch.core import Settings, TopicError, create_topics, load_settings
+from wastewatch.ingest.validate import READINGS
 from wastewatch.schema import telemetry_topic
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.ingest import (
@@ -71,7 +72,6 @@ from wastewatch.workbench.stack import KafkaNode, KafkaService, Stack, StackErro
 
 __all__ = ["FailoverOptions", "run_failover_bench"]
 
-READINGS: Final = "waste.readings.v1"
 SAMPLE_S: Final = 0.25
 """How often the stall clock counts the stored readings."""
 FIRST_FAULT_AT: Final = 0.2

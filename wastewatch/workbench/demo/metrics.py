@@ -18,10 +18,6 @@ from typing import Any, Final
 _SAMPLE: Final = re.compile(r"^([A-Za-z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL: Final = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
-READINGS: Final = "waste.readings.v1"
-LANDFILL: Final = "waste.landfill.v1"
-EVENTS: Final = "waste.events.v1"
-
 
 @dataclass(frozen=True, slots=True)
 class Sample:

@@ -47,11 +47,13 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from wastewatch.core import Settings, load_settings
+from wastewatch.ingest.validate import LANDFILL, READINGS
+from wastewatch.processors.collection_stage import EVENTS_TOPIC as EVENTS
 from wastewatch.workbench.demo import figures as fig
 from wastewatch.workbench.demo import history, summary
 from wastewatch.workbench.demo.components import Fleet, Job, Process, Service, free_port, port_free
 from wastewatch.workbench.demo.errors import DemoError
-from wastewatch.workbench.demo.metrics import EVENTS, LANDFILL, READINGS, Scrape, scrape
+from wastewatch.workbench.demo.metrics import Scrape, scrape
 from wastewatch.workbench.demo.sim_process import FleetConfig
 
 PROCESSOR_SPLIT: Final = ("collections,alerts,landfill", "forecast,rollups")
