@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Final, Self
+from typing import Annotated, Final, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -44,6 +44,8 @@ MAX_BROKER_EVENT_BYTES: Final = 2048
 """The plugin's JSON buffer is 1400 bytes; anything larger was not written by it."""
 
 _NO_NUL: Final = r"^[^\x00]*$"
+_ClientText = Annotated[str, Field(max_length=256, pattern=_NO_NUL)]
+"""A name or address of a client as the broker reports it: verbatim, but no NUL."""
 """MQTT strings never hold U+0000 and PostgreSQL text cannot: refused at the door."""
 
 _EARLIEST_AT: Final = 1_704_067_200
@@ -116,25 +118,19 @@ class BrokerEvent(MessageModel):
         description="What was denied (denied only; absent for a login refusal).",
         examples=["publish", "subscribe"],
     )
-    client_id: str | None = Field(
+    client_id: _ClientText | None = Field(
         default=None,
-        max_length=256,
-        pattern=_NO_NUL,
         description="MQTT client id of the denied client, as the broker saw it (a device "
         "connects with its device id); denied only.",
         examples=["kls-bin-0001"],
     )
-    username: str = Field(
-        max_length=256,
-        pattern=_NO_NUL,
+    username: _ClientText = Field(
         description="User name the client logged in with (a device's is its device id); "
         "for a login refusal, the one of the attempt that crossed the limit. Empty when "
         "the client gave none.",
         examples=["kls-bin-0001", "ww-ops", ""],
     )
-    address: str = Field(
-        max_length=256,
-        pattern=_NO_NUL,
+    address: _ClientText = Field(
         description="Network address of the client (IPv4 or IPv6 text); empty when the "
         "broker knew none.",
         examples=["10.20.0.17", "203.0.113.9"],
