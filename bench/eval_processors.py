@@ -38,7 +38,7 @@ import psycopg
 from wastewatch.city import SimBin, import_city, load_city
 from wastewatch.core import KafkaSettings, group_lag, load_settings
 from wastewatch.ingest import consumer_groups as sink_groups
-from wastewatch.processors import DayVolume, SiteInfo, project
+from wastewatch.processors import STAGES, DayVolume, SiteInfo, project
 from wastewatch.processors import consumer_groups as stage_groups
 from wastewatch.schema import TelemetryFlag
 from wastewatch.workbench.bench.errors import BenchError
@@ -148,17 +148,7 @@ def _wait_caught_up(
             m = _metrics(port)
             now = (
                 float(stored),
-                *(
-                    _consumed(m, st, t)
-                    for st, t in (
-                        ("collections", "waste.readings.v1"),
-                        ("forecast", "waste.readings.v1"),
-                        ("alerts", "waste.readings.v1"),
-                        ("rollups", "waste.readings.v1"),
-                        ("landfill", "waste.events.v1"),
-                        ("landfill", "waste.landfill.v1"),
-                    )
-                ),
+                *(_consumed(m, st, t) for st, stage in STAGES.items() for t in stage.topics),
             )
             if stored >= want_readings and not any(lags.values()):
                 return time.monotonic() - started
