@@ -22,7 +22,7 @@ from typing import Any
 
 from wastewatch.processors.collections import Collection, CollectionDetector
 from wastewatch.processors.readings import BinInfo, utc
-from wastewatch.processors.runtime import Conn, Outgoing, Record, Stage, Step, decode_readings
+from wastewatch.processors.runtime import Conn, Outgoing, Record, Stage, Step
 from wastewatch.schema import CollectionEvent, DetectionMethod, WasteStream
 
 EVENTS_TOPIC = "waste.events.v1"
@@ -92,16 +92,9 @@ class CollectionStage(Stage):
     produces = (EVENTS_TOPIC,)
 
     async def compute(self, conn: Conn, records: list[Record]) -> Step:
-        by_device = decode_readings(records, self.count_bad)
-        infos = await self.registry.lookup(conn, by_device)
-        await self.state.ensure(conn, infos)
         step = Step()
         rows: list[tuple[Any, ...]] = []
-        for device, items in by_device.items():
-            info = infos.get(device)
-            if info is None:
-                continue
-            saved = self.state.get(device)
+        for device, items, info, saved in await self.readings_of_bins(conn, records):
             det = (
                 CollectionDetector.from_dict(device, saved)
                 if saved

@@ -27,7 +27,6 @@ from wastewatch.processors.runtime import (
     Registry,
     Stage,
     Step,
-    decode_readings,
     executemany_write,
 )
 
@@ -108,16 +107,9 @@ class ForecastStage(Stage):
         self._live.clear()
 
     async def compute(self, conn: Conn, records: list[Record]) -> Step:
-        by_device = decode_readings(records, self.count_bad)
-        infos = await self.registry.lookup(conn, by_device)
-        await self.state.ensure(conn, infos)
         states: list[tuple[Any, ...]] = []
         snapshots: list[tuple[Any, ...]] = []
-        for device, items in by_device.items():
-            info = infos.get(device)
-            if info is None:
-                continue
-            saved = self.state.get(device)
+        for device, items, info, saved in await self.readings_of_bins(conn, records):
             live = self._live.get(device)
             if saved and live is not None and live[0] is saved:
                 _, det, model = live

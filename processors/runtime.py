@@ -246,6 +246,20 @@ class Stage:
         """A record that is not a reading: skipped (the sink dead-letters real garbage)."""
         self.undecodable += 1
 
+    async def readings_of_bins(
+        self, conn: Conn, records: list[Record]
+    ) -> list[tuple[str, list[tuple[Record, Any]], BinInfo, dict[str, Any] | None]]:
+        """The batch's readings by device, for the devices of registered bins only, each
+        with its bin and its saved state (loaded first: the database reads of a batch)."""
+        by_device = decode_readings(records, self.count_bad)
+        infos = await self.registry.lookup(conn, by_device)
+        await self.state.ensure(conn, infos)
+        return [
+            (device, items, info, self.state.get(device))
+            for device, items in by_device.items()
+            if (info := infos.get(device)) is not None
+        ]
+
     async def compute(self, conn: Conn, records: list[Record]) -> Step:
         """Outputs of a batch.  Reads from the database first, then mutates state without
         awaiting the database, so that a retry after a connection error starts clean."""
