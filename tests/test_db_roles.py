@@ -431,45 +431,60 @@ def test_no_sequence_can_be_advanced_or_set(roles_db: RolesDb, reader: Conn) -> 
                 refused(reader, stmt)
 
 
-def test_the_reader_holds_no_write_privilege_in_the_catalog(reader: Conn) -> None:
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param(
+            """
+            select c.oid::regclass::text from pg_class c
+            where c.relkind in ('r', 'p', 'v', 'm', 'f')
+              and c.oid <> 'pg_catalog.pg_settings'::regclass  -- UPDATE there = set_config()
+              and (has_table_privilege(c.oid, 'INSERT') or has_table_privilege(c.oid, 'UPDATE')
+                   or has_table_privilege(c.oid, 'DELETE')
+                   or has_table_privilege(c.oid, 'TRUNCATE'))
+            """,
+            [],
+            id="tables",
+        ),
+        pytest.param(
+            "select oid::regclass::text from pg_class where relkind = 'S' and "
+            "(has_sequence_privilege(oid, 'USAGE') or has_sequence_privilege(oid, 'UPDATE'))",
+            [],
+            id="sequences",
+        ),
+        pytest.param(
+            "select nspname from pg_namespace where has_schema_privilege(oid, 'CREATE')",
+            [],
+            id="schemas",
+        ),
+        pytest.param(
+            "select has_database_privilege(current_database(), 'CREATE'), "
+            "has_database_privilege(current_database(), 'TEMP')",
+            [(False, False)],
+            id="database",
+        ),
+        # A SECURITY DEFINER function runs as its owner (here the superuser who installed
+        # TimescaleDB): none may be callable.
+        pytest.param(
+            "select oid::regprocedure::text from pg_proc "
+            "where prosecdef and has_function_privilege(oid, 'EXECUTE')",
+            [],
+            id="security-definer-functions",
+        ),
+        pytest.param(
+            "select rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, "
+            "(select count(*) from pg_auth_members m where m.member = r.oid) "
+            "from pg_roles r where rolname = current_user",
+            [(False, False, False, False, False, 0)],
+            id="role",
+        ),
+    ],
+)
+def test_the_reader_holds_no_write_privilege_in_the_catalog(
+    reader: Conn, query: str, expected: list[tuple[object, ...]]
+) -> None:
     """Everything above, asked of the catalog: whatever a later migration adds is covered."""
-    rows = reader.execute(
-        """
-        select c.oid::regclass::text from pg_class c
-        where c.relkind in ('r', 'p', 'v', 'm', 'f')
-          and c.oid <> 'pg_catalog.pg_settings'::regclass  -- UPDATE there = set_config()
-          and (has_table_privilege(c.oid, 'INSERT') or has_table_privilege(c.oid, 'UPDATE')
-               or has_table_privilege(c.oid, 'DELETE') or has_table_privilege(c.oid, 'TRUNCATE'))
-        """
-    ).fetchall()
-    assert rows == []
-    rows = reader.execute(
-        "select oid::regclass::text from pg_class where relkind = 'S' and "
-        "(has_sequence_privilege(oid, 'USAGE') or has_sequence_privilege(oid, 'UPDATE'))"
-    ).fetchall()
-    assert rows == []
-    rows = reader.execute(
-        "select nspname from pg_namespace where has_schema_privilege(oid, 'CREATE')"
-    ).fetchall()
-    assert rows == []
-    row = reader.execute(
-        "select has_database_privilege(current_database(), 'CREATE'), "
-        "has_database_privilege(current_database(), 'TEMP')"
-    ).fetchone()
-    assert row == (False, False)
-    # A SECURITY DEFINER function runs as its owner (here the superuser who installed
-    # TimescaleDB): none may be callable.
-    rows = reader.execute(
-        "select oid::regprocedure::text from pg_proc "
-        "where prosecdef and has_function_privilege(oid, 'EXECUTE')"
-    ).fetchall()
-    assert rows == []
-    row = reader.execute(
-        "select rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, "
-        "(select count(*) from pg_auth_members m where m.member = r.oid) "
-        "from pg_roles r where rolname = current_user"
-    ).fetchone()
-    assert row == (False, False, False, False, False, 0)
+    assert reader.execute(query).fetchall() == expected
 
 
 # --- DDL on project objects -------------------------------------------------------------
