@@ -46,7 +46,6 @@ from wastewatch.workbench.bench.ingest import (
     _bench_database,
     _create_topics,
     _delete_topics,
-    _free_port,
     _Run,
     _Service,
     _service_env,
@@ -66,6 +65,7 @@ from wastewatch.workbench.simulators import (
     select_bins,
     target_from_env,
 )
+from wastewatch.workbench.stack import free_port
 
 __all__ = ["EvalOptions", "run_eval"]
 
@@ -231,7 +231,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
     chosen = [b for b, _ in select_bins(city, opts.bins)]
     registry = replace(city, bins=tuple(chosen))
     logs = settings.state_dir.resolve() / "logs" / "bench"
-    proc_ports = [_free_port() for _ in opts.processes]
+    proc_ports = [free_port() for _ in opts.processes]
     _create_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix)
     services: list[_Service] = []
     truth_dir = opts.keep_truth or Path(tempfile.mkdtemp(prefix="ww-eval-truth-"))

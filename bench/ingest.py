@@ -31,7 +31,6 @@ import importlib.util
 import math
 import os
 import secrets
-import socket
 import statistics
 import sys
 import time
@@ -81,7 +80,14 @@ from wastewatch.workbench.bench.payloads import (
 )
 from wastewatch.workbench.bench.procstat import PeakSampler, rss_mb, tree_rss_mb
 from wastewatch.workbench.simulators import PublishError, Sender, stop_processes, target_from_env
-from wastewatch.workbench.stack import ROLE_DSN_KEYS, Stack, StackError, read_pid, with_database
+from wastewatch.workbench.stack import (
+    ROLE_DSN_KEYS,
+    Stack,
+    StackError,
+    free_port,
+    read_pid,
+    with_database,
+)
 from wastewatch.workbench.supervise import Child, ChildError
 
 __all__ = ["BenchOptions", "run_ingest_bench"]
@@ -116,12 +122,6 @@ class BenchOptions:
     latency_seconds: float
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _scrape(port: int, name: str) -> float | None:
     """One series' value (summed over labels) from a service's /metrics, or None."""
     try:
@@ -141,8 +141,8 @@ class _Run:
     """Names of this run's own resources, all derived from one random id."""
 
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
-    bridge_metrics_port: int = field(default_factory=_free_port)
-    sink_metrics_port: int = field(default_factory=_free_port)
+    bridge_metrics_port: int = field(default_factory=free_port)
+    sink_metrics_port: int = field(default_factory=free_port)
 
     @property
     def city(self) -> str:

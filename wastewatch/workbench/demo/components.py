@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Literal, Self
 
 from wastewatch.workbench.demo.errors import DemoError
+from wastewatch.workbench.stack import free_port as free_port
 from wastewatch.workbench.supervise import Child, ChildError
 
 State = Literal["not started", "running", "stopping", "stopped", "died", "killed", "done", "failed"]
@@ -196,9 +197,3 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from wastewatch.workbench.stack.kafka import KafkaNode, KafkaService
     from wastewatch.workbench.stack.manager import Stack
     from wastewatch.workbench.stack.postgres import ROLE_DSN_KEYS, with_database
-    from wastewatch.workbench.stack.process import free_port_block, read_pid
+    from wastewatch.workbench.stack.process import free_port, free_port_block, read_pid
 
 __all__ = [
     "ROLE_DSN_KEYS",
@@ -25,6 +25,7 @@ __all__ = [
     "KafkaService",
     "Stack",
     "StackError",
+    "free_port",
     "free_port_block",
     "read_pid",
     "with_database",

@@ -183,6 +183,13 @@ def port_open(port: int, host: str = LOOPBACK) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port free on ``host`` right now, picked by the kernel."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
 def free_port_block(count: int) -> int:
     """The first of ``count`` consecutive loopback ports that are free right now.
 
