@@ -46,7 +46,14 @@ if TYPE_CHECKING:
         migrate_with_roles,
         pending,
     )
-    from wastewatch.schema.routes import RoutePlan, RouteStop, SolverInfo, SolverStatus
+    from wastewatch.schema.routes import (
+        RoutePlan,
+        RoutePlanV2,
+        RouteStop,
+        RouteVisit,
+        SolverInfo,
+        SolverStatus,
+    )
     from wastewatch.schema.status import DeviceStatus
     from wastewatch.schema.telemetry import (
         EARLIEST_PLAUSIBLE_TS,
@@ -104,7 +111,9 @@ __all__ = [
     "LandfillTopic",
     "MigrationError",
     "RoutePlan",
+    "RoutePlanV2",
     "RouteStop",
+    "RouteVisit",
     "SchemaError",
     "Severity",
     "SolverInfo",

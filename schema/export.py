@@ -25,7 +25,7 @@ from wastewatch.schema.config import DeviceConfig
 from wastewatch.schema.dlq import DeadLetter
 from wastewatch.schema.events import CollectionEvent
 from wastewatch.schema.landfill import LandfillDelivery, LandfillSite
-from wastewatch.schema.routes import RoutePlan
+from wastewatch.schema.routes import RoutePlan, RoutePlanV2
 from wastewatch.schema.status import DeviceStatus
 from wastewatch.schema.telemetry import DeviceTelemetry
 
@@ -55,6 +55,7 @@ MODELS: Final[dict[str, type[BaseModel]]] = {
     "landfill_delivery.v1": LandfillDelivery,
     "landfill_site.v1": LandfillSite,
     "route_plan.v1": RoutePlan,
+    "route_plan.v2": RoutePlanV2,
     "dead_letter.v1": DeadLetter,
     "broker_event.v1": BrokerEvent,
     "zone.v1": Zone,

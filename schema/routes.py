@@ -1,8 +1,15 @@
-"""Collection routes, on ``waste.routes.v1``, keyed by truck.
+"""Collection routes, on ``waste.routes.v2`` (and ``waste.routes.v1``), keyed by truck.
 
 A plan is a whole day's tour for one truck and one stream; a re-plan is a new
 plan with a new ``plan_id`` that supersedes the older one for the same truck
 and date (latest ``created_at`` wins), so consumers never patch stops.
+
+:class:`RoutePlanV2` (``route_plan.v2``) is the whole route: a bin that refills
+within the shift (a market bin) may be visited twice, and each stop says whether
+the truck unloads at its landfill after it. :class:`RoutePlan` (``route_plan.v1``)
+names each bin once and has no unload points; published models never change in
+place, so v1 stays as it was, deprecated, and is still published as the v2 plan's
+first visits (:meth:`RoutePlanV2.first_visits`) for its existing consumers.
 """
 
 from __future__ import annotations
@@ -23,7 +30,18 @@ from wastewatch.schema.common import (
     WasteStream,
 )
 
-__all__ = ["RoutePlan", "RouteStop", "SolverInfo", "SolverStatus"]
+__all__ = [
+    "MAX_VISITS",
+    "RoutePlan",
+    "RoutePlanV2",
+    "RouteStop",
+    "RouteVisit",
+    "SolverInfo",
+    "SolverStatus",
+]
+
+MAX_VISITS: Final = 2
+"""Visits of one bin on one route at most: a first, and a repeat once it refilled."""
 
 
 _FIRST_STOP: Final[JsonDict] = {
@@ -194,3 +212,173 @@ class RoutePlan(MessageModel):
         if len({stop.bin_id for stop in self.stops}) != len(self.stops):
             raise ValueError("a bin appears more than once in the route")
         return self
+
+
+_REPEAT_STOPS: Final[list[JsonDict]] = [
+    {**_FIRST_STOP, "bin_id": "kls-0012", "visit": 1, "unload_after": False},
+    {
+        "sequence": 2,
+        "bin_id": "kls-0007",
+        "eta": "2026-01-01T23:52:00Z",
+        "expected_load_l": 210.0,
+        "expected_load_kg": 42.0,
+        "distance_from_previous_km": 1.1,
+        "visit": 1,
+        "unload_after": True,
+    },
+    {
+        "sequence": 3,
+        "bin_id": "kls-0012",
+        "eta": "2026-01-02T08:10:00Z",
+        "expected_load_l": 150.0,
+        "expected_load_kg": 30.0,
+        "distance_from_previous_km": 9.6,
+        "visit": 2,
+        "unload_after": False,
+    },
+]
+"""The v2 example: a market bin (kls-0012) emptied early and again in the afternoon, an
+unload at the landfill between the trips."""
+
+
+class RouteVisit(RouteStop):
+    """One stop of a ``route_plan.v2``: a bin to empty, which visit of it, and whether the
+    truck unloads afterwards."""
+
+    model_config = ConfigDict(
+        title="RouteVisit",
+        json_schema_extra={"examples": [_REPEAT_STOPS[2]]},
+    )
+
+    visit: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_VISITS,
+        description="1 for the bin's first visit on this route, 2 for the repeat visit the "
+        "same truck makes after the bin refilled (market bins). Numbered per route: a bin "
+        "another truck also visits that day is visit 1 on each route.",
+        examples=[2],
+    )
+    unload_after: bool = Field(
+        default=False,
+        description="The truck drives to its landfill and unloads after this stop, before "
+        "the next one (multi-trip routes). The unload after the last stop, which ends "
+        "every route, is not flagged.",
+        examples=[False],
+    )
+
+
+class RoutePlanV2(MessageModel):
+    """One truck's whole tour for one service date and waste stream, repeat visits and
+    unload points included (``route_plan.v2`` on ``waste.routes.v2``)."""
+
+    model_config = ConfigDict(
+        title="RoutePlanV2",
+        json_schema_extra={
+            "examples": [
+                {
+                    "plan_id": "2026-01-02:kls-truck-03:general:1",
+                    "service_date": "2026-01-02",
+                    "truck_id": "kls-truck-03",
+                    "waste_stream": "general",
+                    "created_at": "2026-01-01T22:00:00Z",
+                    "stops": _REPEAT_STOPS,
+                    "total_distance_km": 31.4,
+                    "total_duration_s": 32400,
+                    "expected_load_l": 550.0,
+                    "expected_load_kg": 110.0,
+                    "solver": {**_PLAN_SOLVER, "objective": 31.4},
+                }
+            ]
+        },
+    )
+
+    plan_id: RecordId = Field(
+        description="Unique plan id; by convention '<date>:<truck>:<stream>:<revision>'. "
+        "The same id as the plan's first-visits copy on waste.routes.v1.",
+        examples=["2026-01-02:kls-truck-03:general:1"],
+    )
+    service_date: date = Field(
+        description="Local (Asia/Bangkok) date the route is driven.", examples=["2026-01-02"]
+    )
+    truck_id: TruckId = Field(description="Truck that drives it.", examples=["kls-truck-03"])
+    waste_stream: WasteStream = Field(
+        description="Stream collected on this tour.", examples=["general"]
+    )
+    created_at: UtcDatetime = Field(
+        description="When the plan was made, UTC; the latest plan per truck and date wins.",
+        examples=["2026-01-01T22:00:00Z"],
+    )
+    stops: tuple[RouteVisit, ...] = Field(
+        description="Every stop in visiting order, repeat visits included; may be empty "
+        "when nothing is due. A bin appears at most twice, its visits numbered 1 then 2.",
+        examples=[[]],
+    )
+    total_distance_km: float = Field(
+        ge=0.0, description="Depot to depot via landfill, kilometres.", examples=[31.4]
+    )
+    total_duration_s: int = Field(
+        ge=0, description="Planned driving plus service time, seconds.", examples=[32400]
+    )
+    expected_load_l: float = Field(
+        ge=0.0, description="Sum of the stops' expected litres.", examples=[550.0]
+    )
+    expected_load_kg: float = Field(
+        ge=0.0, description="Sum of the stops' expected kilograms.", examples=[110.0]
+    )
+    solver: SolverInfo = Field(
+        description="Solver that made the plan.",
+        examples=[_PLAN_SOLVER],
+    )
+
+    @model_validator(mode="after")
+    def _stops_in_order(self) -> Self:
+        # As v1 (positions, ETAs), and a bin's k-th appearance must say visit k: a
+        # duplicate that does not number its visits is a mangled route, not a repeat.
+        for position, stop in enumerate(self.stops, start=1):
+            if stop.sequence != position:
+                raise ValueError("stop sequences must be 1..n in list order")
+        for earlier, later in zip(self.stops, self.stops[1:], strict=False):
+            if later.eta < earlier.eta:
+                raise ValueError("stop ETAs must not decrease along the route")
+        seen: dict[str, int] = {}
+        for stop in self.stops:
+            n = seen[stop.bin_id] = seen.get(stop.bin_id, 0) + 1
+            if n > MAX_VISITS:
+                raise ValueError(
+                    f"bin {stop.bin_id} appears {n} times in the route (at most {MAX_VISITS})"
+                )
+            if stop.visit != n:
+                raise ValueError(
+                    f"bin {stop.bin_id}: stop {stop.sequence} is its appearance {n} in the "
+                    f"route but says visit {stop.visit} (visits are numbered 1, 2 in order)"
+                )
+        return self
+
+    def first_visits(self) -> RoutePlan:
+        """The ``route_plan.v1`` form: each bin once, at its first visit, renumbered 1..n;
+        no unload points (v1 has no field for them). Totals are the whole route's."""
+        firsts = [s for s in self.stops if s.visit == 1]
+        return RoutePlan(
+            plan_id=self.plan_id,
+            service_date=self.service_date,
+            truck_id=self.truck_id,
+            waste_stream=self.waste_stream,
+            created_at=self.created_at,
+            stops=tuple(
+                RouteStop(
+                    sequence=n,
+                    bin_id=s.bin_id,
+                    eta=s.eta,
+                    expected_load_l=s.expected_load_l,
+                    expected_load_kg=s.expected_load_kg,
+                    distance_from_previous_km=s.distance_from_previous_km,
+                )
+                for n, s in enumerate(firsts, start=1)
+            ),
+            total_distance_km=self.total_distance_km,
+            total_duration_s=self.total_duration_s,
+            expected_load_l=self.expected_load_l,
+            expected_load_kg=self.expected_load_kg,
+            solver=self.solver,
+        )

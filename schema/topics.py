@@ -263,7 +263,18 @@ KAFKA_TOPICS: Final[tuple[KafkaTopic, ...]] = (
         partitions=3,
         key="truck_id",
         value_model="route_plan.v1",
-        description="Collection route plans; a newer plan for a truck and date supersedes.",
+        description="Deprecated: collection route plans, first visits only (each bin once, "
+        "no unload points), kept for existing consumers; read waste.routes.v2. A newer plan "
+        "for a truck and date supersedes.",
+    ),
+    KafkaTopic(
+        name="waste.routes.v2",
+        partitions=3,
+        key="truck_id",
+        value_model="route_plan.v2",
+        description="Collection route plans, whole routes: repeat visits (a bin at most "
+        "twice, visit 1 then 2) and unload points. A newer plan for a truck and date "
+        "supersedes; each plan also goes to waste.routes.v1 as its first visits.",
     ),
 )
 
