@@ -38,19 +38,12 @@ import psycopg
 from wastewatch.city import SimBin, import_city, load_city
 from wastewatch.core import KafkaSettings, group_lag, load_settings
 from wastewatch.ingest import consumer_groups as sink_groups
+from wastewatch.ingest.validate import READINGS
 from wastewatch.processors import STAGES, DayVolume, SiteInfo, project
 from wastewatch.processors import consumer_groups as stage_groups
 from wastewatch.schema import TelemetryFlag
 from wastewatch.workbench.bench.errors import BenchError
-from wastewatch.workbench.bench.ingest import (
-    _bench_database,
-    _create_topics,
-    _delete_topics,
-    _Run,
-    _Service,
-    _service_env,
-    stack_up,
-)
+from wastewatch.workbench.bench.ingest import _own_pipeline, _Run, _Service, stack_up
 from wastewatch.workbench.simulators import (
     DEFAULT_CITY_DIR,
     FaultRates,
@@ -230,26 +223,20 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
     city = load_city([DEFAULT_CITY_DIR])
     chosen = [b for b, _ in select_bins(city, opts.bins)]
     registry = replace(city, bins=tuple(chosen))
-    logs = settings.state_dir.resolve() / "logs" / "bench"
     proc_ports = [free_port() for _ in opts.processes]
-    _create_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix)
-    services: list[_Service] = []
     truth_dir = opts.keep_truth or Path(tempfile.mkdtemp(prefix="ww-eval-truth-"))
     try:
-        with _bench_database(env, run, progress) as dsns:
+        with _own_pipeline(env, run, settings, progress) as pipeline:
+            dsns, service_env, services = pipeline.dsns, pipeline.env, pipeline.services
             import_city(dsns["WW_DB_DSN"], registry)
-            service_env = _service_env(env, dsns, run, settings)
             service_env["WW_PROCESSORS_GROUP_PREFIX"] = f"eval-{run.run_id}-"
-            for module in ("wastewatch.ingest.sink", "wastewatch.ingest.bridge"):
-                name = module.rsplit(".", 1)[-1]
-                services.append(_Service(module, service_env, logs / f"{run.run_id}-{name}.log"))
+            pipeline.start("wastewatch.ingest.sink", "sink")
+            pipeline.start("wastewatch.ingest.bridge", "bridge")
             for i, (only, port) in enumerate(zip(opts.processes, proc_ports, strict=True)):
                 penv = {**service_env, "WW_PROCESSORS_METRICS_PORT": str(port)}
-                log_file = logs / f"{run.run_id}-processors-{i}.log"
-                services.append(_Service("processors", penv, log_file, ("--only", only)))
+                pipeline.start("processors", f"processors-{i}", penv, ("--only", only))
             time.sleep(8.0)  # subscriptions and consumer groups in place before publishing
-            for s in services:
-                s.check()
+            pipeline.check()
             sim = build_simulation(
                 run.city,
                 seed=opts.seed,
@@ -310,7 +297,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             acked, achieved = _paced_leg(target, run.city, devices, opts.rate, opts.lag_seconds)
             time.sleep(5.0)
             after = _metrics(proc_ports)
-            stages = ("collections", "forecast", "alerts", "rollups")
+            stages = [name for name, stage in STAGES.items() if READINGS in stage.topics]
             lag = {
                 st: _quantile(0.99, _histogram(before, st), _histogram(after, st)) for st in stages
             }
@@ -337,11 +324,6 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             }
     except SimulatorError as exc:
         raise BenchError(f"the simulator failed: {exc}") from exc
-    finally:
-        for s in services:
-            with contextlib.suppress(Exception):
-                s.stop_reporting(30, progress)
-        _delete_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix, progress)
 
 
 # --------------------------------------------------------------------------- scoring

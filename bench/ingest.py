@@ -443,6 +443,54 @@ def _service_env(
     return out
 
 
+@dataclass(slots=True)
+class _OwnPipeline:
+    """A run's own database (``dsns``), the environment of services pointed at it and at
+    the run's topics (``env``), and the services started in it."""
+
+    run: _Run
+    dsns: dict[str, str]
+    env: dict[str, str]
+    logs: Path
+    services: list[_Service] = field(default_factory=list)
+
+    def start(
+        self, module: str, name: str, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> _Service:
+        """Start ``module`` (logging to ``<run id>-<name>.log``) with ``env`` or :attr:`env`."""
+        log = self.logs / f"{self.run.run_id}-{name}.log"
+        service = _Service(module, self.env if env is None else env, log, args)
+        self.services.append(service)
+        return service
+
+    def check(self) -> None:
+        for service in self.services:
+            service.check()
+
+
+@contextlib.contextmanager
+def _own_pipeline(
+    env: dict[str, str], run: _Run, settings: Settings, progress: Progress
+) -> Iterator[_OwnPipeline]:
+    """The run's Kafka topics and database, for the services it starts in them; on the way
+    out, whatever happened, the services are stopped, the database dropped and the topics
+    deleted."""
+    bootstrap = env["WW_KAFKA_BOOTSTRAP"]
+    _create_topics(bootstrap, run.topic_prefix)
+    try:
+        with _bench_database(env, run, progress) as dsns:
+            logs = settings.state_dir.resolve() / "logs" / "bench"
+            pipeline = _OwnPipeline(run, dsns, _service_env(env, dsns, run, settings), logs)
+            try:
+                yield pipeline
+            finally:
+                for service in pipeline.services:
+                    with contextlib.suppress(Exception):
+                        service.stop_reporting(30, progress)
+    finally:
+        _delete_topics(bootstrap, run.topic_prefix, progress)
+
+
 def _wait_ready(
     target: MqttTarget,
     run: _Run,

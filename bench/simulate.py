@@ -15,7 +15,6 @@ the real city sees its messages.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,15 +24,7 @@ import psycopg
 
 from wastewatch.core import load_settings
 from wastewatch.workbench.bench.errors import BenchError
-from wastewatch.workbench.bench.ingest import (
-    _bench_database,
-    _create_topics,
-    _delete_topics,
-    _Run,
-    _Service,
-    _service_env,
-    stack_up,
-)
+from wastewatch.workbench.bench.ingest import _own_pipeline, _Run, stack_up
 from wastewatch.workbench.simulators import (
     LiveOptions,
     MqttTarget,
@@ -161,42 +152,25 @@ def _replay_e2e(
     env: dict[str, str],
     progress: Progress,
 ) -> dict[str, Any]:
-    settings = load_settings()
-    logs = settings.state_dir.resolve() / "logs" / "bench"
-    _create_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix)
-    services: list[_Service] = []
-    try:
-        with _bench_database(env, run, progress) as dsns:
-            service_env = _service_env(env, dsns, run, settings)
-            services.append(
-                _Service("wastewatch.ingest.sink", service_env, logs / f"{run.run_id}-sink.log")
-            )
-            services.append(
-                _Service("wastewatch.ingest.bridge", service_env, logs / f"{run.run_id}-bridge.log")
-            )
-            time.sleep(3.0)  # the bridge's subscription must exist before the first publish
-            for service in services:
-                service.check()
-            started = time.monotonic()
-            result = _replay(sim, target, opts, run, progress)
-            want = result["readings_published"]
-            stored, last_change, last = 0, time.monotonic(), -1
-            with psycopg.connect(dsns["WW_DB_DSN"]) as conn:
-                while stored < want:
-                    row = conn.execute("select count(*) from readings").fetchone()
-                    stored = int(row[0]) if row else 0
-                    if stored != last:
-                        last, last_change = stored, time.monotonic()
-                        progress(f"e2e: {stored:,}/{want:,} readings stored")
-                    elif time.monotonic() - last_change > 60:
-                        raise BenchError(f"only {stored:,} of {want:,} readings were stored")
-                    for service in services:
-                        service.check()
-                    time.sleep(1.0)
-            e2e_s = time.monotonic() - started
-            return _replay_figures(opts, result, e2e_s)
-    finally:
-        for service in services:
-            with contextlib.suppress(Exception):
-                service.stop_reporting(30, progress)
-        _delete_topics(env["WW_KAFKA_BOOTSTRAP"], run.topic_prefix, progress)
+    with _own_pipeline(env, run, load_settings(), progress) as pipeline:
+        pipeline.start("wastewatch.ingest.sink", "sink")
+        pipeline.start("wastewatch.ingest.bridge", "bridge")
+        time.sleep(3.0)  # the bridge's subscription must exist before the first publish
+        pipeline.check()
+        started = time.monotonic()
+        result = _replay(sim, target, opts, run, progress)
+        want = result["readings_published"]
+        stored, last_change, last = 0, time.monotonic(), -1
+        with psycopg.connect(pipeline.dsns["WW_DB_DSN"]) as conn:
+            while stored < want:
+                row = conn.execute("select count(*) from readings").fetchone()
+                stored = int(row[0]) if row else 0
+                if stored != last:
+                    last, last_change = stored, time.monotonic()
+                    progress(f"e2e: {stored:,}/{want:,} readings stored")
+                elif time.monotonic() - last_change > 60:
+                    raise BenchError(f"only {stored:,} of {want:,} readings were stored")
+                pipeline.check()
+                time.sleep(1.0)
+        e2e_s = time.monotonic() - started
+        return _replay_figures(opts, result, e2e_s)
