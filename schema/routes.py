@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Final, Self
 
 from pydantic import ConfigDict, Field, model_validator
-from pydantic.config import JsonDict
+from pydantic.config import JsonDict, JsonValue
 
 from wastewatch.schema.common import (
     BinId,
@@ -214,7 +214,7 @@ class RoutePlan(MessageModel):
         return self
 
 
-_REPEAT_STOPS: Final[list[JsonDict]] = [
+_REPEAT_STOPS: Final[list[JsonValue]] = [
     {**_FIRST_STOP, "bin_id": "kls-0012", "visit": 1, "unload_after": False},
     {
         "sequence": 2,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
         source_from_spec,
     )
     from wastewatch.processors.routing.errors import PlanStoreError, RoutingError, SolverError
-    from wastewatch.processors.routing.export import day_geojson, driver_sheet
+    from wastewatch.processors.routing.export import day_geojson, driver_sheet, route_plan_v2
     from wastewatch.processors.routing.planner import TruckRoute, plan_day, solution_routes
     from wastewatch.processors.routing.problem import (
         BinInput,
@@ -36,8 +36,11 @@ if TYPE_CHECKING:
     from wastewatch.processors.routing.solver import read_cvrp, run_solver, solve_cvrp
     from wastewatch.processors.routing.store import (
         latest_plans,
+        latest_plans_v2,
         load_day_inputs,
         publish_plans,
+        read_plan,
+        read_plan_v2,
         save_day,
     )
     from wastewatch.processors.routing.synthetic import kalasin_day
@@ -62,11 +65,15 @@ __all__ = [
     "haversine_km",
     "kalasin_day",
     "latest_plans",
+    "latest_plans_v2",
     "load_day_inputs",
     "local_to_utc",
     "plan_day",
     "publish_plans",
     "read_cvrp",
+    "read_plan",
+    "read_plan_v2",
+    "route_plan_v2",
     "run_solver",
     "save_day",
     "solution_routes",

@@ -1,4 +1,5 @@
-"""Plans for people and maps: GeoJSON for the boards and a printable driver sheet.
+"""Plans for people and maps: GeoJSON for the boards and a printable driver sheet; and
+for machines, the whole route as a ``route_plan.v2`` message (:func:`route_plan_v2`).
 
 Pure functions of a :class:`~wastewatch.processors.routing.planner.DayPlan` and the
 places it was made from. The sheet is bilingual (Thai first, English beside
@@ -14,9 +15,9 @@ from typing import Any
 from wastewatch.processors.routing.distances import Place
 from wastewatch.processors.routing.planner import DayPlan, TruckRoute
 from wastewatch.processors.routing.problem import BANGKOK
-from wastewatch.schema import WasteStream
+from wastewatch.schema import RoutePlanV2, RouteVisit, WasteStream
 
-__all__ = ["STREAM_NAMES", "day_geojson", "driver_sheet"]
+__all__ = ["STREAM_NAMES", "day_geojson", "driver_sheet", "route_plan_v2"]
 
 STREAM_NAMES: dict[WasteStream, tuple[str, str]] = {
     WasteStream.GENERAL: ("ขยะทั่วไป", "General waste"),
@@ -24,6 +25,41 @@ STREAM_NAMES: dict[WasteStream, tuple[str, str]] = {
     WasteStream.ORGANIC: ("ขยะอินทรีย์", "Organic waste"),
     WasteStream.HAZARDOUS: ("ขยะอันตราย", "Hazardous waste"),
 }
+
+
+def route_plan_v2(route: TruckRoute) -> RoutePlanV2:
+    """The whole route of ``route`` as the ``route_plan.v2`` message: every stop of
+    ``all_stops`` in driving order, a bin's visits numbered 1, 2, and the unload points.
+
+    Its :meth:`~wastewatch.schema.routes.RoutePlanV2.first_visits` is ``route.plan``
+    (each bin once, at its first visit, renumbered), what ``waste.routes.v1`` carries.
+    """
+    unloads = set(route.all_unload_after)
+    seen: dict[str, int] = {}
+    stops: list[RouteVisit] = []
+    for s in route.all_stops:
+        visit = seen[s.bin_id] = seen.get(s.bin_id, 0) + 1
+        stops.append(
+            RouteVisit(
+                **s.model_dump(),  # RouteVisit is a RouteStop with two fields more
+                visit=visit,
+                unload_after=s.sequence in unloads,
+            )
+        )
+    plan = route.plan
+    return RoutePlanV2(
+        plan_id=plan.plan_id,
+        service_date=plan.service_date,
+        truck_id=plan.truck_id,
+        waste_stream=plan.waste_stream,
+        created_at=plan.created_at,
+        stops=tuple(stops),
+        total_distance_km=plan.total_distance_km,
+        total_duration_s=plan.total_duration_s,
+        expected_load_l=plan.expected_load_l,
+        expected_load_kg=plan.expected_load_kg,
+        solver=plan.solver,
+    )
 
 
 def _point(p: Place) -> list[float]:

@@ -11,13 +11,18 @@ wall clock, so a replayed month plans like a real one.
 Writing (writer role): each plan and its stops in **one transaction** per
 day, revision numbers assigned under an advisory lock, so concurrent planners
 cannot give two plans the same id; a re-plan adds rows and never edits old
-ones (the latest ``created_at`` per truck and date wins).
+ones (the latest ``created_at`` per truck and date wins). ``route_stops`` holds
+the whole route, one row per visit (``visit`` 1 or 2, migration 0012), so a bin
+visited twice by the same truck is stored twice; :func:`read_plan_v2` and
+:func:`latest_plans_v2` read it back whole, :func:`read_plan` and
+:func:`latest_plans` as ``route_plan.v1`` (first visits only).
 
-Publishing: after the commit, each plan goes to ``waste.routes.v1`` (key =
-truck id, ``acks=all``). The database is the source of truth; publishing is
-at-least-once (a retry after a failure sends again), and consumers keep the
-plan with the latest ``created_at`` per truck and date, so a duplicate is
-harmless.
+Publishing: after the commit, each plan goes to ``waste.routes.v2`` (the whole
+route) and then, as its first visits, to the deprecated ``waste.routes.v1``
+(key = truck id, ``acks=all``, one producer). The database is the source of
+truth; publishing is at-least-once (a retry after a failure sends both again),
+and consumers keep the plan with the latest ``created_at`` per truck and date,
+so a duplicate is harmless.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import psycopg
 from wastewatch.core import KafkaSettings
 from wastewatch.processors.routing.distances import Place
 from wastewatch.processors.routing.errors import PlanStoreError
+from wastewatch.processors.routing.export import route_plan_v2
 from wastewatch.processors.routing.planner import DayPlan, TruckRoute
 from wastewatch.processors.routing.problem import (
     BANGKOK,
@@ -42,14 +48,16 @@ from wastewatch.processors.routing.problem import (
     access_closed,
     local_to_utc,
 )
-from wastewatch.schema import RoutePlan, RouteStop, SolverInfo, WasteStream, Weekday
+from wastewatch.schema import RoutePlan, RoutePlanV2, RouteVisit, SolverInfo, WasteStream, Weekday
 
 __all__ = [
     "FALLBACK_NOTE",
     "latest_plans",
+    "latest_plans_v2",
     "load_day_inputs",
     "publish_plans",
     "read_plan",
+    "read_plan_v2",
     "save_day",
 ]
 
@@ -216,7 +224,11 @@ def _from_readings(r: Sequence[Any]) -> BinInput:
 
 
 def save_day(dsn: str, day: DayPlan) -> list[TruckRoute]:
-    """Store every plan of ``day`` in one transaction; returns them with their final ids."""
+    """Store every plan of ``day`` in one transaction; returns them with their final ids.
+
+    Every stop of the whole route (``all_stops``) is a ``route_stops`` row, with its
+    visit number and whether the truck unloads after it (``all_unload_after``).
+    """
     saved: list[TruckRoute] = []
     try:
         with _connect(dsn) as conn, conn.transaction():
@@ -261,11 +273,12 @@ def save_day(dsn: str, day: DayPlan) -> list[TruckRoute]:
                         [*day.notes, *_repeat_note(route)],
                     ],
                 )
+                route = replace(route, plan=plan)
                 with conn.cursor() as cur:
                     cur.executemany(
                         """insert into route_stops (plan_id, sequence, bin_id, eta,
                           expected_load_l, expected_load_kg, distance_from_previous_km,
-                          unload_after) values (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                          unload_after, visit) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                         [
                             (
                                 plan.plan_id,
@@ -275,20 +288,22 @@ def save_day(dsn: str, day: DayPlan) -> list[TruckRoute]:
                                 s.expected_load_l,
                                 s.expected_load_kg,
                                 s.distance_from_previous_km,
-                                s.sequence in route.unload_after,
+                                s.unload_after,
+                                s.visit,
                             )
-                            for s in plan.stops
+                            for s in route_plan_v2(route).stops
                         ],
                     )
-                saved.append(replace(route, plan=plan))
+                saved.append(route)
     except psycopg.Error as exc:
         raise PlanStoreError(f"cannot store the plans, nothing was written: {exc}") from exc
     return saved
 
 
 def _repeat_note(route: TruckRoute) -> list[str]:
-    """The repeat visits, which ``route_stops`` (one row per bin, as the message model)
-    cannot hold: 'repeat visits: <bin> at HH:MM after stop <n>, ...'."""
+    """The repeat visits, for readers of the first visits only (``route_plan.v1``, the
+    ``visit = 1`` rows): 'repeat visits: <bin> at HH:MM after stop <n>, ...', n counted
+    in first visits."""
     again = route.repeat_visits
     if not again:
         return []
@@ -307,26 +322,29 @@ _PLAN_COLUMNS = """plan_id, service_date, truck_id, waste_stream, created_at, to
     solver_objective, solver_runtime_s"""
 
 
-def _plan_from_row(conn: psycopg.Connection[Any], r: Sequence[Any]) -> RoutePlan:
+def _plan_from_row(conn: psycopg.Connection[Any], r: Sequence[Any]) -> RoutePlanV2:
     stops = conn.execute(
         """select sequence, bin_id, eta, expected_load_l, expected_load_kg,
-          distance_from_previous_km from route_stops where plan_id = %s order by sequence""",
+          distance_from_previous_km, visit, unload_after from route_stops
+        where plan_id = %s order by sequence""",
         [r[0]],
     ).fetchall()
-    return RoutePlan(
+    return RoutePlanV2(
         plan_id=r[0],
         service_date=r[1],
         truck_id=r[2],
         waste_stream=WasteStream(r[3]),
         created_at=r[4].astimezone(UTC),
         stops=tuple(
-            RouteStop(
+            RouteVisit(
                 sequence=s[0],
                 bin_id=s[1],
                 eta=s[2].astimezone(UTC),
                 expected_load_l=s[3],
                 expected_load_kg=s[4],
                 distance_from_previous_km=s[5],
+                visit=s[6],
+                unload_after=s[7],
             )
             for s in stops
         ),
@@ -339,7 +357,14 @@ def _plan_from_row(conn: psycopg.Connection[Any], r: Sequence[Any]) -> RoutePlan
 
 
 def read_plan(dsn: str, plan_id: str) -> RoutePlan:
-    """One stored plan, as the message model (round trip of :func:`save_day`)."""
+    """One stored plan as ``route_plan.v1``: first visits only, renumbered (the
+    ``route.plan`` that :func:`save_day` stored)."""
+    return read_plan_v2(dsn, plan_id).first_visits()
+
+
+def read_plan_v2(dsn: str, plan_id: str) -> RoutePlanV2:
+    """One stored plan, whole (round trip of :func:`save_day` and
+    :func:`~wastewatch.processors.routing.export.route_plan_v2`)."""
     try:
         with _connect(dsn) as conn:
             row = conn.execute(
@@ -353,7 +378,13 @@ def read_plan(dsn: str, plan_id: str) -> RoutePlan:
 
 
 def latest_plans(dsn: str, service_date: date) -> list[RoutePlan]:
-    """The latest plan per truck for ``service_date``, by truck id."""
+    """The latest plan per truck for ``service_date``, by truck id, as ``route_plan.v1``
+    (first visits only)."""
+    return [p.first_visits() for p in latest_plans_v2(dsn, service_date)]
+
+
+def latest_plans_v2(dsn: str, service_date: date) -> list[RoutePlanV2]:
+    """The latest plan per truck for ``service_date``, by truck id, whole."""
     try:
         with _connect(dsn) as conn:
             rows = conn.execute(
@@ -366,7 +397,7 @@ def latest_plans(dsn: str, service_date: date) -> list[RoutePlan]:
         raise PlanStoreError(f"cannot read plans of {service_date}: {exc}") from exc
 
 
-async def _publish(kafka: KafkaSettings, plans: Sequence[RoutePlan], timeout_s: float) -> None:
+async def _publish(kafka: KafkaSettings, plans: Sequence[RoutePlanV2], timeout_s: float) -> None:
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError
 
@@ -377,16 +408,18 @@ async def _publish(kafka: KafkaSettings, plans: Sequence[RoutePlan], timeout_s: 
         request_timeout_ms=kafka.request_timeout_ms,
         client_id="ww-routes",
     )
-    topic = kafka.topic_prefix + "waste.routes.v1"
+    topic = kafka.topic_prefix + "waste.routes.v2"
     try:
         await asyncio.wait_for(producer.start(), timeout_s)
         for plan in plans:
-            await asyncio.wait_for(
-                producer.send_and_wait(
-                    topic, plan.to_json_bytes(), key=plan.truck_id.encode("utf-8")
-                ),
-                timeout_s,
-            )
+            key = plan.truck_id.encode("utf-8")
+            for topic, value in (
+                (kafka.topic_prefix + "waste.routes.v2", plan),
+                (kafka.topic_prefix + "waste.routes.v1", plan.first_visits()),
+            ):
+                await asyncio.wait_for(
+                    producer.send_and_wait(topic, value.to_json_bytes(), key=key), timeout_s
+                )
     except (KafkaError, TimeoutError, OSError) as exc:
         raise PlanStoreError(
             f"plans are stored but publishing to {topic} failed ({type(exc).__name__}: {exc}); "
@@ -396,8 +429,9 @@ async def _publish(kafka: KafkaSettings, plans: Sequence[RoutePlan], timeout_s: 
         await producer.stop()
 
 
-def publish_plans(kafka: KafkaSettings, plans: Sequence[RoutePlan], timeout_s: float = 30) -> int:
-    """Send ``plans`` to ``waste.routes.v1`` (after they are stored); returns how many."""
+def publish_plans(kafka: KafkaSettings, plans: Sequence[RoutePlanV2], timeout_s: float = 30) -> int:
+    """Send ``plans`` (after they are stored) to ``waste.routes.v2``, and their first
+    visits to the deprecated ``waste.routes.v1``; returns how many plans."""
     if plans:
         asyncio.run(_publish(kafka, plans, timeout_s))
     return len(plans)

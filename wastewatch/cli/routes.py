@@ -2,10 +2,11 @@
 
 ``plan`` reads the registry and ``bin_state`` (reader role), plans every
 truck on duty for ``--date`` (Asia/Bangkok), checks the plans independently,
-stores them (writer role, one transaction) and publishes them to
-``waste.routes.v1``; it prints a summary, or with ``--json`` one JSON object as
-the last line. ``solve-vrplib`` runs the same solver on a CVRPLIB instance, to
-compare with the published best-known costs. Errors are one line, exit 2 (a
+stores them (writer role, one transaction) and publishes them whole to
+``waste.routes.v2`` and as first visits to the deprecated ``waste.routes.v1``; it
+prints a summary, or with ``--json`` one JSON object as the last line.
+``solve-vrplib`` runs the same solver on a CVRPLIB instance, to compare with the
+published best-known costs. Errors are one line, exit 2 (a
 ``RoutingError``, printed by ``wastewatch.cli.main``).
 """
 
@@ -112,6 +113,7 @@ def run_plan(args: argparse.Namespace) -> int:
         load_day_inputs,
         plan_day,
         publish_plans,
+        route_plan_v2,
         save_day,
         source_from_spec,
     )
@@ -127,7 +129,7 @@ def run_plan(args: argparse.Namespace) -> int:
     if not args.dry_run:
         routes = save_day(settings.db.for_processors(), day)
         if not args.no_publish:
-            published = publish_plans(settings.kafka, [r.plan for r in routes])
+            published = publish_plans(settings.kafka, [route_plan_v2(r) for r in routes])
     places = {b.bin_id: b for b in inputs.bins}
     if args.geojson is not None:
         from wastewatch.processors.routing import Place
@@ -207,10 +209,10 @@ def _require_feasible(problems: list[str]) -> None:
 
 def run_publish(args: argparse.Namespace) -> int:
     from wastewatch.core import load_settings
-    from wastewatch.processors.routing import PlanStoreError, latest_plans, publish_plans
+    from wastewatch.processors.routing import PlanStoreError, latest_plans_v2, publish_plans
 
     settings = load_settings()
-    plans = latest_plans(settings.db.reader_dsn or settings.db.dsn, args.date)
+    plans = latest_plans_v2(settings.db.reader_dsn or settings.db.dsn, args.date)
     n = publish_plans(settings.kafka, plans)
     if not plans:
         raise PlanStoreError(
