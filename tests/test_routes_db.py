@@ -5,7 +5,8 @@ so the readings inserted here never meet other tests' counts. The Kalasin
 registry is imported with ``bins import``'s code; plans are made through the
 CLI handler, read back by the planner's reader *and* by the simulator's
 ``DbPlanSource`` (the closed loop's consumer), and consumed from
-``waste.routes.v1``.
+``waste.routes.v2`` and the deprecated ``waste.routes.v1``. Repeat visits:
+``tests/test_routes_v2.py``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -33,10 +35,11 @@ from wastewatch.processors.routing.problem import local_to_utc
 from wastewatch.processors.routing.store import (
     FALLBACK_NOTE,
     latest_plans,
+    latest_plans_v2,
     load_day_inputs,
     read_plan,
 )
-from wastewatch.schema.routes import RoutePlan
+from wastewatch.schema.routes import RoutePlan, RoutePlanV2
 from wastewatch.workbench.simulators.plans import DbPlanSource
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -97,22 +100,27 @@ def env(
     return routes_db
 
 
-async def _consume(kafka: KafkaSettings, want: int) -> list[RoutePlan]:
+M = TypeVar("M", RoutePlan, RoutePlanV2)
+
+
+async def _consume(
+    kafka: KafkaSettings, want: int, model: type[M], topic: str = "waste.routes.v1"
+) -> list[M]:
     consumer = AIOKafkaConsumer(
-        kafka.topic_prefix + "waste.routes.v1",
+        kafka.topic_prefix + topic,
         bootstrap_servers=kafka.bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
     )
     await consumer.start()
-    got: list[RoutePlan] = []
+    got: list[M] = []
     try:
         async with asyncio.timeout(20):
             while len(got) < want:
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
-                    got += [RoutePlan.model_validate_json(r.value or b"") for r in records]
+                    got += [model.model_validate_json(r.value or b"") for r in records]
     finally:
         await consumer.stop()
     return got
@@ -152,8 +160,14 @@ def test_plan_from_readings_stored_read_back_and_published(
         assert route.plan_id == plan.plan_id
         assert route.stops == tuple((s.bin_id, int(s.eta.timestamp())) for s in plan.stops)
 
-    published = asyncio.run(_consume(kafka_settings, len(stored)))
+    published = asyncio.run(_consume(kafka_settings, len(stored), RoutePlan))
     assert {p.plan_id for p in published} >= {p.plan_id for p in stored}
+    # The whole routes on v2: the stored plans, unload points included.
+    whole = asyncio.run(_consume(kafka_settings, len(stored), RoutePlanV2, "waste.routes.v2"))
+    assert {p.plan_id: p for p in whole} == {
+        p.plan_id: p for p in latest_plans_v2(env.reader_dsn, DAY)
+    }
+    assert {p.plan_id: p.first_visits() for p in whole} == {p.plan_id: p for p in stored}
 
     # A re-plan is a new revision that supersedes the old one; the old stays stored.
     assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1",
