@@ -4,9 +4,11 @@ The route planner stores plans in ``route_plans`` / ``route_stops``;
 :class:`DbPlanSource` reads the latest plan per truck for a service date and
 answers None when the tables do not exist (yet) or hold no plan for that day,
 so the simulated trucks fall back to the fixed schedule.  Columns it expects
-(from :class:`wastewatch.schema.routes.RoutePlan`):
+(from :class:`wastewatch.schema.routes.RoutePlanV2`):
 ``route_plans(plan_id, service_date, truck_id, waste_stream, created_at)`` and
-``route_stops(plan_id, sequence, bin_id, eta)``.
+``route_stops(plan_id, sequence, bin_id, eta)``.  Every stop comes back in sequence
+order, a bin's repeat visit (``route_stops.visit`` 2, migration 0012) included, so a
+truck that the plan sends to a market bin twice goes twice.
 
 :class:`QuietPlanSource` wraps it for a simulator run that should not need the
 database unless plans are really there: an unreachable database means the fixed
