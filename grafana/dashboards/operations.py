@@ -3,7 +3,7 @@
 Which bins are full or about to be, where they stand, which alerts are open
 (fire first), and how far today's routes have got.  Current state comes from
 the processors' ``bin_state`` and ``alerts``; routes from ``route_plans`` /
-``route_stops`` (migration 0007) with progress from ``collections``.
+``route_stops`` (migrations 0007, 0012) with progress from ``collections``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,9 @@ LIMIT 500"""
 
 # "Today" is the Bangkok day at the end of the picked range: now, live; the
 # replayed day when an operator looks back.  A stop is done once its bin has a
-# collection that day.  The day's bounds are written from the range end (a
+# collection that day; a repeat visit (route_stops.visit 2, migration 0012: a market
+# bin the same truck empties twice) once it has a second, so one emptying does not
+# tick off both visits.  "stops" counts visits.  The day's bounds are written from the range end (a
 # constant), not from p.service_date (equal, since plans are of that day), so
 # TimescaleDB excludes the other collections chunks when planning instead of at
 # every stop (bench dashboards: 40 -> 10 ms).
@@ -109,7 +111,8 @@ LEFT JOIN LATERAL (
   WHERE c.bin_id = s.bin_id
     AND c.time >= ({_TODAY}::timestamp AT TIME ZONE 'Asia/Bangkok')
     AND c.time < (({_TODAY} + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')
-  LIMIT 1
+  ORDER BY c.time
+  OFFSET s.visit - 1 LIMIT 1
 ) c ON true
 WHERE {in_var("p.waste_stream", "stream")}
 GROUP BY p.truck_id, t.name, p.waste_stream, p.total_distance_km, p.expected_load_kg,
