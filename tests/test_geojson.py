@@ -30,7 +30,7 @@ from geojson_pydantic import Feature, FeatureCollection
 from geojson_pydantic.geometries import Geometry
 from pydantic import TypeAdapter, ValidationError
 
-from tests.test_api import _bin_row
+from tests.test_ngsi_ld import _row as _bin_row
 from wastewatch.api.ngsi import waste_container
 from wastewatch.city.citydata import load_city
 from wastewatch.processors.routing.distances import Place
