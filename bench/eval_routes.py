@@ -97,6 +97,7 @@ from wastewatch.processors.routing.problem import (
     TruckInput,
     access_closed,
     build_stream_problem,
+    kg_per_litre,
     local_to_utc,
     stream_places,
 )
@@ -119,6 +120,7 @@ __all__ = [
     "Driven",
     "EvalRoutesOptions",
     "FeedState",
+    "Learned",
     "ScheduleFigures",
     "ScheduleRun",
     "choose_k",
@@ -459,6 +461,11 @@ class FeedState:
 
     thresholds: Mapping[str, float]
     """device id -> the bin's collection threshold (registry)."""
+    kinds: Mapping[str, tuple[WasteStream, float]] = field(default_factory=dict)
+    """device id -> the bin's stream and volume (registry), for :attr:`emptied_l`."""
+    emptied_l: dict[WasteStream, float] = field(default_factory=lambda: defaultdict(float))
+    """Litres of level the detector saw emptied, per stream (the ``collections`` table's
+    ``volume_l``): with the weighbridge tickets, the planner's kg per litre."""
     models: dict[str, FillForecaster] = field(default_factory=dict)
     detectors: dict[str, CollectionDetector] = field(default_factory=dict)
     alerts: dict[str, DeviceAlerts] = field(default_factory=dict)
@@ -490,6 +497,9 @@ class FeedState:
             if found is not None:
                 model.collected(found.ts, found.fill_after)
                 self.detected += 1
+                kind = self.kinds.get(device)
+                if kind is not None:
+                    self.emptied_l[kind[0]] += (found.fill_before - found.fill_after) * kind[1]
             model.update(r)
 
 
@@ -524,6 +534,14 @@ def bin_state_inputs(feed: FeedState, devices: Sequence[Any]) -> list[BinInput]:
             )
         )
     return out
+
+
+def ticket_kg(tickets: Iterable[Mapping[str, Any]]) -> dict[WasteStream, float]:
+    """Weighbridge net kg per stream (a lent truck's ticket names the stream it carried)."""
+    out: dict[WasteStream, float] = defaultdict(float)
+    for t in tickets:
+        out[WasteStream(t["stream"])] += float(t["net_kg"])
+    return dict(out)
 
 
 def refill_h(model: FillForecaster) -> float | None:
@@ -596,6 +614,16 @@ class ScheduleRun:
     """(time, bin) of every true crossing of fill 1.0 before the window's end."""
     all_collections: list[tuple[int, str]] = field(default_factory=list)
     """(time, bin) of every emptying of the run, warm-up included."""
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """What the system has learned by the window's start, for the fixed rounds' loads."""
+
+    rates: dict[str, float]
+    """Each bin's learned mean rate, u per hour (0 when not ready)."""
+    kg_per_l: dict[WasteStream, float]
+    """Per stream, weighbridge kg per litre of level emptied (:func:`kg_per_litre`)."""
 
 
 @dataclass(slots=True)
@@ -801,38 +829,47 @@ def _schedule_run(
 def run_closed_loop(
     world: _World,
     progress: Progress,
-    on_window: Callable[[dict[str, float]], None] | None = None,
-) -> tuple[ScheduleRun, FeedState, dict[str, float]]:
-    """The planner's schedule; also returns the feed and each bin's learned mean rate
-    (u per hour) at the start of the window, for the fixed schedules' load estimates
-    (also given to ``on_window`` as soon as they are known)."""
+    on_window: Callable[[Learned], None] | None = None,
+) -> tuple[ScheduleRun, FeedState, Learned]:
+    """The planner's schedule; also returns the feed and what was learned by the start of
+    the window (each bin's mean rate, kg per litre), for the fixed schedules' load
+    estimates (also given to ``on_window`` as soon as they are known)."""
     opts = world.opts
     plans = _DayPlans()
     truth = _Capture()
     sim = world.new_sim(plans, truth)
     topics = {d.topic: d.device_id for d in sim.devices}
-    feed = FeedState(thresholds={d.device_id: d.spec.reg.collection_threshold for d in sim.devices})
+    feed = FeedState(
+        thresholds={d.device_id: d.spec.reg.collection_threshold for d in sim.devices},
+        kinds={
+            d.device_id: (d.spec.reg.waste_stream, float(d.spec.reg.volume_l)) for d in sim.devices
+        },
+    )
     trucks = truck_inputs(sim)
     depots, sites = _places(world.city)
     options = replace(opts.planner or PlanOptions(), seconds=opts.seconds, seed=opts.seed)
     rates: dict[str, float] = {}
+    learned: list[Learned] = []
     stats: dict[str, float] = defaultdict(float)
     notes: list[str] = []
     started = time.monotonic()
 
     def before_day(day: date, midnight: int) -> None:
-        if not rates:
+        kg_per_l = kg_per_litre(ticket_kg(truth.deliveries), feed.emptied_l)
+        if not learned:
             for d in sim.devices:
                 model = feed.models.get(d.device_id)
                 rates[d.bin_id] = model.mean_rate if model is not None and model.ready() else 0.0
+            learned.append(Learned(rates=dict(rates), kg_per_l=dict(kg_per_l)))
             if on_window is not None:
-                on_window(dict(rates))
+                on_window(learned[0])
         inputs = DayInputs(
             service_date=day,
             bins=tuple(bin_state_inputs(feed, sim.devices)),
             trucks=trucks,
             depots=depots,
             sites=sites,
+            kg_per_l=kg_per_l,
         )
         plan = plan_day(inputs, options, created_at=_utc(midnight))
         plans.by_day[day] = _as_planned(plan.routes)
@@ -866,7 +903,7 @@ def run_closed_loop(
         "late_stops": int(stats["late_stops"]),
         "readings": feed.readings,
     }
-    return run, feed, rates
+    return run, feed, learned[0] if learned else Learned(rates={}, kg_per_l={})
 
 
 @dataclass(frozen=True, slots=True)
@@ -896,12 +933,13 @@ def _solve_round(
     seconds: float,
     notes: list[str],
     label: str,
+    kg_per_l: Mapping[WasteStream, float],
 ) -> list[_Round]:
     """Route one group of bins (all required) with the planner's model and solver."""
     stream = duty[0].stream
     depots, sites = _places(world.city)
     inputs = DayInputs(service_date=day, bins=(), trucks=tuple(trucks), depots=depots, sites=sites)
-    density = STREAM_DENSITY_KG_PER_L[stream]
+    density = kg_per_l.get(stream, STREAM_DENSITY_KG_PER_L[stream])
     cands = [
         Candidate(
             bin=b,
@@ -943,8 +981,10 @@ def _solve_round(
     return out
 
 
-def run_fixed(world: _World, k: int, rates: Mapping[str, float], progress: Progress) -> ScheduleRun:
-    """Every bin every ``k`` service days of its stream, on fixed rounds."""
+def run_fixed(world: _World, k: int, learned: Learned, progress: Progress) -> ScheduleRun:
+    """Every bin every ``k`` service days of its stream, on fixed rounds (loads from what
+    the plan had learned by the window's start: the same knowledge, fixed once)."""
+    rates = learned.rates
     opts = world.opts
     plans = _DayPlans()
     truth = _Capture()
@@ -1004,7 +1044,18 @@ def run_fixed(world: _World, k: int, rates: Mapping[str, float], progress: Progr
                 group = [b for b in registry if slot_of.get(b.bin_id) == slot]
                 label = f"fixed k={k} {s} group {slot + 1}/{k}"
                 cache[key] = (
-                    _solve_round(world, trucks, duty, group, loads, day, budget[s], notes, label)
+                    _solve_round(
+                        world,
+                        trucks,
+                        duty,
+                        group,
+                        loads,
+                        day,
+                        budget[s],
+                        notes,
+                        label,
+                        learned.kg_per_l,
+                    )
                     if group
                     else []
                 )
@@ -1048,17 +1099,17 @@ class _FixedInBackground:
         self.proc: multiprocessing.process.BaseProcess | None = None
         self.conn: Connection | None = None
 
-    def start(self, rates: dict[str, float]) -> None:
+    def start(self, learned: Learned) -> None:
         ctx = multiprocessing.get_context("fork")
         parent, child = ctx.Pipe(duplex=False)
-        self.proc = ctx.Process(target=self._child, args=(child, rates), daemon=True)
+        self.proc = ctx.Process(target=self._child, args=(child, learned), daemon=True)
         self.proc.start()
         child.close()
         self.conn = parent
 
-    def _child(self, conn: Connection, rates: dict[str, float]) -> None:
+    def _child(self, conn: Connection, learned: Learned) -> None:
         try:
-            runs = {k: run_fixed(self.world, k, rates, self.progress) for k in self.world.opts.ks}
+            runs = {k: run_fixed(self.world, k, learned, self.progress) for k in self.world.opts.ks}
             conn.send(("ok", runs))
         except Exception as exc:  # any failure is reported to the parent, which raises
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -1095,7 +1146,7 @@ def run_eval_routes(
     world = _world(opts, city)
     background = _FixedInBackground(world, progress) if opts.parallel else None
     try:
-        plan, _, rates = run_closed_loop(
+        plan, _, learned = run_closed_loop(
             world, progress, background.start if background is not None else None
         )
         p = plan.figures
@@ -1106,7 +1157,7 @@ def run_eval_routes(
         if background is not None:
             fixed = background.result()
         else:
-            fixed = {k: run_fixed(world, k, rates, progress) for k in opts.ks}
+            fixed = {k: run_fixed(world, k, learned, progress) for k in opts.ks}
     except RoutingError as exc:
         raise BenchError(f"route planning failed: {exc}") from exc
     finally:

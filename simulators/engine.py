@@ -298,6 +298,10 @@ class Simulation:
                 if plan.truck_id not in self.trucks:
                     continue
                 truck, _ = self.trucks[plan.truck_id]
+                if plan.waste_stream != truck.waste_stream:
+                    # Lent to another stream for the day: its tickets and bags are that
+                    # stream's, as the weighbridge clerk would record them.
+                    truck = truck.model_copy(update={"waste_stream": plan.waste_stream})
                 stops = [(self.by_bin[b], eta) for b, eta in plan.stops if b in self.by_bin]
                 if not stops:
                     continue

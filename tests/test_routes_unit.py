@@ -29,6 +29,7 @@ from wastewatch.processors.routing.planner import plan_day
 from wastewatch.processors.routing.problem import (
     BinInput,
     PlanOptions,
+    kg_per_litre,
     local_to_utc,
     next_window_start,
     select_candidates,
@@ -273,6 +274,41 @@ def test_selection_must_optional_and_skip() -> None:
     assert 0 < got["later"].prize_m <= PlanOptions().optional_prize_m
     assert got["over"].load_l == 240.0
     assert got["over"].load_kg == pytest.approx(48.0)
+
+
+def test_weighbridge_kg_per_litre_is_learned_bounded_and_used_for_loads() -> None:
+    general, organic, recyclable = WasteStream.GENERAL, WasteStream.ORGANIC, WasteStream.RECYCLABLE
+    learned = kg_per_litre(
+        {general: 25_000.0, organic: 9_000.0, recyclable: 50_000.0},
+        {general: 100_000.0, organic: 10_000.0, recyclable: 100_000.0},
+    )
+    # 0.25 kg/L from the tickets; organic has too few litres to trust; recyclable's 0.5
+    # is clipped to twice its loose density.
+    assert learned == {general: 0.25, recyclable: 0.16}
+    assert kg_per_litre({general: 0.0}, {general: 100_000.0}) == {}
+
+    shift = local_to_utc(date(2026, 3, 2), time(5, 0))
+    full = BinInput(
+        bin_id="b",
+        latitude=16.43,
+        longitude=103.5,
+        stream=general,
+        volume_l=240.0,
+        fill_level=1.0,
+        rate_per_h=0.0,
+        threshold=0.8,
+        as_of=shift - timedelta(hours=1),
+        urgency="overflowing",
+    )
+    opts = PlanOptions()
+    window = shift + timedelta(days=1)
+    (loose,) = select_candidates([full], shift_start=shift, next_window=window, options=opts)
+    (heavy,) = select_candidates(
+        [full], shift_start=shift, next_window=window, options=opts, kg_per_l=learned
+    )
+    assert loose.load_kg == pytest.approx(240 * 0.20)
+    assert heavy.load_kg == pytest.approx(240 * 0.25)
+    assert heavy.load_l == loose.load_l
 
 
 def test_blind_bins_are_collected_without_waiting_for_their_level() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from wastewatch.city.citydata import CityData, load_city
-from wastewatch.schema.common import TelemetryFlag
+from wastewatch.schema.common import TelemetryFlag, WasteStream
 from wastewatch.schema.landfill import LandfillDelivery
 from wastewatch.schema.status import DeviceStatus
 from wastewatch.schema.telemetry import MAX_PAYLOAD_BYTES, DeviceTelemetry
@@ -250,6 +250,31 @@ def test_trucks_follow_a_route_plan_when_there_is_one(city: CityData, tmp_path: 
     assert all(c["source"] == "fixed" for c in other)
     deliveries = (tmp_path / "deliveries.jsonl").read_text().splitlines()
     assert any('"truck":"kls-truck-01"' in line for line in deliveries)
+
+
+def test_a_lent_trucks_ticket_names_the_stream_it_carried(city: CityData, tmp_path: Path) -> None:
+    service_day = date(2026, 2, 28)
+    local_midnight = END - 7 * 3600 - DAY  # 2026-02-28 00:00 Asia/Bangkok
+    general = next(t for t in city.trucks if t.waste_stream.value == "general")
+    recyclables = [b.reg.bin_id for b in city.bins if b.reg.waste_stream.value == "recyclable"]
+    stops = tuple((b, local_midnight + 6 * 3600) for b in recyclables[:2])
+    lent = PlannedRoute(general.truck_id, stops=stops, waste_stream=WasteStream.RECYCLABLE)
+    _run(city, plans=StaticPlans({service_day: (lent,)}), days=2, bins=40, truth_dir=tmp_path)
+    tickets = [
+        json.loads(line) for line in (tmp_path / "deliveries.jsonl").read_text().splitlines()
+    ]
+    that_day = [
+        t
+        for t in tickets
+        if t["truck"] == general.truck_id and local_midnight <= t["ts"] < local_midnight + DAY
+    ]
+    assert that_day
+    assert {t["stream"] for t in that_day} == {"recyclable"}
+    later = [
+        t for t in tickets if t["truck"] == general.truck_id and t["ts"] >= local_midnight + DAY
+    ]
+    assert later
+    assert {t["stream"] for t in later} == {"general"}  # back on its own stream
 
 
 def test_bad_csv_row_names_file_line_and_field(tmp_path: Path) -> None:

@@ -284,7 +284,13 @@ def plan_day(
         window = next_window_start(fleet_for(inputs.trucks, stream, options), day, stream)
         # A lent truck goes out only for bins that would otherwise be full by tomorrow.
         chosen = replace(options, due_fill=1.0) if stream in borrowed else options
-        cands = select_candidates(bins, shift_start=shift_start, next_window=window, options=chosen)
+        cands = select_candidates(
+            bins,
+            shift_start=shift_start,
+            next_window=window,
+            options=chosen,
+            kg_per_l=inputs.kg_per_l,
+        )
         if stream in borrowed and not any(c.required for c in cands):
             borrowed.discard(stream)
             continue  # nothing that cannot wait: no truck is lent

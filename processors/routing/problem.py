@@ -28,7 +28,7 @@ shift, the drive home included, must fit ``shift_s``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
@@ -55,6 +55,7 @@ __all__ = [
     "due_crossing",
     "fleet_for",
     "is_blind",
+    "kg_per_litre",
     "lent_trucks",
     "local_to_utc",
     "next_window_start",
@@ -85,6 +86,36 @@ def access_closed(name: str) -> tuple[int, int] | None:
 
 
 _NO_LATE: Final = int(np.iinfo(np.int64).max)
+
+MIN_LEARNED_L: Final = 20_000.0
+"""Litres of detected emptyings a stream needs before its weighbridge ratio is trusted
+(about a truckload: fewer, and one odd ticket would move the estimate too far)."""
+LEARNED_BOUNDS: Final = (0.5, 2.0)
+"""A learned ratio is kept within these multiples of the loose bulk density."""
+
+
+def kg_per_litre(
+    net_kg: Mapping[WasteStream, float], emptied_l: Mapping[WasteStream, float]
+) -> dict[WasteStream, float]:
+    """Kilograms per litre of bin level, per stream: weighbridge net kg over the litres
+    the collection detector saw emptied in the same period.
+
+    Why not the loose bulk density: a bin's level is of settled waste, so a litre of
+    level holds more than a loose litre (the simulator's compaction makes it 10-15 %
+    more), and a truck planned at the loose density reaches its weight limit before
+    the planned unload and drives an extra landfill trip. Bagged street waste on the
+    same tickets raises the ratio too, which is right for the truck's capacity. A
+    stream with fewer than :data:`MIN_LEARNED_L` litres is left out (default density).
+    """
+    out: dict[WasteStream, float] = {}
+    lo, hi = LEARNED_BOUNDS
+    for stream, litres in emptied_l.items():
+        kg = net_kg.get(stream, 0.0)
+        if litres < MIN_LEARNED_L or kg <= 0:
+            continue
+        loose = STREAM_DENSITY_KG_PER_L[stream]
+        out[stream] = round(min(hi * loose, max(lo * loose, kg / litres)), 4)
+    return out
 
 
 def service_s(volume_l: float) -> int:
@@ -215,6 +246,9 @@ class DayInputs:
     sites: dict[str, Place]
     fill_source: str = "bin_state"
     notes: tuple[str, ...] = ()
+    kg_per_l: Mapping[WasteStream, float] = field(default_factory=dict)
+    """Kilograms per litre of bin level per stream, learned from the weighbridge
+    (:func:`kg_per_litre`); a stream missing here uses the loose bulk density."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +403,7 @@ def select_candidates(
     next_window: datetime,
     options: PlanOptions,
     shift_end: datetime | None = None,
+    kg_per_l: Mapping[WasteStream, float] | None = None,
 ) -> list[Candidate]:
     """Must-collect and optional bins of one stream, with loads at mid-shift.
 
@@ -376,7 +411,9 @@ def select_candidates(
     service time (its ``deadline``); one that refills within ``repeat_refill_h`` gets a
     second candidate, visited late in the shift; market bins are not served in the
     market's trading hours. Times are seconds from local midnight (the solver's clock).
+    Loads in kg use ``kg_per_l`` (learned, :func:`kg_per_litre`), else the loose density.
     """
+    density = {**STREAM_DENSITY_KG_PER_L, **(kg_per_l or {})}
     shift_end = shift_end or shift_start + timedelta(seconds=options.shift_s)
     midnight = datetime.combine(shift_start.astimezone(BANGKOK).date(), time(0, 0), BANGKOK)
 
@@ -435,7 +472,7 @@ def select_candidates(
             bin=b,
             required=required,
             load_l=round(litres, 1),
-            load_kg=round(litres * STREAM_DENSITY_KG_PER_L[b.stream], 1),
+            load_kg=round(litres * density[b.stream], 1),
             prize_m=prize,
             crossing=crossing,
             tw_early_s=early,
@@ -453,7 +490,7 @@ def select_candidates(
                     first,
                     visit=2,
                     load_l=round(litres2, 1),
-                    load_kg=round(litres2 * STREAM_DENSITY_KG_PER_L[b.stream], 1),
+                    load_kg=round(litres2 * density[b.stream], 1),
                     tw_early_s=second[0],
                     tw_late_s=None if second[1] >= s1 else second[1],
                     deadline=None,
