@@ -236,3 +236,41 @@ def test_plan_uses_bin_state_when_present(
         with psycopg.connect(env.dsn) as conn:
             conn.execute("delete from bin_state")
             conn.execute("delete from alerts")
+
+
+def test_kg_per_litre_is_learned_from_the_weighbridge_and_the_detected_emptyings(
+    env: SessionDb,
+) -> None:
+    """Tickets and emptyings of the 28 days before the service day make the ratio; older
+    ones and a stream with too few litres do not."""
+    start = local_to_utc(DAY, __import__("datetime").time(0, 0))
+    tickets = [
+        # general: 2 x 6,000 kg over 50,000 L emptied -> 0.24 kg/L
+        ("general", 6000.0, 2),
+        ("general", 6000.0, 3),
+        ("general", 90_000.0, 40),  # older than 28 days: left out
+        ("organic", 2000.0, 2),  # organic has only 1,000 L emptied: too few to learn
+    ]
+    emptied = [("general", 25_000.0, 2), ("general", 25_000.0, 4), ("organic", 1000.0, 2)]
+    with psycopg.connect(env.writer_dsn) as conn:
+        for i, (stream, kg, days) in enumerate(tickets):
+            conn.execute(
+                "insert into landfill_deliveries (time, ticket_id, site_id, truck_id, stream,"
+                " gross_kg, tare_kg, net_kg) values (%s, %s, 'kls-landfill-1', 'kls-truck-01',"
+                " %s, %s, 9500, %s)",
+                (start - timedelta(days=days), f"t-learn-{i}", stream, 9500 + kg, kg),
+            )
+        for i, (stream, litres, days) in enumerate(emptied):
+            conn.execute(
+                "insert into collections (time, event_id, bin_id, stream, fill_before,"
+                " fill_after, volume_l, mass_kg, method, confidence)"
+                " values (%s, %s, 'kls-0003', %s, 0.9, 0.0, %s, 0, 'level_drop', 1)",
+                (start - timedelta(days=days), f"e-learn-{i}", stream, litres),
+            )
+    try:
+        learned = load_day_inputs(env.dsn, DAY).kg_per_l
+        assert {s.value: v for s, v in learned.items()} == {"general": 0.24}
+    finally:
+        with psycopg.connect(env.writer_dsn) as conn:
+            conn.execute("delete from landfill_deliveries where ticket_id like 't-learn-%'")
+            conn.execute("delete from collections where event_id like 'e-learn-%'")

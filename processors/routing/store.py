@@ -46,6 +46,7 @@ from wastewatch.processors.routing.problem import (
     DayInputs,
     TruckInput,
     access_closed,
+    kg_per_litre,
     local_to_utc,
 )
 from wastewatch.schema import RoutePlan, RoutePlanV2, RouteVisit, SolverInfo, WasteStream, Weekday
@@ -168,6 +169,7 @@ def load_day_inputs(dsn: str, service_date: date) -> DayInputs:
                 bins = tuple(_from_readings(r) for r in fallback)
                 source = "readings (linear extrapolation)"
                 notes = (FALLBACK_NOTE,)
+            kg_per_l = _learned_kg_per_l(conn, day_start)
     except psycopg.Error as exc:
         raise PlanStoreError(f"cannot read the planning inputs: {exc}") from exc
     if not trucks:
@@ -180,6 +182,35 @@ def load_day_inputs(dsn: str, service_date: date) -> DayInputs:
         sites=sites,
         fill_source=source,
         notes=notes,
+        kg_per_l=kg_per_l,
+    )
+
+
+LEARN_DAYS: Final = 28
+"""Weighbridge tickets and detected emptyings of this many days before the service day
+make the planner's kg per litre (:func:`kg_per_litre`)."""
+
+
+def _learned_kg_per_l(conn: psycopg.Connection[Any], before: datetime) -> dict[WasteStream, float]:
+    """Per stream: net kg weighed at the landfill over litres the detector saw emptied."""
+    if not (_exists(conn, "landfill_deliveries") and _exists(conn, "collections")):
+        return {}
+    since = before - timedelta(days=LEARN_DAYS)
+    window = {"since": since, "before": before}
+    kg = conn.execute(
+        "select stream, sum(net_kg) from landfill_deliveries"
+        " where time >= %(since)s and time < %(before)s group by stream",
+        window,
+    ).fetchall()
+    litres = conn.execute(
+        "select stream, sum(volume_l) from collections"
+        " where time >= %(since)s and time < %(before)s group by stream",
+        window,
+    ).fetchall()
+    known = {s.value for s in WasteStream}
+    return kg_per_litre(
+        {WasteStream(r[0]): float(r[1]) for r in kg if r[0] in known and r[1] is not None},
+        {WasteStream(r[0]): float(r[1]) for r in litres if r[0] in known and r[1] is not None},
     )
 
 
