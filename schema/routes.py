@@ -129,39 +129,9 @@ class SolverInfo(MessageModel):
     )
 
 
-class RoutePlan(MessageModel):
-    """One truck's tour for one service date and waste stream."""
-
-    model_config = ConfigDict(
-        title="RoutePlan",
-        json_schema_extra={
-            "examples": [
-                {
-                    "plan_id": "2026-01-02:kls-truck-03:general:1",
-                    "service_date": "2026-01-02",
-                    "truck_id": "kls-truck-03",
-                    "waste_stream": "general",
-                    "created_at": "2026-01-01T22:00:00Z",
-                    "stops": [
-                        _FIRST_STOP,
-                        {
-                            "sequence": 2,
-                            "bin_id": "kls-0007",
-                            "eta": "2026-01-01T23:52:00Z",
-                            "expected_load_l": 210.0,
-                            "expected_load_kg": 42.0,
-                            "distance_from_previous_km": 1.1,
-                        },
-                    ],
-                    "total_distance_km": 12.9,
-                    "total_duration_s": 5400,
-                    "expected_load_l": 400.0,
-                    "expected_load_kg": 80.0,
-                    "solver": _PLAN_SOLVER,
-                }
-            ]
-        },
-    )
+class _Tour(MessageModel):
+    """What every version of a route plan says: whose tour, on which day, its stops and
+    totals (each version declares its own stops and checks them)."""
 
     plan_id: RecordId = Field(
         description="Unique plan id; by convention '<date>:<truck>:<stream>:<revision>'.",
@@ -199,8 +169,7 @@ class RoutePlan(MessageModel):
         examples=[_PLAN_SOLVER],
     )
 
-    @model_validator(mode="after")
-    def _stops_in_order(self) -> Self:
+    def _check_order(self) -> None:
         # Consumers render stops by position; numbering gaps or a later stop
         # with an earlier ETA mean the solver output was mangled.
         for position, stop in enumerate(self.stops, start=1):
@@ -209,6 +178,45 @@ class RoutePlan(MessageModel):
         for earlier, later in zip(self.stops, self.stops[1:], strict=False):
             if later.eta < earlier.eta:
                 raise ValueError("stop ETAs must not decrease along the route")
+
+
+class RoutePlan(_Tour):
+    """One truck's tour for one service date and waste stream."""
+
+    model_config = ConfigDict(
+        title="RoutePlan",
+        json_schema_extra={
+            "examples": [
+                {
+                    "plan_id": "2026-01-02:kls-truck-03:general:1",
+                    "service_date": "2026-01-02",
+                    "truck_id": "kls-truck-03",
+                    "waste_stream": "general",
+                    "created_at": "2026-01-01T22:00:00Z",
+                    "stops": [
+                        _FIRST_STOP,
+                        {
+                            "sequence": 2,
+                            "bin_id": "kls-0007",
+                            "eta": "2026-01-01T23:52:00Z",
+                            "expected_load_l": 210.0,
+                            "expected_load_kg": 42.0,
+                            "distance_from_previous_km": 1.1,
+                        },
+                    ],
+                    "total_distance_km": 12.9,
+                    "total_duration_s": 5400,
+                    "expected_load_l": 400.0,
+                    "expected_load_kg": 80.0,
+                    "solver": _PLAN_SOLVER,
+                }
+            ]
+        },
+    )
+
+    @model_validator(mode="after")
+    def _stops_in_order(self) -> Self:
+        self._check_order()
         if len({stop.bin_id for stop in self.stops}) != len(self.stops):
             raise ValueError("a bin appears more than once in the route")
         return self
@@ -268,7 +276,7 @@ class RouteVisit(RouteStop):
     )
 
 
-class RoutePlanV2(MessageModel):
+class RoutePlanV2(_Tour):
     """One truck's whole tour for one service date and waste stream, repeat visits and
     unload points included (``route_plan.v2`` on ``waste.routes.v2``)."""
 
@@ -298,49 +306,17 @@ class RoutePlanV2(MessageModel):
         "The same id as the plan's first-visits copy on waste.routes.v1.",
         examples=["2026-01-02:kls-truck-03:general:1"],
     )
-    service_date: date = Field(
-        description="Local (Asia/Bangkok) date the route is driven.", examples=["2026-01-02"]
-    )
-    truck_id: TruckId = Field(description="Truck that drives it.", examples=["kls-truck-03"])
-    waste_stream: WasteStream = Field(
-        description="Stream collected on this tour.", examples=["general"]
-    )
-    created_at: UtcDatetime = Field(
-        description="When the plan was made, UTC; the latest plan per truck and date wins.",
-        examples=["2026-01-01T22:00:00Z"],
-    )
     stops: tuple[RouteVisit, ...] = Field(
         description="Every stop in visiting order, repeat visits included; may be empty "
         "when nothing is due. A bin appears at most twice, its visits numbered 1 then 2.",
         examples=[[]],
-    )
-    total_distance_km: float = Field(
-        ge=0.0, description="Depot to depot via landfill, kilometres.", examples=[31.4]
-    )
-    total_duration_s: int = Field(
-        ge=0, description="Planned driving plus service time, seconds.", examples=[32400]
-    )
-    expected_load_l: float = Field(
-        ge=0.0, description="Sum of the stops' expected litres.", examples=[550.0]
-    )
-    expected_load_kg: float = Field(
-        ge=0.0, description="Sum of the stops' expected kilograms.", examples=[110.0]
-    )
-    solver: SolverInfo = Field(
-        description="Solver that made the plan.",
-        examples=[_PLAN_SOLVER],
     )
 
     @model_validator(mode="after")
     def _stops_in_order(self) -> Self:
         # As v1 (positions, ETAs), and a bin's k-th appearance must say visit k: a
         # duplicate that does not number its visits is a mangled route, not a repeat.
-        for position, stop in enumerate(self.stops, start=1):
-            if stop.sequence != position:
-                raise ValueError("stop sequences must be 1..n in list order")
-        for earlier, later in zip(self.stops, self.stops[1:], strict=False):
-            if later.eta < earlier.eta:
-                raise ValueError("stop ETAs must not decrease along the route")
+        self._check_order()
         seen: dict[str, int] = {}
         for stop in self.stops:
             n = seen[stop.bin_id] = seen.get(stop.bin_id, 0) + 1
