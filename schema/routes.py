@@ -53,6 +53,14 @@ _FIRST_STOP: Final[JsonDict] = {
     "distance_from_previous_km": 2.4,
 }
 """The example stop, also the first of the example plan."""
+_PLAN_HEADER: Final[JsonDict] = {
+    "plan_id": "2026-01-02:kls-truck-03:general:1",
+    "service_date": "2026-01-02",
+    "truck_id": "kls-truck-03",
+    "waste_stream": "general",
+    "created_at": "2026-01-01T22:00:00Z",
+}
+"""Whose tour, which day: the example plans of both versions."""
 _PLAN_SOLVER: Final[JsonDict] = {
     "name": "nearest-neighbour+2opt",
     "status": "heuristic",
@@ -188,11 +196,7 @@ class RoutePlan(_Tour):
         json_schema_extra={
             "examples": [
                 {
-                    "plan_id": "2026-01-02:kls-truck-03:general:1",
-                    "service_date": "2026-01-02",
-                    "truck_id": "kls-truck-03",
-                    "waste_stream": "general",
-                    "created_at": "2026-01-01T22:00:00Z",
+                    **_PLAN_HEADER,
                     "stops": [
                         _FIRST_STOP,
                         {
@@ -285,11 +289,7 @@ class RoutePlanV2(_Tour):
         json_schema_extra={
             "examples": [
                 {
-                    "plan_id": "2026-01-02:kls-truck-03:general:1",
-                    "service_date": "2026-01-02",
-                    "truck_id": "kls-truck-03",
-                    "waste_stream": "general",
-                    "created_at": "2026-01-01T22:00:00Z",
+                    **_PLAN_HEADER,
                     "stops": _REPEAT_STOPS,
                     "total_distance_km": 31.4,
                     "total_duration_s": 32400,
@@ -336,25 +336,9 @@ class RoutePlanV2(_Tour):
         no unload points (v1 has no field for them). Totals are the whole route's."""
         firsts = [s for s in self.stops if s.visit == 1]
         return RoutePlan(
-            plan_id=self.plan_id,
-            service_date=self.service_date,
-            truck_id=self.truck_id,
-            waste_stream=self.waste_stream,
-            created_at=self.created_at,
+            **self.model_dump(exclude={"stops"}),
             stops=tuple(
-                RouteStop(
-                    sequence=n,
-                    bin_id=s.bin_id,
-                    eta=s.eta,
-                    expected_load_l=s.expected_load_l,
-                    expected_load_kg=s.expected_load_kg,
-                    distance_from_previous_km=s.distance_from_previous_km,
-                )
+                RouteStop(**{**s.model_dump(exclude={"visit", "unload_after"}), "sequence": n})
                 for n, s in enumerate(firsts, start=1)
             ),
-            total_distance_km=self.total_distance_km,
-            total_duration_s=self.total_duration_s,
-            expected_load_l=self.expected_load_l,
-            expected_load_kg=self.expected_load_kg,
-            solver=self.solver,
         )

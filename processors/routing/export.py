@@ -46,20 +46,7 @@ def route_plan_v2(route: TruckRoute) -> RoutePlanV2:
                 unload_after=s.sequence in unloads,
             )
         )
-    plan = route.plan
-    return RoutePlanV2(
-        plan_id=plan.plan_id,
-        service_date=plan.service_date,
-        truck_id=plan.truck_id,
-        waste_stream=plan.waste_stream,
-        created_at=plan.created_at,
-        stops=tuple(stops),
-        total_distance_km=plan.total_distance_km,
-        total_duration_s=plan.total_duration_s,
-        expected_load_l=plan.expected_load_l,
-        expected_load_kg=plan.expected_load_kg,
-        solver=plan.solver,
-    )
+    return RoutePlanV2(**route.plan.model_dump(exclude={"stops"}), stops=tuple(stops))
 
 
 def _point(p: Place) -> list[float]:
