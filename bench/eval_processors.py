@@ -234,7 +234,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             pipeline.start("wastewatch.ingest.bridge", "bridge")
             for i, (only, port) in enumerate(zip(opts.processes, proc_ports, strict=True)):
                 penv = {**service_env, "WW_PROCESSORS_METRICS_PORT": str(port)}
-                pipeline.start("processors", f"processors-{i}", penv, ("--only", only))
+                pipeline.start("wastewatch.processors", f"processors-{i}", penv, ("--only", only))
             time.sleep(8.0)  # subscriptions and consumer groups in place before publishing
             pipeline.check()
             sim = build_simulation(

@@ -298,7 +298,7 @@ class Demo:
             specs.append(
                 (
                     f"processors-{i}",
-                    [py, "-m", "processors", "--only", only],
+                    [py, "-m", "wastewatch.processors", "--only", only],
                     {"WW_PROCESSORS_METRICS_PORT": str(ports[f"processors-{i}"])},
                     s.processors.shutdown_timeout_s,
                 )
