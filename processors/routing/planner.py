@@ -318,10 +318,11 @@ def plan_day(
     order = [s for s in per_stream if s not in borrowed] + [s for s in per_stream if s in borrowed]
     for stream in order:
         trucks, cands = per_stream[stream]
-        if stream in borrowed:
+        lent = stream in borrowed
+        if lent:
             busy = {r.truck.truck_id for r in routes if r.plan.stops}
-            free = reserved.get(stream) or [t for t in trucks if t.truck_id not in busy]
-            if not free:
+            trucks = reserved.get(stream) or [t for t in trucks if t.truck_id not in busy]
+            if not trucks:
                 lost = [c.bin.bin_id for c in cands if c.required and c.visit == 1]
                 missed.extend(lost)
                 notes.append(
@@ -329,45 +330,33 @@ def plan_day(
                     "bin(s) wait"
                 )
                 continue
-            stream_routes = _solve_stream(
-                stream,
-                inputs,
-                free,
-                cands,
-                options,
-                distances,
-                budget[stream],
-                created_at,
-                notes,
-                missed,
-                late,
-            )
-            used = {r.truck.truck_id for r in stream_routes if r.plan.stops}
-            if used:
-                lenders = ", ".join(sorted(used))
-                notes.append(f"{stream}: served by lent truck(s) {lenders}, one stream all day")
-            routes = [r for r in routes if r.truck.truck_id not in used]
-            routes.extend(r for r in stream_routes if r.plan.stops)
-            continue
-        if not cands:
+        elif not cands:
             notes.append(f"{stream}: nothing due; {len(trucks)} truck(s) without stops")
             routes.extend(_empty_routes(stream, inputs, trucks, created_at))
             continue
-        routes.extend(
-            _solve_stream(
-                stream,
-                inputs,
-                trucks,
-                cands,
-                options,
-                distances,
-                budget[stream],
-                created_at,
-                notes,
-                missed,
-                late,
-            )
+        stream_routes = _solve_stream(
+            stream,
+            inputs,
+            trucks,
+            cands,
+            options,
+            distances,
+            budget[stream],
+            created_at,
+            notes,
+            missed,
+            late,
         )
+        if not lent:
+            routes.extend(stream_routes)
+            continue
+        # A lent truck's plan replaces its own stream's (empty) plan for the day.
+        used = {r.truck.truck_id for r in stream_routes if r.plan.stops}
+        if used:
+            lenders = ", ".join(sorted(used))
+            notes.append(f"{stream}: served by lent truck(s) {lenders}, one stream all day")
+        routes = [r for r in routes if r.truck.truck_id not in used]
+        routes.extend(r for r in stream_routes if r.plan.stops)
     required = _required_lookup(per_stream)
     taken = sum(1 for r in routes for s in r.plan.stops if not required.get(s.bin_id, True))
     return DayPlan(

@@ -214,24 +214,34 @@ def _learned_kg_per_l(conn: psycopg.Connection[Any], before: datetime) -> dict[W
     )
 
 
-def _from_state(r: Sequence[Any]) -> BinInput:
+def _registry_bin(
+    r: Sequence[Any], *, threshold: float, fill_level: float, rate_per_h: float, as_of: datetime
+) -> BinInput:
+    """A bin from the registry columns both queries start with (id .. name) and its level."""
     return BinInput(
         bin_id=r[0],
         latitude=r[1],
         longitude=r[2],
         stream=WasteStream(r[3]),
         volume_l=float(r[4]),
-        threshold=float(r[9] if r[9] is not None else r[5]),
         name=r[6],
+        closed=access_closed(r[6] or ""),
+        threshold=threshold,
+        fill_level=fill_level,
+        rate_per_h=rate_per_h,
+        as_of=as_of,
+    )
+
+
+def _from_state(r: Sequence[Any]) -> BinInput:
+    level = _registry_bin(
+        r,
+        threshold=float(r[9] if r[9] is not None else r[5]),
         fill_level=float(r[7]),
         rate_per_h=max(0.0, float(r[8])),
         as_of=r[10],
-        collect_by=r[11],
-        urgency=r[12],
-        sensor_ok=bool(r[13]),
-        central_at=r[14],
-        closed=access_closed(r[6] or ""),
     )
+    return replace(level, collect_by=r[11], urgency=r[12], sensor_ok=bool(r[13]), central_at=r[14])
 
 
 def _from_readings(r: Sequence[Any]) -> BinInput:
@@ -239,19 +249,7 @@ def _from_readings(r: Sequence[Any]) -> BinInput:
     rate = 0.0
     if low is not None and low_at is not None and at > low_at:
         rate = max(0.0, (fill - float(low)) / ((at - low_at).total_seconds() / 3600))
-    return BinInput(
-        bin_id=r[0],
-        latitude=r[1],
-        longitude=r[2],
-        stream=WasteStream(r[3]),
-        volume_l=float(r[4]),
-        threshold=float(r[5]),
-        name=r[6],
-        fill_level=fill,
-        rate_per_h=rate,
-        as_of=at,
-        closed=access_closed(r[6] or ""),
-    )
+    return _registry_bin(r, threshold=float(r[5]), fill_level=fill, rate_per_h=rate, as_of=at)
 
 
 def save_day(dsn: str, day: DayPlan) -> list[TruckRoute]:
