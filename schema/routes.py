@@ -53,6 +53,15 @@ _FIRST_STOP: Final[JsonDict] = {
     "distance_from_previous_km": 2.4,
 }
 """The example stop, also the first of the example plan."""
+_SECOND_STOP: Final[JsonDict] = {
+    "sequence": 2,
+    "bin_id": "kls-0007",
+    "eta": "2026-01-01T23:52:00Z",
+    "expected_load_l": 210.0,
+    "expected_load_kg": 42.0,
+    "distance_from_previous_km": 1.1,
+}
+"""The example plans' second stop."""
 _PLAN_HEADER: Final[JsonDict] = {
     "plan_id": "2026-01-02:kls-truck-03:general:1",
     "service_date": "2026-01-02",
@@ -199,14 +208,7 @@ class RoutePlan(_Tour):
                     **_PLAN_HEADER,
                     "stops": [
                         _FIRST_STOP,
-                        {
-                            "sequence": 2,
-                            "bin_id": "kls-0007",
-                            "eta": "2026-01-01T23:52:00Z",
-                            "expected_load_l": 210.0,
-                            "expected_load_kg": 42.0,
-                            "distance_from_previous_km": 1.1,
-                        },
+                        _SECOND_STOP,
                     ],
                     "total_distance_km": 12.9,
                     "total_duration_s": 5400,
@@ -228,16 +230,7 @@ class RoutePlan(_Tour):
 
 _REPEAT_STOPS: Final[list[JsonValue]] = [
     {**_FIRST_STOP, "bin_id": "kls-0012", "visit": 1, "unload_after": False},
-    {
-        "sequence": 2,
-        "bin_id": "kls-0007",
-        "eta": "2026-01-01T23:52:00Z",
-        "expected_load_l": 210.0,
-        "expected_load_kg": 42.0,
-        "distance_from_previous_km": 1.1,
-        "visit": 1,
-        "unload_after": True,
-    },
+    {**_SECOND_STOP, "visit": 1, "unload_after": True},
     {
         "sequence": 3,
         "bin_id": "kls-0012",
