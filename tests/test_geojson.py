@@ -3,7 +3,9 @@
 What the project writes: the day's routes (``wastewatch routes plan --geojson``, the
 demo's ``routes-YYYY-MM-DD.geojson``), the city's zones (``citygen`` and the shipped
 ``simulators/data/kalasin/zones.geojson``) and the ``location`` of each NGSI-LD
-WasteContainer the API serves (a GeoJSON Point).
+WasteContainer the API serves (a GeoJSON Point). A planned day's routes are checked where
+they are made (``test_routes_unit``, ``test_routes_db`` through the CLI, ``test_demo``)
+with :func:`assert_geojson` from here.
 
 Two checks:
 
@@ -21,7 +23,6 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,6 @@ from pydantic import TypeAdapter, ValidationError
 from tests.test_ngsi_ld import _row as _bin_row
 from wastewatch.api.ngsi import waste_container
 from wastewatch.city.citydata import load_city
-from wastewatch.processors.routing.distances import Place
-from wastewatch.processors.routing.export import day_geojson
-from wastewatch.processors.routing.planner import plan_day
-from wastewatch.processors.routing.problem import PlanOptions
-from wastewatch.processors.routing.synthetic import DEPOT, LANDFILL, kalasin_day
 from wastewatch.workbench.simulators import citygen
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
 
@@ -146,27 +142,6 @@ def assert_geojson(doc: dict[str, Any], *, in_thailand: bool = True) -> None:
 
 
 # --- what the project writes ---------------------------------------------------------
-
-
-def test_the_routes_of_a_day_are_valid_geojson() -> None:
-    inputs = kalasin_day(bins=60, trucks=2, seed=3)
-    inputs = replace(
-        inputs,
-        trucks=tuple(replace(t, capacity_l=6000.0, capacity_kg=1500.0) for t in inputs.trucks),
-    )
-    day = plan_day(inputs, PlanOptions(seconds=1.0))
-    places = {DEPOT.place_id: DEPOT, LANDFILL.place_id: LANDFILL}
-    places.update({b.bin_id: Place(b.bin_id, b.latitude, b.longitude) for b in inputs.bins})
-    doc = day_geojson(day, places)
-    assert doc["features"], "no routes to check"
-    assert_geojson(doc)
-    assert "properties" not in doc
-    assert doc["wastewatch"] == {
-        "service_date": str(day.service_date),
-        "fill_source": day.fill_source,
-    }
-    kinds = {f["geometry"]["type"] for f in doc["features"]}
-    assert kinds == {"LineString", "Point"}
 
 
 def test_the_generated_and_the_shipped_zones_are_valid_geojson() -> None:

@@ -11,25 +11,21 @@ CLI handler, read back by the planner's reader *and* by the simulator's
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from tests.conftest import SessionDb, StackEnv, fresh_database
+from tests.routes_helpers import consume_plans, run_routes
 from tests.test_geojson import assert_geojson
 from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
-from wastewatch.cli import OneLineParser
-from wastewatch.cli import routes as routes_cli
 from wastewatch.core.settings import KafkaSettings
 from wastewatch.processors.routing.problem import local_to_utc
 from wastewatch.processors.routing.store import (
@@ -46,6 +42,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 CITY = Path(__file__).resolve().parents[1] / "simulators" / "data" / "kalasin"
 DAY = date(2026, 3, 4)  # a Wednesday: general, organic and hazardous trucks work
+PLAN = ["routes", "plan", "--date", DAY.isoformat()]
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +76,6 @@ def _insert_readings(dsn: str) -> None:
         )
 
 
-def _cli(argv: list[str]) -> int:
-    parser = OneLineParser(prog="wastewatch")
-    routes_cli.register(parser.add_subparsers(dest="command", required=True))
-    args: argparse.Namespace = parser.parse_args(argv)
-    return int(args.handler(args))
-
-
 @pytest.fixture
 def env(
     monkeypatch: pytest.MonkeyPatch, routes_db: SessionDb, kafka_settings: KafkaSettings
@@ -100,34 +90,6 @@ def env(
     return routes_db
 
 
-M = TypeVar("M", RoutePlan, RoutePlanV2)
-
-
-async def _consume(
-    kafka: KafkaSettings, want: int, model: type[M], topic: str = "waste.routes.v1"
-) -> list[M]:
-    consumer = AIOKafkaConsumer(
-        kafka.topic_prefix + topic,
-        bootstrap_servers=kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    got: list[M] = []
-    try:
-        async with asyncio.timeout(20):
-            while len(got) < want:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    plans = [model.model_validate_json(r.value or b"") for r in records]
-                    # The topic is the session's: other tests publish plans of other days.
-                    got += [p for p in plans if p.service_date == DAY]
-    finally:
-        await consumer.stop()
-    return got
-
-
 def test_plan_from_readings_stored_read_back_and_published(
     env: SessionDb, kafka_settings: KafkaSettings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -135,7 +97,7 @@ def test_plan_from_readings_stored_read_back_and_published(
     assert inputs.fill_source.startswith("readings")
     assert inputs.notes == (FALLBACK_NOTE,)
 
-    assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "3", "--json"]) == 0
+    assert run_routes([*PLAN, "--seconds", "3", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["fill_source"] == "readings (linear extrapolation)"
     assert FALLBACK_NOTE in summary["notes"]
@@ -162,18 +124,19 @@ def test_plan_from_readings_stored_read_back_and_published(
         assert route.plan_id == plan.plan_id
         assert route.stops == tuple((s.bin_id, int(s.eta.timestamp())) for s in plan.stops)
 
-    published = asyncio.run(_consume(kafka_settings, len(stored), RoutePlan))
-    assert {p.plan_id for p in published} >= {p.plan_id for p in stored}
+    ids = {p.plan_id for p in stored}
+    published = asyncio.run(consume_plans(kafka_settings, "waste.routes.v1", ids))
+    assert {RoutePlan.model_validate_json(r).plan_id for r in published} == ids
     # The whole routes on v2: the stored plans, unload points included.
-    whole = asyncio.run(_consume(kafka_settings, len(stored), RoutePlanV2, "waste.routes.v2"))
+    raw = asyncio.run(consume_plans(kafka_settings, "waste.routes.v2", ids))
+    whole = [RoutePlanV2.model_validate_json(r) for r in raw]
     assert {p.plan_id: p for p in whole} == {
         p.plan_id: p for p in latest_plans_v2(env.reader_dsn, DAY)
     }
     assert {p.plan_id: p.first_visits() for p in whole} == {p.plan_id: p for p in stored}
 
     # A re-plan is a new revision that supersedes the old one; the old stays stored.
-    assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1",
-                 "--no-publish", "--json"]) == 0  # fmt: skip
+    assert run_routes([*PLAN, "--seconds", "1", "--no-publish", "--json"]) == 0
     again = latest_plans(env.reader_dsn, DAY)
     assert all(p.plan_id.endswith(":2") for p in again)
     assert read_plan(env.reader_dsn, stored[0].plan_id) == stored[0]
@@ -217,8 +180,9 @@ def test_plan_uses_bin_state_when_present(
         )
     try:
         geo = tmp_path / "day.geojson"
-        assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1", "--dry-run",
-                     "--geojson", str(geo), "--json"]) == 0  # fmt: skip
+        assert (
+            run_routes([*PLAN, "--seconds", "1", "--dry-run", "--geojson", str(geo), "--json"]) == 0
+        )
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert summary["fill_source"] == "bin_state"
         assert summary["must_collect"] == 13
@@ -229,8 +193,7 @@ def test_plan_uses_bin_state_when_present(
         features = written["features"]
         assert sum(f["properties"]["kind"] == "stop" for f in features) == 13
 
-        assert _cli(["routes", "plan", "--date", DAY.isoformat(), "--seconds", "1", "--dry-run",
-                     "--print", "kls-truck-05"]) == 0  # fmt: skip
+        assert run_routes([*PLAN, "--seconds", "1", "--dry-run", "--print", "kls-truck-05"]) == 0
         sheet = capsys.readouterr().out
         assert "ใบงานเก็บขยะ / Collection sheet — kls-truck-05" in sheet
         assert "ขยะอินทรีย์ / Organic waste" in sheet

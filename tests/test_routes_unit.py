@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
+from tests.test_geojson import assert_geojson
 from wastewatch import cli
 from wastewatch.processors.routing.check import check_day
 from wastewatch.processors.routing.distances import CsvMatrix, HaversineMatrix, OsrmTable, Place
@@ -373,6 +374,7 @@ def test_geojson_and_driver_sheet() -> None:
     places = {DEPOT.place_id: DEPOT, LANDFILL.place_id: LANDFILL}
     places.update({b.bin_id: Place(b.bin_id, b.latitude, b.longitude) for b in inputs.bins})
     gj = day_geojson(day, places)
+    assert_geojson(gj)  # RFC 7946 (tests/test_geojson.py)
     kinds = [f["properties"]["kind"] for f in gj["features"]]
     assert kinds.count("route") == 1
     assert kinds.count("stop") == len(day.plans[0].stops)

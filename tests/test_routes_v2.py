@@ -10,7 +10,6 @@ stored with both visits, read back whole (v2) and as first visits (v1), followed
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from collections.abc import Iterator
@@ -20,12 +19,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer
 from jsonschema import Draft202012Validator
 
 from tests.conftest import SessionDb, StackEnv, fresh_database
-from wastewatch.cli import OneLineParser
-from wastewatch.cli import routes as routes_cli
+from tests.routes_helpers import consume_plans, run_routes
 from wastewatch.core.settings import KafkaSettings
 from wastewatch.processors.routing.export import route_plan_v2
 from wastewatch.processors.routing.planner import DayPlan, TruckRoute, plan_day
@@ -265,41 +262,6 @@ def test_route_stops_allow_a_bin_twice_per_plan_and_no_more(v2_db: SessionDb) ->
             assert conn.execute(privileges).fetchone() == expected
 
 
-async def _consume(kafka: KafkaSettings, topic: str, plan_ids: set[str]) -> list[bytes]:
-    """Every record on ``topic`` of one of ``plan_ids``, once each has been seen."""
-    consumer = AIOKafkaConsumer(
-        kafka.topic_prefix + topic,
-        bootstrap_servers=kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    got: list[bytes] = []
-    seen: set[str] = set()
-    try:
-        async with asyncio.timeout(20):
-            while not plan_ids <= seen:
-                batch = await consumer.getmany(timeout_ms=500)
-                for records in batch.values():
-                    for r in records:
-                        value = r.value or b""
-                        plan_id = json.loads(value)["plan_id"]
-                        if plan_id in plan_ids:
-                            got.append(value)
-                            seen.add(plan_id)
-    finally:
-        await consumer.stop()
-    return got
-
-
-def _cli(argv: list[str]) -> int:
-    parser = OneLineParser(prog="wastewatch")
-    routes_cli.register(parser.add_subparsers(dest="command", required=True))
-    args: argparse.Namespace = parser.parse_args(argv)
-    return int(args.handler(args))
-
-
 @pytest.mark.integration
 def test_v2_and_v1_are_published_and_validate(
     v2_db: SessionDb,
@@ -315,13 +277,13 @@ def test_v2_and_v1_are_published_and_validate(
     monkeypatch.setenv("WW_DB_READER_DSN", v2_db.reader_dsn)
     monkeypatch.setenv("WW_KAFKA_BOOTSTRAP", kafka_settings.bootstrap)
     monkeypatch.setenv("WW_KAFKA_TOPIC_PREFIX", kafka_settings.topic_prefix)
-    assert _cli(["routes", "publish", "--date", DAY.isoformat()]) == 0
+    assert run_routes(["routes", "publish", "--date", DAY.isoformat()]) == 0
     assert "published" in capsys.readouterr().out
 
     (plan,) = plans
     ids = {plan.plan_id}
-    v2_records = asyncio.run(_consume(kafka_settings, "waste.routes.v2", ids))
-    v1_records = asyncio.run(_consume(kafka_settings, "waste.routes.v1", ids))
+    v2_records = asyncio.run(consume_plans(kafka_settings, "waste.routes.v2", ids, each=2))
+    v1_records = asyncio.run(consume_plans(kafka_settings, "waste.routes.v1", ids, each=2))
     assert len(v2_records) == len(v1_records) == 2  # publish_plans, then `routes publish`
     v2_schema, v1_schema = _validator("route_plan.v2.json"), _validator("route_plan.v1.json")
     for raw in v2_records:
