@@ -75,7 +75,6 @@ from wastewatch.processors import (
     FillForecaster,
     decode_reading,
     from_u,
-    to_u,
 )
 from wastewatch.processors.routing import (
     DEFAULT_ROAD_FACTOR,
@@ -529,7 +528,7 @@ def bin_state_inputs(feed: FeedState, devices: Sequence[Any]) -> list[BinInput]:
                 urgency=f.urgency,
                 name=reg.name or "",
                 sensor_ok=feed.sensor_ok(dev.device_id),
-                refill_h=refill_h(model),
+                refill_h=f.refill_h,
                 closed=access_closed(reg.name or ""),
             )
         )
@@ -542,15 +541,6 @@ def ticket_kg(tickets: Iterable[Mapping[str, Any]]) -> dict[WasteStream, float]:
     for t in tickets:
         out[WasteStream(t["stream"])] += float(t["net_kg"])
     return dict(out)
-
-
-def refill_h(model: FillForecaster) -> float | None:
-    """Hours from empty to the threshold at the model's mean rate (None before it is ready).
-
-    ``bin_state`` has no column for it; the forecaster has the rate (see the README)."""
-    if not model.ready():
-        return None
-    return to_u(model.threshold) / model.mean_rate
 
 
 def _utc(ts: int) -> datetime:

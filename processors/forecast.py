@@ -134,6 +134,10 @@ class Forecast:
     urgency: str
     collect_by: int | None
     """Latest time to collect without passing the threshold, on the early side of the band."""
+    refill_h: float | None = None
+    """Hours from empty to the threshold at the bin's usual (mean) rate; None before the
+    model is ready. The route planner plans a second visit to a bin that refills within
+    the shift, which the current ``rate_per_h`` cannot tell at night."""
 
 
 def urgency_of(
@@ -324,6 +328,7 @@ class FillForecaster:
             late_at=late,
             urgency=urgency,
             collect_by=early,
+            refill_h=round(to_u(self.threshold) / self.mean_rate, 3) if self.ready() else None,
         )
 
     # -- persistence ---------------------------------------------------------------

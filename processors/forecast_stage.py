@@ -33,8 +33,8 @@ from wastewatch.processors.runtime import (
 _BIN_STATE = """
 insert into bin_state as s (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,
     threshold, threshold_at, threshold_early, threshold_late, urgency, collect_by,
-    last_reading_at, last_collection_at)
-values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    last_reading_at, last_collection_at, refill_h)
+values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 on conflict (bin_id) do update set
     device_id = excluded.device_id, zone_id = excluded.zone_id, stream = excluded.stream,
     fill_level = excluded.fill_level, rate_per_h = excluded.rate_per_h,
@@ -43,6 +43,7 @@ on conflict (bin_id) do update set
     urgency = excluded.urgency, collect_by = excluded.collect_by,
     last_reading_at = excluded.last_reading_at,
     last_collection_at = coalesce(excluded.last_collection_at, s.last_collection_at),
+    refill_h = excluded.refill_h,
     state_updated_at = now()
 where excluded.last_reading_at >= s.last_reading_at
 """
@@ -85,6 +86,7 @@ def state_row(info: BinInfo, f: Forecast, last_collection: int) -> tuple[Any, ..
         _t(f.collect_by),
         utc(f.as_of),
         _t(last_collection or None),
+        f.refill_h,
     )
 
 

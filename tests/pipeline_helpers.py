@@ -103,7 +103,8 @@ PROCESSOR_TABLES = {
     "collections": "select time, event_id, bin_id, device_id, zone_id, stream, fill_before, "
     "fill_after, volume_l, mass_kg, confidence from collections order by event_id",
     "bin_state": "select bin_id, fill_level, rate_per_h, threshold_at, threshold_early, "
-    "threshold_late, urgency, collect_by, last_reading_at, last_collection_at from bin_state "
+    "threshold_late, urgency, collect_by, last_reading_at, last_collection_at, refill_h "
+    "from bin_state "
     "order by bin_id",
     "fill_forecasts": "select * from fill_forecasts order by bin_id, time",
     "alerts": "select alert_id, kind, severity, state, bin_id, device_id, site_id, opened_at, "

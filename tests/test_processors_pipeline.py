@@ -243,6 +243,9 @@ async def test_end_to_end_through_mqtt_bridge_sink_and_processors(
     assert len(states) == len(city.devices)
     assert all(s[6] in ("overflowing", "urgent", "soon", "fine") for s in states.values())
     assert any(s[3] is not None for s in states.values())  # forecasts were made
+    # How fast each bin refills, for the planner's repeat visits (migration 0013).
+    assert any(s[10] is not None for s in states.values())
+    assert all(s[10] is None or s[10] > 0 for s in states.values())
     assert len(snap["bin_hourly"]) >= len(city.devices) * HOURS - 10
     zone_days = [z for z in snap["zone_stream_daily"] if z[1] == f"z{city.tag}"]
     assert sum(z[3] for z in zone_days) == len(mine)

@@ -174,12 +174,15 @@ def _profile(hour: int) -> float:
 
 def test_forecast_learns_a_daily_pattern_and_predicts_the_crossing() -> None:
     model = FillForecaster(threshold=0.8)
+    assert model.forecast().refill_h is None  # nothing learned yet
     rng = random.Random(5)
     fill, t = 0.05, T0
+    emptied = 0
     for _ in range(21 * 96):  # three weeks at 15 min, emptied when it passes 0.85
         fill = min(1.0, fill + _profile(local_hour(t)) / 4 * (1 - 0.3 * fill))
         if fill > 0.85:
             fill = 0.02
+            emptied += 1
         r = Reading(DEV, 1, t, t, None, round(fill + rng.gauss(0, 0.004), 4), 30.0, 3900, 0)
         model.update(r)
         t += 900
@@ -194,6 +197,11 @@ def test_forecast_learns_a_daily_pattern_and_predicts_the_crossing() -> None:
         f += _profile(local_hour(tt)) / 60 * (1 - 0.3 * f)
     assert abs(fc.threshold_at - tt) < 1.5 * 3600, (fc.threshold_at - tt) / 3600
     assert fc.early_at <= fc.threshold_at <= fc.late_at
+    # Hours from empty to the threshold at the usual rate: about one emptying cycle
+    # (0.02 -> 0.85) scaled to the threshold, whatever the hour the forecast is made.
+    cycle_h = 21 * 24 / emptied
+    assert fc.refill_h is not None
+    assert 0.6 * cycle_h < fc.refill_h < 1.2 * cycle_h, (fc.refill_h, cycle_h)
 
 
 def _market(t: int) -> float:

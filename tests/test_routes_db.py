@@ -151,10 +151,10 @@ def test_plan_uses_bin_state_when_present(
         start = local_to_utc(DAY, __import__("datetime").time(0, 0))
         conn.execute(
             """insert into bin_state (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,
-              threshold, threshold_at, urgency, collect_by, last_reading_at)
+              threshold, threshold_at, urgency, collect_by, last_reading_at, refill_h)
             select bin_id, device_id, zone_id, stream, 0.9, 0.01, collection_threshold,
               %(t)s::timestamptz - interval '1 hour', 'overflowing',
-              %(t)s::timestamptz - interval '1 hour', %(t)s::timestamptz - interval '1 hour'
+              %(t)s::timestamptz - interval '1 hour', %(t)s::timestamptz - interval '1 hour', 30
             from bins where stream = 'organic' and device_id is not null
             order by bin_id limit 12""",
             {"t": start},
@@ -179,6 +179,9 @@ def test_plan_uses_bin_state_when_present(
             {"t": start},
         )
     try:
+        # The usual refill time comes from bin_state (0013), not from the night's rate.
+        refill = {b.refill_h for b in load_day_inputs(env.reader_dsn, DAY).bins}
+        assert refill == {30.0, None}
         geo = tmp_path / "day.geojson"
         assert (
             run_routes([*PLAN, "--seconds", "1", "--dry-run", "--geojson", str(geo), "--json"]) == 0

@@ -75,14 +75,14 @@ select b.bin_id, b.latitude, b.longitude, b.stream, b.volume_l, b.collection_thr
        not exists (select 1 from alerts a
                    where a.state = 'open' and a.kind in ('sensor_fault', 'tipped_over')
                      and (a.bin_id = b.bin_id or a.device_id = s.device_id)),
-       s.threshold_at
+       s.threshold_at, s.refill_h
 from bins b join bin_state s using (bin_id)
 where b.active and s.fill_level is not null
 order by b.bin_id
 """
 """bin_state with the registry; column 13 is False while an open alert says the device's
-level cannot be trusted (``alerts`` comes with ``bin_state`` in migration 0006); the last is
-the central crossing beside the early band."""
+level cannot be trusted (``alerts`` comes with ``bin_state`` in migration 0006); 14 is the
+central crossing beside the early band, 15 the hours to refill at the usual rate (0013)."""
 
 _FROM_READINGS = """
 with latest as (
@@ -241,7 +241,14 @@ def _from_state(r: Sequence[Any]) -> BinInput:
         rate_per_h=max(0.0, float(r[8])),
         as_of=r[10],
     )
-    return replace(level, collect_by=r[11], urgency=r[12], sensor_ok=bool(r[13]), central_at=r[14])
+    return replace(
+        level,
+        collect_by=r[11],
+        urgency=r[12],
+        sensor_ok=bool(r[13]),
+        central_at=r[14],
+        refill_h=None if r[15] is None else float(r[15]),
+    )
 
 
 def _from_readings(r: Sequence[Any]) -> BinInput:
