@@ -366,6 +366,13 @@ def test_routes_of_a_day(
     assert any(expected.values()), "the planner routed no bin"
     for plan in body["plans"]:
         assert [s["sequence"] for s in plan["stops"]] == list(range(1, len(plan["stops"]) + 1))
+    # Every visit is a stop, a repeat visit says so (route_stops.visit, migration 0012).
+    visits = admin.execute(
+        "select plan_id, sequence, visit from route_stops where plan_id = any(%s)",
+        [list(expected)],
+    ).fetchall()
+    served = {(p["plan_id"], s["sequence"], s["visit"]) for p in body["plans"] for s in p["stops"]}
+    assert served == set(visits)
     r = client.get(f"/v1/routes/{day}", params={"truck": trucks, "format": "csv"})
     assert r.status_code == 200
     assert len(list(csv.DictReader(io.StringIO(r.text)))) == sum(expected.values())

@@ -27,7 +27,8 @@ from tests.test_geojson import assert_geojson
 from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
 from wastewatch.core.settings import KafkaSettings
-from wastewatch.processors.routing.problem import local_to_utc
+from wastewatch.processors.routing.planner import plan_day
+from wastewatch.processors.routing.problem import PlanOptions, local_to_utc
 from wastewatch.processors.routing.store import (
     FALLBACK_NOTE,
     latest_plans,
@@ -242,3 +243,36 @@ def test_kg_per_litre_is_learned_from_the_weighbridge_and_the_detected_emptyings
         with psycopg.connect(env.writer_dsn) as conn:
             conn.execute("delete from landfill_deliveries where ticket_id like 't-learn-%'")
             conn.execute("delete from collections where event_id like 'e-learn-%'")
+
+
+def test_fast_refilling_bins_from_bin_state_get_a_second_visit(
+    env: SessionDb, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``bin_state.refill_h`` (0013) is what makes ``routes plan`` visit a bin twice: three
+    overflowing organic bins that refill in 10 h are repeated, three that take 30 h not."""
+    start = local_to_utc(DAY, __import__("datetime").time(0, 0))
+    with psycopg.connect(env.dsn) as conn:
+        conn.execute(
+            """insert into bin_state (bin_id, device_id, zone_id, stream, fill_level, rate_per_h,
+              threshold, threshold_at, urgency, collect_by, last_reading_at, refill_h)
+            select bin_id, device_id, zone_id, stream, 0.95, 0.0, collection_threshold,
+              %(t)s::timestamptz - interval '3 hours', 'overflowing',
+              %(t)s::timestamptz - interval '3 hours', %(t)s::timestamptz - interval '1 hour',
+              case when row_number() over (order by bin_id) <= 3 then 10 else 30 end
+            from bins where stream = 'organic' and device_id is not null
+            order by bin_id limit 6""",
+            {"t": start},
+        )
+        fast = {r[0] for r in conn.execute("select bin_id from bin_state where refill_h = 10")}
+    try:
+        assert run_routes([*PLAN, "--seconds", "2", "--dry-run", "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        organic = [p for p in summary["plans"] if p["waste_stream"] == "organic"]
+        assert sum(p["stops"] for p in organic) == 6  # each bin once in the v1 count
+        assert summary["repeat_visits"] == sum(p["repeat_visits"] for p in organic) == 3
+        routes = plan_day(load_day_inputs(env.reader_dsn, DAY), PlanOptions(seconds=2)).routes
+        repeated = {s.bin_id for r in routes for s in r.repeat_visits}
+        assert repeated == fast
+    finally:
+        with psycopg.connect(env.dsn) as conn:
+            conn.execute("delete from bin_state")

@@ -192,6 +192,10 @@ class WhatIf(_Strict):
 class Stop(_Strict):
     sequence: int
     bin_id: str
+    visit: int = Field(
+        description="1 for the bin's first visit on this route, 2 for the repeat visit the "
+        "same truck makes after the bin refilled (market bins)"
+    )
     eta: str
     expected_load_l: float
     expected_load_kg: float

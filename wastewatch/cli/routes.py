@@ -150,6 +150,8 @@ def run_plan(args: argparse.Namespace) -> int:
         "must_collect": day.must_collect,
         "optional_offered": day.optional_offered,
         "optional_taken": day.optional_taken,
+        "repeat_visits": day.repeat_visits,
+        "late": list(day.late),
         "missed_must_collect": list(day.missed_must_collect),
         "solve_seconds": day.solve_seconds,
         "stored": not args.dry_run,
@@ -161,7 +163,8 @@ def run_plan(args: argparse.Namespace) -> int:
                 "truck_id": r.plan.truck_id,
                 "waste_stream": r.plan.waste_stream.value,
                 "stops": len(r.plan.stops),
-                "unloads": len(r.unload_after) + (1 if r.plan.stops else 0),
+                "repeat_visits": len(r.repeat_visits),
+                "unloads": len(r.all_unload_after) + (1 if r.plan.stops else 0),
                 "total_distance_km": r.plan.total_distance_km,
                 "total_duration_s": r.plan.total_duration_s,
                 "expected_load_l": r.plan.expected_load_l,
@@ -190,7 +193,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     for p in s["plans"]:
         print(
             f"  {p['truck_id']:<14} {p['waste_stream']:<10} {p['stops']:>4} stops "
-            f"{p['unloads']:>2} unloads {p['total_distance_km']:>7.1f} km "
+            f"(+{p['repeat_visits']} repeat) {p['unloads']:>2} unloads "
+            f"{p['total_distance_km']:>7.1f} km "
             f"{p['total_duration_s'] / 3600:>5.1f} h  {p['plan_id']}"
         )
     for note in s["notes"]:

@@ -392,6 +392,7 @@ STOP_COLUMNS: Final = (
     "plan_id",
     "sequence",
     "bin_id",
+    "visit",
     "eta",
     "expected_load_l",
     "expected_load_kg",
@@ -404,9 +405,11 @@ STOP_COLUMNS: Final = (
 
 
 def route_stops_query(plan_ids: Sequence[str]) -> Query:
-    """The stops of those plans in visiting order, with where each bin stands."""
+    """The stops of those plans in visiting order, repeat visits included (``visit`` 2,
+    migration 0012), with where each bin stands."""
     return Query(
-        "select s.plan_id, s.sequence, s.bin_id, s.eta, s.expected_load_l, s.expected_load_kg, "
+        "select s.plan_id, s.sequence, s.bin_id, s.visit, s.eta, s.expected_load_l, "
+        "s.expected_load_kg, "
         "s.distance_from_previous_km, s.unload_after, b.latitude, b.longitude, b.name "
         "from route_stops s left join bins b on b.bin_id = s.bin_id "
         "where s.plan_id = any(%(plans)s) order by s.plan_id, s.sequence",
