@@ -16,6 +16,7 @@ demo: $(STAMP)
 
 test: $(STAMP) lint
 	$(WW) services install
+	scripts/test_tools.sh
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Fast checks without services: pure-logic tests only.
