@@ -50,6 +50,27 @@ def test_help_lists_the_subcommands() -> None:
         assert name in done.stdout
 
 
+def test_status_of_a_stack_that_is_not_running_is_three_lines(tmp_path: Path) -> None:
+    """Nothing started from this state dir: three `down` lines, exit 1, and no client
+    error from asking a broker that is not there."""
+    done = subprocess.run(
+        [*WW, "services", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "WW_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert done.returncode == 1
+    assert [line.split()[:2] for line in done.stdout.splitlines()] == [
+        ["mosquitto", "down"],
+        ["kafka", "down"],
+        ["timescaledb", "down"],
+    ]
+    assert done.stderr == ""
+
+
 @pytest.mark.integration
 def test_status_and_env_of_the_running_stack(stack_env: StackEnv) -> None:
     status = run("services", "status")
