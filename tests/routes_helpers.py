@@ -1,4 +1,5 @@
-"""Helpers of the route-plan tests: the ``routes`` CLI in process, plans read off a topic."""
+"""Helpers of the route-plan tests: the synthetic day's clock and bins, the ``routes`` CLI
+in process, plans read off a topic."""
 
 from __future__ import annotations
 
@@ -6,12 +7,36 @@ import argparse
 import asyncio
 import json
 from collections import Counter
+from datetime import date, time, timedelta
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from wastewatch.cli import OneLineParser
 from wastewatch.cli import routes as routes_cli
 from wastewatch.core.settings import KafkaSettings
+from wastewatch.processors.routing.problem import BinInput, local_to_utc
+from wastewatch.schema.common import WasteStream
+
+DAY = date(2026, 3, 2)  # a Monday
+SHIFT = local_to_utc(DAY, time(5, 0))
+AS_OF = SHIFT - timedelta(hours=1)
+"""The crafted days' service date, shift start and bin readings."""
+
+
+def bin_input(bin_id: str, lat: float, lon: float, **kw: Any) -> BinInput:
+    """A general 240 L bin read an hour before the shift, 30 % full and hardly filling;
+    ``kw`` sets what a test crafts."""
+    fields: dict[str, Any] = {
+        "stream": WasteStream.GENERAL,
+        "volume_l": 240.0,
+        "fill_level": 0.3,
+        "rate_per_h": 0.001,
+        "threshold": 0.8,
+        "as_of": AS_OF,
+        **kw,
+    }
+    return BinInput(bin_id=bin_id, latitude=lat, longitude=lon, **fields)
 
 
 def run_routes(argv: list[str]) -> int:

@@ -7,10 +7,12 @@ Pure (PyVRP in process, a fraction of a second of solver time per plan).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from tests.routes_helpers import AS_OF, DAY, SHIFT
+from tests.routes_helpers import bin_input as _bin
 from wastewatch.processors.routing.check import check_day
 from wastewatch.processors.routing.export import day_geojson, driver_sheet
 from wastewatch.processors.routing.planner import DayPlan, plan_day
@@ -29,24 +31,8 @@ from wastewatch.schema.routes import RoutePlan
 
 pytestmark = pytest.mark.timeout(60)
 
-DAY = date(2026, 3, 2)  # a Monday
-SHIFT = local_to_utc(DAY, time(5, 0))
-AS_OF = SHIFT - timedelta(hours=1)
 THRESHOLD_RULE = PlanOptions(due_fill=None, early_band=True)
 """Due at the bin's own threshold, on the forecast's early band (what these tests craft)."""
-
-
-def _bin(bin_id: str, lat: float, lon: float, **kw: object) -> BinInput:
-    fields: dict[str, object] = {
-        "stream": WasteStream.GENERAL,
-        "volume_l": 240.0,
-        "fill_level": 0.3,
-        "rate_per_h": 0.001,
-        "threshold": 0.8,
-        "as_of": AS_OF,
-        **kw,
-    }
-    return BinInput(bin_id=bin_id, latitude=lat, longitude=lon, **fields)  # type: ignore[arg-type]
 
 
 def _inputs(bins: list[BinInput], trucks: int = 1) -> DayInputs:

@@ -14,7 +14,6 @@ import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, time, timedelta
 from typing import Any
 
 import psycopg
@@ -22,11 +21,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from tests.conftest import SessionDb, StackEnv, fresh_database
-from tests.routes_helpers import consume_plans, run_routes
+from tests.routes_helpers import DAY, bin_input, consume_plans, run_routes
 from wastewatch.core.settings import KafkaSettings
 from wastewatch.processors.routing.export import route_plan_v2
 from wastewatch.processors.routing.planner import DayPlan, TruckRoute, plan_day
-from wastewatch.processors.routing.problem import BinInput, PlanOptions, local_to_utc
+from wastewatch.processors.routing.problem import BinInput, PlanOptions
 from wastewatch.processors.routing.store import (
     latest_plans,
     latest_plans_v2,
@@ -36,16 +35,11 @@ from wastewatch.processors.routing.store import (
     save_day,
 )
 from wastewatch.processors.routing.synthetic import kalasin_day
-from wastewatch.schema.common import WasteStream
 from wastewatch.schema.export import JSONSCHEMA_DIR, model_examples
 from wastewatch.schema.routes import RoutePlan, RoutePlanV2
 from wastewatch.workbench.simulators.plans import DbPlanSource
 
 pytestmark = pytest.mark.timeout(120)
-
-DAY = date(2026, 3, 2)  # a Monday
-SHIFT = local_to_utc(DAY, time(5, 0))
-AS_OF = SHIFT - timedelta(hours=1)
 
 
 def _validator(name: str) -> Draft202012Validator:
@@ -126,17 +120,7 @@ def test_v1_still_refuses_a_bin_twice() -> None:
 
 
 def _bin(bin_id: str, lat: float, lon: float, **kw: Any) -> BinInput:
-    fields: dict[str, Any] = {
-        "stream": WasteStream.GENERAL,
-        "volume_l": 240.0,
-        "fill_level": 0.9,
-        "rate_per_h": 0.001,
-        "threshold": 0.8,
-        "as_of": AS_OF,
-        "urgency": "urgent",
-        **kw,
-    }
-    return BinInput(bin_id=bin_id, latitude=lat, longitude=lon, **fields)
+    return bin_input(bin_id, lat, lon, **{"fill_level": 0.9, "urgency": "urgent", **kw})
 
 
 def _repeat_day() -> tuple[DayPlan, TruckRoute]:
