@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import psycopg
+from aiokafka import AIOKafkaConsumer
 
 from tests.mqtt_login import local_client, running
 from wastewatch.city.citydata import CityData, SimBin
@@ -202,3 +203,15 @@ class SinkRows:
                     self.statuses if i == 0 else [],
                     self.tickets if i == 0 else [],
                 )
+
+
+def earliest_consumer(bootstrap: str, *topics: str) -> AIOKafkaConsumer:
+    """A consumer of ``topics`` from their beginning, in no group and committing nothing:
+    how a test reads back what the pipeline wrote, without moving anyone's offsets."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )

@@ -10,8 +10,7 @@ from collections import Counter
 from datetime import date, time, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
+from tests.pipeline_helpers import earliest_consumer
 from wastewatch.cli import OneLineParser
 from wastewatch.cli import routes as routes_cli
 from wastewatch.core.settings import KafkaSettings
@@ -54,13 +53,7 @@ async def consume_plans(
 
     The session's topics hold other tests' plans too; they are skipped by id.
     """
-    consumer = AIOKafkaConsumer(
-        kafka.topic_prefix + topic,
-        bootstrap_servers=kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
+    consumer = earliest_consumer(kafka.bootstrap, kafka.topic_prefix + topic)
     await consumer.start()
     got: list[bytes] = []
     seen: Counter[str] = Counter()

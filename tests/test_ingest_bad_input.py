@@ -29,13 +29,14 @@ from uuid import uuid4
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tests.conftest import StackEnv
 from tests.mqtt_login import login
+from tests.pipeline_helpers import earliest_consumer
 from wastewatch.core.settings import KafkaSettings, Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
@@ -197,13 +198,7 @@ async def consume_until(
     timeout_s: float = WAIT_S,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Records of ``topic`` from the beginning that ``keep`` selects, until ``done`` or timeout."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka.bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = earliest_consumer(settings.kafka.bootstrap, topic)
     await consumer.start()
     kept: list[ConsumerRecord[bytes, bytes]] = []
     try:

@@ -18,11 +18,11 @@ from typing import Any, ClassVar
 
 import psycopg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from tests.conftest import StackEnv, fresh_database
 from tests.mqtt_login import local_client, running
-from tests.pipeline_helpers import PROCESSOR_TABLES, seed_registry, snapshot
+from tests.pipeline_helpers import PROCESSOR_TABLES, earliest_consumer, seed_registry, snapshot
 from wastewatch.core.settings import DbSettings, KafkaSettings, Settings
 from wastewatch.ingest.bridge import Bridge
 from wastewatch.ingest.sink import Sink
@@ -278,13 +278,7 @@ def _publish(
 
 
 async def _read_topic(kafka: KafkaSettings, name: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(
-        kafka.topic_prefix + name,
-        bootstrap_servers=kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
+    consumer = earliest_consumer(kafka.bootstrap, kafka.topic_prefix + name)
     await consumer.start()
     try:
         out: list[bytes] = []

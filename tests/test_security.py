@@ -41,6 +41,7 @@ from psycopg import errors as pg_errors
 from tests.conftest import SessionDb, StackEnv
 from tests.firmware.mp import FIRMWARE, MICROPYTHON, REPO
 from tests.mqtt_login import connack, local_client, running
+from tests.pipeline_helpers import earliest_consumer
 from wastewatch.cli import main as cli
 from wastewatch.core.mqtt_url import MqttTarget
 from wastewatch.core.settings import KafkaSettings, Settings, load_settings
@@ -413,12 +414,8 @@ async def _spoof(
     )
     assert MqttTarget.from_url(s.mqtt.bridge_url or "").username == BRIDGE
     city, a, b = fleet.city, fleet.a.device_id, fleet.b.device_id
-    consumer = AIOKafkaConsumer(
-        kafka.topic_prefix + DLQ,
-        kafka.topic_prefix + READINGS,
-        bootstrap_servers=kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+    consumer = earliest_consumer(
+        kafka.bootstrap, kafka.topic_prefix + DLQ, kafka.topic_prefix + READINGS
     )
     await consumer.start()
     try:
@@ -738,12 +735,7 @@ async def _takeover(
             )
     finally:
         await asyncio.to_thread(device.close)
-    consumer = AIOKafkaConsumer(
-        kafka.topic_prefix + READINGS,
-        bootstrap_servers=kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+    consumer = earliest_consumer(kafka.bootstrap, kafka.topic_prefix + READINGS)
     await consumer.start()
     seqs: set[int] = set()
     try:
