@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
+from tests.routes_helpers import bin_input
 from tests.test_geojson import assert_geojson
 from wastewatch import cli
 from wastewatch.processors.routing.check import check_day
@@ -240,18 +241,7 @@ def test_selection_must_optional_and_skip() -> None:
     window = shift + timedelta(days=1)
 
     def b(bin_id: str, fill: float, rate: float, **kw: object) -> BinInput:
-        return BinInput(
-            bin_id=bin_id,
-            latitude=16.43,
-            longitude=103.5,
-            stream=WasteStream.GENERAL,
-            volume_l=240.0,
-            fill_level=fill,
-            rate_per_h=rate,
-            threshold=0.8,
-            as_of=as_of,
-            **kw,  # type: ignore[arg-type]
-        )
+        return bin_input(bin_id, 16.43, 103.5, fill_level=fill, rate_per_h=rate, as_of=as_of, **kw)
 
     bins = [
         b("over", 1.0, 0.0, urgency="overflowing"),
@@ -317,18 +307,7 @@ def test_blind_bins_are_collected_without_waiting_for_their_level() -> None:
     window = shift + timedelta(days=1)
 
     def b(bin_id: str, as_of: datetime, **kw: object) -> BinInput:
-        return BinInput(
-            bin_id=bin_id,
-            latitude=16.43,
-            longitude=103.5,
-            stream=WasteStream.GENERAL,
-            volume_l=240.0,
-            fill_level=0.1,
-            rate_per_h=0.001,
-            threshold=0.8,
-            as_of=as_of,
-            **kw,  # type: ignore[arg-type]
-        )
+        return bin_input(bin_id, 16.43, 103.5, fill_level=0.1, as_of=as_of, **kw)
 
     fresh = shift - timedelta(hours=5)
     bins = [
