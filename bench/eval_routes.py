@@ -100,7 +100,7 @@ from wastewatch.processors.routing.problem import (
     local_to_utc,
     stream_places,
 )
-from wastewatch.schema import STREAM_DENSITY_KG_PER_L, AlertKind, WasteStream
+from wastewatch.schema import STREAM_DENSITY_KG_PER_L, AlertKind, BinRegistration, WasteStream
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.simulators import (
     _WAKE,
@@ -458,10 +458,8 @@ class FeedState:
     instead treats a bin whose newest reading is stale as silent).
     """
 
-    thresholds: Mapping[str, float]
-    """device id -> the bin's collection threshold (registry)."""
-    kinds: Mapping[str, tuple[WasteStream, float]] = field(default_factory=dict)
-    """device id -> the bin's stream and volume (registry), for :attr:`emptied_l`."""
+    registry: Mapping[str, BinRegistration]
+    """device id -> its bin's registry row (threshold, stream, volume)."""
     emptied_l: dict[WasteStream, float] = field(default_factory=lambda: defaultdict(float))
     """Litres of level the detector saw emptied, per stream (the ``collections`` table's
     ``volume_l``): with the weighbridge tickets, the planner's kg per litre."""
@@ -470,6 +468,11 @@ class FeedState:
     alerts: dict[str, DeviceAlerts] = field(default_factory=dict)
     readings: int = 0
     detected: int = 0
+
+    def mean_rate(self, device: str) -> float:
+        """The device's learned mean rate, u per hour (0 until its model is ready)."""
+        model = self.models.get(device)
+        return model.mean_rate if model is not None and model.ready() else 0.0
 
     def sensor_ok(self, device: str) -> bool:
         """No open alert that makes the device's level untrustworthy."""
@@ -488,7 +491,8 @@ class FeedState:
             self.readings += 1
             model = self.models.get(device)
             if model is None:
-                model = self.models[device] = FillForecaster(threshold=self.thresholds[device])
+                threshold = self.registry[device].collection_threshold
+                model = self.models[device] = FillForecaster(threshold=threshold)
                 self.detectors[device] = CollectionDetector(device_id=device)
                 self.alerts[device] = DeviceAlerts(device_id=device)
             self.alerts[device].update(r)
@@ -496,9 +500,8 @@ class FeedState:
             if found is not None:
                 model.collected(found.ts, found.fill_after)
                 self.detected += 1
-                kind = self.kinds.get(device)
-                if kind is not None:
-                    self.emptied_l[kind[0]] += (found.fill_before - found.fill_after) * kind[1]
+                reg = self.registry[device]
+                self.emptied_l[reg.waste_stream] += found.litres(float(reg.volume_l))
             model.update(r)
 
 
@@ -829,16 +832,10 @@ def run_closed_loop(
     truth = _Capture()
     sim = world.new_sim(plans, truth)
     topics = {d.topic: d.device_id for d in sim.devices}
-    feed = FeedState(
-        thresholds={d.device_id: d.spec.reg.collection_threshold for d in sim.devices},
-        kinds={
-            d.device_id: (d.spec.reg.waste_stream, float(d.spec.reg.volume_l)) for d in sim.devices
-        },
-    )
+    feed = FeedState(registry={d.device_id: d.spec.reg for d in sim.devices})
     trucks = truck_inputs(sim)
     depots, sites = _places(world.city)
     options = replace(opts.planner or PlanOptions(), seconds=opts.seconds, seed=opts.seed)
-    rates: dict[str, float] = {}
     learned: list[Learned] = []
     stats: dict[str, float] = defaultdict(float)
     notes: list[str] = []
@@ -847,10 +844,8 @@ def run_closed_loop(
     def before_day(day: date, midnight: int) -> None:
         kg_per_l = kg_per_litre(ticket_kg(truth.deliveries), feed.emptied_l)
         if not learned:
-            for d in sim.devices:
-                model = feed.models.get(d.device_id)
-                rates[d.bin_id] = model.mean_rate if model is not None and model.ready() else 0.0
-            learned.append(Learned(rates=dict(rates), kg_per_l=dict(kg_per_l)))
+            rates = {d.bin_id: feed.mean_rate(d.device_id) for d in sim.devices}
+            learned.append(Learned(rates=rates, kg_per_l=dict(kg_per_l)))
             if on_window is not None:
                 on_window(learned[0])
         inputs = DayInputs(

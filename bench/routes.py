@@ -86,7 +86,7 @@ def bench_kalasin(bins: int, trucks: int, seconds: float, seed: int) -> dict[str
         "late_stops": len(day.late),
         "missed_must_collect": len(day.missed_must_collect),
         "must_collect": day.must_collect,
-        "unloads": sum(len(r.unload_after) for r in day.routes),
+        "unloads": sum(len(r.all_unload_after) for r in day.routes),
         "total_km": round(sum(p.total_distance_km for p in day.plans), 1),
         "max_shift_h": round(max(p.total_duration_s for p in day.plans) / 3600, 2),
     }

@@ -37,7 +37,7 @@ on conflict do nothing
 
 def collection_event(c: Collection, info: BinInfo) -> CollectionEvent:
     """The published model of a detected collection, with volume and mass estimated."""
-    volume = max(c.fill_before - c.fill_after, 0.0) * info.volume_l
+    volume = c.litres(info.volume_l)
     return CollectionEvent(
         event_id=c.event_id,
         bin_id=info.bin_id,

@@ -69,6 +69,10 @@ class Collection:
     fill_after: float
     confidence: float
 
+    def litres(self, volume_l: float) -> float:
+        """Litres of level emptied from a bin of ``volume_l`` (``collections.volume_l``)."""
+        return max(self.fill_before - self.fill_after, 0.0) * volume_l
+
 
 def detect_collection(
     before: list[float], after: list[float], *, needed_drop: float
