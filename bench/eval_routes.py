@@ -153,6 +153,10 @@ class EvalRoutesOptions:
     seed: int = 1
     seconds: float = 3.0
     """Solver wall time per planned day (``routes plan --seconds``), shared by streams."""
+    iterations: int | None = None
+    """Solver iterations per stream and planned day (``routes plan --iterations``), for the
+    plan and the fixed rounds alike: with a budget that runs out before ``seconds``, a
+    run repeats to the digit (None: ``seconds`` alone, and two runs differ)."""
     warmup_days: int = 7
     start: date = DEFAULT_START
     """First evaluated local day; the warm-up comes before it."""
@@ -835,7 +839,12 @@ def run_closed_loop(
     feed = FeedState(registry={d.device_id: d.spec.reg for d in sim.devices})
     trucks = truck_inputs(sim)
     depots, sites = _places(world.city)
-    options = replace(opts.planner or PlanOptions(), seconds=opts.seconds, seed=opts.seed)
+    options = replace(
+        opts.planner or PlanOptions(),
+        seconds=opts.seconds,
+        seed=opts.seed,
+        iterations=opts.iterations,
+    )
     learned: list[Learned] = []
     stats: dict[str, float] = defaultdict(float)
     notes: list[str] = []
@@ -939,16 +948,19 @@ def _solve_round(
     places = stream_places(inputs, duty, cands)
     matrix = HaversineMatrix().matrix(places)
     options = PlanOptions(seconds=seconds, seed=world.opts.seed)
+    budget = world.opts.iterations
     problem = build_stream_problem(stream, inputs, duty, cands, places, matrix, options)
     try:
-        run = run_solver(problem.data, seconds=seconds, seed=world.opts.seed)
+        run = run_solver(problem.data, seconds=seconds, seed=world.opts.seed, iterations=budget)
     except SolverError:
         # The round does not fit a shift: keep it (a fixed round visits every bin) and
         # let the simulated trucks stop at the end of their shift, as crews would.
         notes.append(f"{label}: the round does not fit one shift; trucks stop after 10 h")
         options = replace(options, shift_s=24 * 3600 - 1)
         problem = build_stream_problem(stream, inputs, duty, cands, places, matrix, options)
-        run = run_solver(problem.data, seconds=seconds, seed=world.opts.seed)
+        run = run_solver(problem.data, seconds=seconds, seed=world.opts.seed, iterations=budget)
+    if run.cut_by_time:
+        notes.append(f"{label}: the time limit ended the search before {budget} iterations")
     day_start = problem.day_start
     out: list[_Round] = []
     for r in solution_routes(problem, run.solution, day_start, run.runtime_s):
@@ -1158,6 +1170,7 @@ def run_eval_routes(
         "bins": opts.bins,
         "seed": opts.seed,
         "seconds": opts.seconds,
+        "iterations": opts.iterations,
         "start": opts.start.isoformat(),
         "warmup_days": opts.warmup_days,
         "plan": {**p.to_json(), **plan.extra},

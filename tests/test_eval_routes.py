@@ -15,6 +15,7 @@ import itertools
 import json
 import random
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -330,6 +331,20 @@ def test_executed_km_goes_home_after_each_days_run() -> None:
     assert driven.km == pytest.approx(expected - leg + haul)  # a -> site -> home, not a -> home
 
 
+def test_an_iteration_budget_makes_the_evaluation_repeat_to_the_digit() -> None:
+    """Under a time limit two runs differ; with a budget the figures are the inputs'."""
+    opts = replace(SMALL, ks=(1,), seconds=60.0, iterations=150)
+    first, _ = run_eval_routes(opts, lambda _line: None)
+    again, _ = run_eval_routes(opts, lambda _line: None)
+    assert first["iterations"] == 150
+    assert first["plan"]["collections"] > 0
+    for result in (first, again):
+        result.pop("elapsed_s")
+        result["plan"].pop("planner_seconds", None)
+    assert again == first
+    assert not [n for n in first["notes"] if "iterations" in n]
+
+
 # --- the command ----------------------------------------------------------------------
 
 
@@ -339,6 +354,7 @@ def test_executed_km_goes_home_after_each_days_run() -> None:
         (["--days", "0"], "--days"),
         (["--bins", "0"], "--bins"),
         (["--seconds", "0"], "--seconds"),
+        (["--iterations", "0"], "--iterations"),
         (["--warmup-days", "0"], "--warmup-days"),
         (["--start", "2026-02-30"], "--start"),
     ],

@@ -143,6 +143,32 @@ def test_plan_from_readings_stored_read_back_and_published(
     assert read_plan(env.reader_dsn, stored[0].plan_id) == stored[0]
 
 
+def test_a_replan_with_an_iteration_budget_gives_the_same_routes(
+    env: SessionDb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the CLI from the real database: same data, seed and budget, same routes."""
+    runs = []
+    for n in (1, 2):
+        geo = tmp_path / f"run{n}.geojson"
+        argv = [*PLAN, "--iterations", "300", "--seconds", "60", "--dry-run", "--json"]
+        assert run_routes([*argv, "--geojson", str(geo)]) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        runs.append((summary, json.loads(geo.read_text(encoding="utf-8"))))
+    (first, first_geo), (again, again_geo) = runs
+    assert first["iterations"] == 300
+    assert sum(p["stops"] for p in first["plans"]) > 0
+    assert not [n for n in first["notes"] if "iterations" in n]
+    assert again["plans"] == first["plans"]  # ids, stops, km, hours, loads
+    stops = [f["properties"] for f in first_geo["features"] if f["properties"]["kind"] == "stop"]
+    assert stops
+    assert again_geo == first_geo  # every stop, in order, with its ETA
+    # The budget reaches the solver: a clock that ends the search first is said.
+    argv = [*PLAN, "--iterations", "100000000", "--seconds", "0.5", "--dry-run", "--json"]
+    assert run_routes(argv) == 0
+    cut = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [n for n in cut["notes"] if "a re-plan of the same inputs may differ" in n]
+
+
 def test_plan_uses_bin_state_when_present(
     env: SessionDb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,16 +27,21 @@ from wastewatch.processors.routing.check import check_day
 from wastewatch.processors.routing.distances import CsvMatrix, HaversineMatrix, OsrmTable, Place
 from wastewatch.processors.routing.errors import DistanceError, InstanceError, SolverError
 from wastewatch.processors.routing.export import day_geojson, driver_sheet
-from wastewatch.processors.routing.planner import plan_day
+from wastewatch.processors.routing.planner import DayPlan, plan_day
 from wastewatch.processors.routing.problem import (
     BinInput,
+    Candidate,
+    DayInputs,
     PlanOptions,
+    StreamProblem,
+    build_stream_problem,
     kg_per_litre,
     local_to_utc,
     next_window_start,
     select_candidates,
+    stream_places,
 )
-from wastewatch.processors.routing.solver import read_cvrp, solve_cvrp
+from wastewatch.processors.routing.solver import read_cvrp, run_solver, solve_cvrp
 from wastewatch.processors.routing.synthetic import DEPOT, LANDFILL, kalasin_day
 from wastewatch.schema.common import WasteStream
 
@@ -233,6 +238,76 @@ def test_too_much_work_is_loud_not_silent() -> None:
     assert any(n.startswith("WARNING general") for n in day.notes)
     assert check_day(day, inputs, options) == []
     assert day.plans[0].stops  # what fits is still planned
+
+
+def _driven(day: DayPlan) -> list[tuple[str, str, list[tuple[str, datetime]]]]:
+    return [
+        (r.plan.truck_id, r.plan.waste_stream.value, [(s.bin_id, s.eta) for s in r.all_stops])
+        for r in day.routes
+    ]
+
+
+def test_an_iteration_budget_makes_a_replan_repeat_stop_for_stop() -> None:
+    """A wall-clock limit lets the machine's load decide the plan; a budget does not."""
+    inputs = kalasin_day(bins=120, trucks=3, seed=2, market_share=0.1)
+    options = PlanOptions(seconds=60.0, seed=3, iterations=300)
+    first = plan_day(inputs, options)
+    again = plan_day(inputs, options)
+    assert sum(len(r.all_stops) for r in first.routes) > 60
+    assert first.repeat_visits > 0  # market bins: deadlines and repeats are in the budget too
+    assert _driven(again) == _driven(first)
+    assert not [n for n in first.notes if "iterations" in n]
+    assert check_day(first, inputs, options) == []
+
+
+def test_a_time_limit_that_ends_the_search_before_its_budget_is_said() -> None:
+    inputs = kalasin_day(bins=60, trucks=2, seed=2)
+    day = plan_day(inputs, PlanOptions(seconds=0.2, seed=3, iterations=10_000_000))
+    cut = [n for n in day.notes if "iterations" in n]
+    assert len(cut) == 1, day.notes
+    assert cut[0].startswith("general: the solver's time limit")
+    assert "a re-plan of the same inputs may differ" in cut[0]
+
+
+def test_run_solver_counts_its_budget() -> None:
+    inputs = kalasin_day(bins=30, trucks=1, seed=4)
+    problem = _general_problem(inputs)
+    run = run_solver(problem.data, seconds=60.0, seed=1, iterations=50)
+    assert (run.iterations, run.budget, run.cut_by_time) == (50, 50, False)
+    cut = run_solver(problem.data, seconds=0.05, seed=1, iterations=10_000_000)
+    assert cut.cut_by_time
+    assert not run_solver(problem.data, seconds=0.05, seed=1).cut_by_time  # no budget asked
+    with pytest.raises(SolverError, match="positive iteration budget"):
+        run_solver(problem.data, seconds=1.0, seed=1, iterations=0)
+
+
+def _general_problem(inputs: DayInputs) -> StreamProblem:
+    """The general stream's PyVRP problem of ``inputs``, every bin required."""
+    trucks = [t for t in inputs.trucks if t.stream == WasteStream.GENERAL]
+    cands = [
+        Candidate(bin=b, required=True, load_l=100.0, load_kg=20.0, prize_m=0, crossing=None)
+        for b in inputs.bins
+        if b.stream == WasteStream.GENERAL
+    ]
+    places = stream_places(inputs, trucks, cands)
+    matrix = HaversineMatrix().matrix(places)
+    return build_stream_problem(
+        WasteStream.GENERAL, inputs, trucks, cands, places, matrix, PlanOptions()
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_plan_cli_bad_iterations_is_one_line(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:  # argparse's own exit, before any I/O
+        main(["routes", "plan", "--date", "2026-03-04", "--iterations", value])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "--iterations" in lines[0]
 
 
 def test_selection_must_optional_and_skip() -> None:

@@ -41,7 +41,7 @@ from wastewatch.processors.routing.problem import (
     stream_places,
     trucks_on_duty,
 )
-from wastewatch.processors.routing.solver import run_solver
+from wastewatch.processors.routing.solver import SolverRun, run_solver
 from wastewatch.schema import RoutePlan, RouteStop, SolverInfo, SolverStatus, WasteStream
 
 __all__ = ["DayPlan", "PlanOptions", "TruckRoute", "plan_day", "solution_routes"]
@@ -417,10 +417,17 @@ def _solve_stream(
     matrix = distances.matrix(places)
     problem = build_stream_problem(stream, inputs, trucks, cands, places, matrix, options)
     # With deadlines, part of the time is kept for a second try without them.
-    first = seconds * (_DEADLINE_SHARE if any(c.deadline for c in cands) else 1.0)
+    share = _DEADLINE_SHARE if any(c.deadline for c in cands) else 1.0
+    first = seconds * share
+    budget = options.iterations
+    first_budget = None if budget is None else max(1, round(budget * share))
+    runs: list[SolverRun] = []
     try:
         try:
-            run = run_solver(problem.data, seconds=first, seed=options.seed)
+            run = run_solver(
+                problem.data, seconds=first, seed=options.seed, iterations=first_budget
+            )
+            runs.append(run)
         except SolverError:
             if not any(c.deadline for c in cands):
                 raise
@@ -430,7 +437,13 @@ def _solve_stream(
                 replace(c, tw_early_s=c.loose_window[0], tw_late_s=c.loose_window[1]) for c in cands
             ]
             problem = build_stream_problem(stream, inputs, trucks, loose, places, matrix, options)
-            run = run_solver(problem.data, seconds=seconds - first, seed=options.seed)
+            run = run_solver(
+                problem.data,
+                seconds=seconds - first,
+                seed=options.seed,
+                iterations=None if budget is None else max(1, budget - (first_budget or 0)),
+            )
+            runs.append(run)
             notes.append(f"{stream}: the forecast's deadlines cannot all be met")
     except SolverError as exc:
         if options.strict:
@@ -454,9 +467,17 @@ def _solve_stream(
             seconds=seconds,
             seed=options.seed,
             initial=pyvrp.Solution(problem.data, []),
+            iterations=budget,
         )
+        runs.append(run)
         problem = replace(problem, candidates=tuple(cands))
         notes.append(f"{stream}: must-collect bins exceed the fleet's capacity or shift")
+    if any(r.cut_by_time for r in runs):
+        done = sum(r.iterations for r in runs)
+        notes.append(
+            f"{stream}: the solver's time limit ({seconds:.1f} s) ended the search after "
+            f"{done} of {budget} iterations; a re-plan of the same inputs may differ"
+        )
     stream_routes = solution_routes(problem, run.solution, created_at, run.runtime_s)
     served = Counter(s.bin_id for r in stream_routes for s in r.all_stops)
     lost = [

@@ -135,6 +135,11 @@ class PlanOptions:
     seconds: float = 8.0
     """Solver wall time for the whole day, shared among streams by their size."""
     seed: int = 1
+    iterations: int | None = None
+    """Search iterations per stream (None: ``seconds`` alone decides). With a budget the
+    plan depends only on the inputs and ``seed``, not on how busy the machine is, as long
+    as the budget runs out before the stream's share of ``seconds`` (the day's notes say
+    when it does not). With deadlines, 60 % of it goes to the plan that meets them all."""
     shift_s: int = 10 * 3600
     unload_s: int = 15 * 60
     """Weighbridge, tipping and back on the road, per landfill visit."""

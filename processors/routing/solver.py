@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyvrp
 import vrplib  # no stubs (pyproject ignores its missing types); used at one boundary
-from pyvrp.stop import MaxRuntime
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 
 from wastewatch.processors.routing.errors import InstanceError, SolverError
 
@@ -41,6 +41,14 @@ class SolverRun:
     solution: pyvrp.Solution
     runtime_s: float
     iterations: int
+    budget: int | None = None
+    """The iteration budget asked for (None: time only)."""
+
+    @property
+    def cut_by_time(self) -> bool:
+        """True when an iteration budget was asked for and the time limit ended the search
+        first: the result then depends on the machine's speed, not only on the inputs."""
+        return self.budget is not None and self.iterations < self.budget
 
 
 def run_solver(
@@ -49,8 +57,12 @@ def run_solver(
     seconds: float,
     seed: int,
     initial: pyvrp.Solution | None = None,
+    iterations: int | None = None,
 ) -> SolverRun:
     """Solve ``data`` for ``seconds`` with ``seed``; raise unless the best is feasible.
+
+    ``iterations``: stop after this many iterations of the search, or at ``seconds``,
+    whichever comes first (:attr:`SolverRun.cut_by_time` tells which).
 
     ``initial``: a feasible start (e.g. the empty solution when every stop is
     optional) guarantees a feasible answer, because the search only ever
@@ -63,11 +75,16 @@ def run_solver(
     """
     if seconds <= 0:
         raise SolverError("the solver needs a positive time limit")
+    if iterations is not None and iterations < 1:
+        raise SolverError("the solver needs a positive iteration budget")
+    stop: StoppingCriterion = MaxRuntime(seconds)
+    if iterations is not None:
+        stop = MultipleCriteria([MaxIterations(iterations), MaxRuntime(seconds)])
     started = time.perf_counter()
     try:
         result = pyvrp.solve(
             data,
-            stop=MaxRuntime(seconds),
+            stop=stop,
             seed=seed,
             display=False,
             collect_stats=False,
@@ -89,7 +106,9 @@ def run_solver(
             "no feasible plan within "
             f"{seconds:g} s ({'; '.join(reasons) or 'constraints violated'})"
         )
-    return SolverRun(solution=best, runtime_s=elapsed, iterations=result.num_iterations)
+    return SolverRun(
+        solution=best, runtime_s=elapsed, iterations=result.num_iterations, budget=iterations
+    )
 
 
 def route_load(route: pyvrp.Route, data: pyvrp.ProblemData) -> list[int]:

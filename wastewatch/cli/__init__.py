@@ -101,6 +101,7 @@ if TYPE_CHECKING:
     from wastewatch.cli.options import (
         Subparsers,
         add_action,
+        add_iterations,
         add_json,
         add_seed,
         command_group,
@@ -115,6 +116,7 @@ __all__ = [
     "OneLineParser",
     "Subparsers",
     "add_action",
+    "add_iterations",
     "add_json",
     "add_seed",
     "aligned",

@@ -70,6 +70,20 @@ def add_seed(
     p.add_argument("--seed", type=int, default=1, metavar=metavar, help=help)
 
 
+def add_iterations(p: argparse.ArgumentParser) -> None:
+    """``--iterations N``: the route solver's search budget per stream, so that a re-run
+    of the same inputs and seed gives the same routes on any machine (``PlanOptions``)."""
+    p.add_argument(
+        "--iterations",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="solver iterations per stream: the same inputs and --seed then give the same "
+        "routes on any machine, as long as N runs out before --seconds (default: "
+        "--seconds alone)",
+    )
+
+
 def add_service_date(p: argparse.ArgumentParser, help: str | None = None) -> None:
     """``--date D``: one service day (Asia/Bangkok), required."""
     p.add_argument("--date", type=service_date, required=True, metavar="D", help=help)

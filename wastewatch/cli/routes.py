@@ -20,6 +20,7 @@ from typing import Any
 from wastewatch.cli.options import (
     Subparsers,
     add_action,
+    add_iterations,
     add_json,
     add_seed,
     add_service_date,
@@ -42,6 +43,7 @@ def register(sub: Subparsers) -> None:
     add_service_date(plan, "YYYY-MM-DD")
     plan.add_argument("--seconds", type=float, default=8.0, help="solver time (default 8)")
     add_seed(plan)
+    add_iterations(plan)
     plan.add_argument(
         "--matrix",
         default=None,
@@ -120,7 +122,9 @@ def run_plan(args: argparse.Namespace) -> int:
     from wastewatch.processors.routing.problem import PlanOptions
 
     settings = load_settings()
-    options = PlanOptions(seconds=args.seconds, seed=args.seed, strict=args.strict)
+    options = PlanOptions(
+        seconds=args.seconds, seed=args.seed, strict=args.strict, iterations=args.iterations
+    )
     published = 0
     inputs = load_day_inputs(settings.db.reader_dsn or settings.db.dsn, args.date)
     day = plan_day(inputs, options, source_from_spec(args.matrix))
@@ -154,6 +158,7 @@ def run_plan(args: argparse.Namespace) -> int:
         "late": list(day.late),
         "missed_must_collect": list(day.missed_must_collect),
         "solve_seconds": day.solve_seconds,
+        "iterations": args.iterations,
         "stored": not args.dry_run,
         "published": published,
         "notes": list(day.notes),

@@ -20,6 +20,7 @@ from typing import Any
 from wastewatch.cli import (
     Subparsers,
     add_action,
+    add_iterations,
     add_json,
     add_seed,
     aligned,
@@ -91,6 +92,7 @@ def register(sub: Subparsers) -> None:
         metavar="T",
         help="solver seconds per planned day (default 3; `routes plan` uses 8)",
     )
+    add_iterations(r)
     r.add_argument(
         "--warmup-days",
         type=int,
