@@ -15,7 +15,7 @@ from tests.routes_helpers import AS_OF, DAY, SHIFT
 from tests.routes_helpers import bin_input as _bin
 from wastewatch.processors.routing.check import check_day
 from wastewatch.processors.routing.export import day_geojson, driver_sheet
-from wastewatch.processors.routing.planner import DayPlan, plan_day
+from wastewatch.processors.routing.planner import DayPlan, _hhmm, _late_stops, plan_day
 from wastewatch.processors.routing.problem import (
     BANGKOK,
     MARKET_CLOSED_S,
@@ -24,6 +24,7 @@ from wastewatch.processors.routing.problem import (
     PlanOptions,
     access_closed,
     local_to_utc,
+    select_candidates,
 )
 from wastewatch.processors.routing.synthetic import DEPOT, LANDFILL, kalasin_day
 from wastewatch.schema.common import WasteStream
@@ -123,6 +124,30 @@ def test_a_deadline_from_the_forecast_is_met() -> None:
     (eta,) = [s.eta for r in day.routes for s in r.all_stops if s.bin_id == "due"]
     assert eta <= SHIFT + timedelta(hours=3)
     assert day.late == ()
+
+
+def test_a_repeat_on_another_truck_is_not_reported_as_a_late_first_visit() -> None:
+    """The late list looks at a bin's earliest visit over all trucks, not per route."""
+    fast = _bin("fast", 16.434, 103.506, fill_level=0.9, urgency="urgent", refill_h=8.0)
+    inputs = _inputs([fast])
+    options = replace(THRESHOLD_RULE, seconds=0.3)
+    day = plan_day(inputs, options)
+    (route,) = [r for r in day.routes if r.plan.stops]
+    early, again = route.all_stops
+    cands = select_candidates(
+        inputs.bins, shift_start=SHIFT, next_window=SHIFT + timedelta(days=1), options=options
+    )
+    # A deadline between the two visits: met by the first visit.
+    due = early.eta + (again.eta - early.eta) / 2
+    cands = [replace(c, deadline=due) if c.visit == 1 else c for c in cands]
+    # The repeat on a second truck whose route is listed first: an ordinary stop there.
+    second = replace(route, visits=(again.model_copy(update={"sequence": 1}),))
+    first = replace(route, visits=(early,))
+    assert _late_stops(cands, [second, first]) == []
+    # Without the early visit the bin is late, once, at its earliest visit.
+    assert _late_stops(cands, [second]) == [
+        f"fast {_hhmm(again.eta)} > {_hhmm(due)}",
+    ]
 
 
 def test_deadlines_that_cannot_be_met_are_said_loudly() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time as _time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
@@ -232,18 +233,23 @@ def _first_visits(
     return tuple(kept), tuple(unloads)
 
 
-def _late_stops(problem: StreamProblem, routes: list[TruckRoute]) -> list[str]:
-    """Stops planned after their bin's predicted threshold crossing."""
-    deadline = {c.bin.bin_id: c.deadline for c in problem.candidates if c.visit == 1 and c.deadline}
-    out: list[str] = []
+def _late_stops(candidates: Sequence[Candidate], routes: Sequence[TruckRoute]) -> list[str]:
+    """Bins whose first visit of the day comes after their predicted crossing.
+
+    The first visit is the earliest over the whole stream: a bin visited twice may have
+    its repeat on another truck, whose route may come first in ``routes`` and which
+    names it as an ordinary stop, so a route's own first stop at a bin is not enough."""
+    deadline = {c.bin.bin_id: c.deadline for c in candidates if c.visit == 1 and c.deadline}
+    first: dict[str, datetime] = {}
     for r in routes:
-        seen: set[str] = set()
         for s in r.all_stops:
-            due = deadline.get(s.bin_id)
-            if s.bin_id not in seen and due is not None and s.eta > due:
-                out.append(f"{s.bin_id} {_hhmm(s.eta)} > {_hhmm(due)}")
-            seen.add(s.bin_id)
-    return out
+            if s.bin_id in deadline and (s.bin_id not in first or s.eta < first[s.bin_id]):
+                first[s.bin_id] = s.eta
+    return [
+        f"{b} {_hhmm(eta)} > {_hhmm(deadline[b])}"
+        for b, eta in sorted(first.items(), key=lambda item: item[1])
+        if eta > deadline[b]
+    ]
 
 
 def _hhmm(t: datetime) -> str:
@@ -488,7 +494,7 @@ def _solve_stream(
     repeats = sum(n - 1 for n in served.values() if n > 1)
     if repeats:
         notes.append(f"{stream}: {repeats} bin(s) that refill within the shift visited twice")
-    stream_late = _late_stops(problem, stream_routes)
+    stream_late = _late_stops(problem.candidates, stream_routes)
     if stream_late:
         late.extend(stream_late)
         notes.append(
