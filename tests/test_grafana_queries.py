@@ -552,3 +552,104 @@ def test_the_broker_refusals_panel_lists_each_client_once(
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("select 1 from broker_events limit 1")
+
+
+def test_route_progress_needs_a_collection_per_visit_of_the_day(
+    dataset: Dataset,
+    reader: psycopg.Connection[Any],
+    test_db: SessionDb,
+    selections: dict[str, dict[str, VariableValue]],
+) -> None:
+    """A market bin's second visit is done only at its second emptying of the day, whether
+    the same truck comes back (visit 2) or another truck's plan names it (visit 1 there)."""
+    if not dataset.routes:
+        pytest.skip("route_plans/route_stops do not exist yet (migration 0007)")
+    pq = next(q for q in QUERIES if "OFFSET s.day_visit - 1" in q.query.sql)
+    end = dataset.time_range.end
+    day = (end + timedelta(hours=7)).date()
+    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=7)
+    with psycopg.connect(test_db.dsn, autocommit=True) as admin:
+        trucks = [
+            r[0]
+            for r in admin.execute(
+                "select truck_id from trucks where truck_id like %s and stream = 'general' "
+                "order by truck_id limit 2",
+                [dataset.prefix + "%"],
+            )
+        ]
+        # Two bins no other truck's plan of the day visits, not emptied yet today.
+        same, other = [
+            r[0]
+            for r in admin.execute(
+                "select b.bin_id from bins b where b.bin_id like %s and b.stream = 'general' "
+                "and not exists (select 1 from collections c where c.bin_id = b.bin_id "
+                "and c.time >= %s and c.time < %s + interval '1 day') "
+                "and not exists (select 1 from route_stops s join route_plans p "
+                "on p.plan_id = s.plan_id where s.bin_id = b.bin_id and p.service_date = %s "
+                "and p.truck_id <> all(%s)) order by b.bin_id limit 2",
+                [dataset.prefix + "%", midnight, midnight, day, trucks],
+            )
+        ]
+        plans = {t: f"{day}:{t}:general:2" for t in trucks}
+        for t, plan_id in plans.items():
+            admin.execute(
+                "insert into route_plans (plan_id, service_date, truck_id, waste_stream, "
+                "created_at, revision, total_distance_km, total_duration_s, expected_load_l, "
+                "expected_load_kg, solver_name, solver_status, solver_objective, "
+                "solver_runtime_s) values (%s, %s, %s, 'general', %s, 2, 10, 3600, 500, 100, "
+                "'test', 'heuristic', 10, 0.1)",
+                [plan_id, day, t, end - timedelta(hours=7)],
+            )
+        first, second = trucks
+        # First truck: `other` early, `same` early and again late (visit 2).
+        # Second truck: `other` again, late: an ordinary stop (visit 1) of its own plan.
+        stops = [
+            (plans[first], 1, other, midnight + timedelta(hours=6), 1),
+            (plans[first], 2, same, midnight + timedelta(hours=6, minutes=10), 1),
+            (plans[first], 3, same, midnight + timedelta(hours=14), 2),
+            (plans[second], 1, other, midnight + timedelta(hours=13), 1),
+        ]
+        for plan_id, seq, bin_id, eta, visit in stops:
+            admin.execute(
+                "insert into route_stops (plan_id, sequence, bin_id, eta, expected_load_l, "
+                "expected_load_kg, distance_from_previous_km, visit) "
+                "values (%s, %s, %s, %s, 100, 20, 0.5, %s)",
+                [plan_id, seq, bin_id, eta, visit],
+            )
+
+        def progress() -> dict[str, tuple[int, int, datetime | None]]:
+            sql = expand(pq.query.sql, time_range=dataset.time_range, variables=selections["all"])
+            rows = [dict(zip(pq.query.columns, r, strict=True)) for r in reader.execute(sql)]
+            return {
+                r["truck_id"]: (r["stops"], r["done"], r["next_eta"])
+                for r in rows
+                if r["truck_id"] in plans
+            }
+
+        def emptied(bin_id: str, at: datetime) -> None:
+            admin.execute(
+                "insert into collections (time, event_id, bin_id, zone_id, stream, fill_before, "
+                "fill_after, volume_l, mass_kg, method, confidence) select %s, %s, bin_id, "
+                "zone_id, stream, 0.9, 0.05, 200, 40, 'level_drop', 0.9 from bins "
+                "where bin_id = %s",
+                [at, f"{bin_id}:{at.timestamp():.0f}", bin_id],
+            )
+
+        try:
+            # The morning round empties both bins once.
+            emptied(other, midnight + timedelta(hours=6, minutes=2))
+            emptied(same, midnight + timedelta(hours=6, minutes=12))
+            assert progress() == {
+                first: (3, 2, midnight + timedelta(hours=14)),
+                second: (1, 0, midnight + timedelta(hours=13)),
+            }
+            # The second truck empties `other` again; the first comes back to `same`.
+            emptied(other, midnight + timedelta(hours=13, minutes=5))
+            emptied(same, midnight + timedelta(hours=14, minutes=5))
+            assert progress() == {first: (3, 3, None), second: (1, 1, None)}
+        finally:
+            admin.execute("delete from route_plans where plan_id = any(%s)", [list(plans.values())])
+            admin.execute(
+                "delete from collections where bin_id = any(%s) and time >= %s",
+                [[same, other], midnight],
+            )

@@ -82,13 +82,15 @@ ORDER BY a.kind = 'fire' DESC,
 LIMIT 500"""
 
 # "Today" is the Bangkok day at the end of the picked range: now, live; the
-# replayed day when an operator looks back.  A stop is done once its bin has a
-# collection that day; a repeat visit (route_stops.visit 2, migration 0012: a market
-# bin the same truck empties twice) once it has a second, so one emptying does not
-# tick off both visits.  "stops" counts visits.  The day's bounds are written from the range end (a
-# constant), not from p.service_date (equal, since plans are of that day), so
-# TimescaleDB excludes the other collections chunks when planning instead of at
-# every stop (bench dashboards: 40 -> 10 ms).
+# replayed day when an operator looks back.  A stop is done once its bin has as many
+# collections that day as the stop is its visit of the day: the n-th stop at a bin,
+# by ETA over every truck's latest plan, needs the n-th collection.  So one emptying
+# does not tick off both visits of a market bin, whether the same truck comes back
+# (route_stops.visit 2, migration 0012) or a second truck does (an ordinary stop,
+# visit 1, of that truck's plan).  "stops" counts visits.  The day's bounds are
+# written from the range end (a constant), not from p.service_date (equal, since
+# plans are of that day), so TimescaleDB excludes the other collections chunks when
+# planning instead of at every stop (bench dashboards: 40 -> 10 ms).
 _TODAY = "($__timeTo()::timestamptz AT TIME ZONE 'Asia/Bangkok')::date"
 _ROUTES_SQL = f"""WITH plans AS (
   SELECT DISTINCT ON (p.truck_id) p.plan_id, p.truck_id, p.waste_stream, p.service_date,
@@ -96,6 +98,10 @@ _ROUTES_SQL = f"""WITH plans AS (
   FROM route_plans p
   WHERE p.service_date = {_TODAY}
   ORDER BY p.truck_id, p.created_at DESC
+), stops AS (
+  SELECT s.plan_id, s.bin_id, s.eta,
+    row_number() OVER (PARTITION BY s.bin_id ORDER BY s.eta, s.plan_id) AS day_visit
+  FROM plans p JOIN route_stops s ON s.plan_id = p.plan_id
 )
 SELECT p.truck_id, t.name AS truck, p.waste_stream AS stream,
   count(*) AS stops, count(c.bin_id) AS done,
@@ -104,7 +110,7 @@ SELECT p.truck_id, t.name AS truck, p.waste_stream AS stream,
   max(s.eta) AS last_eta, p.total_distance_km AS distance_km,
   p.expected_load_kg / 1000 AS expected_load_t, p.solver_status
 FROM plans p
-JOIN route_stops s ON s.plan_id = p.plan_id
+JOIN stops s ON s.plan_id = p.plan_id
 LEFT JOIN trucks t ON t.truck_id = p.truck_id
 LEFT JOIN LATERAL (
   SELECT c.bin_id FROM collections c
@@ -112,7 +118,7 @@ LEFT JOIN LATERAL (
     AND c.time >= ({_TODAY}::timestamp AT TIME ZONE 'Asia/Bangkok')
     AND c.time < (({_TODAY} + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')
   ORDER BY c.time
-  OFFSET s.visit - 1 LIMIT 1
+  OFFSET s.day_visit - 1 LIMIT 1
 ) c ON true
 WHERE {in_var("p.waste_stream", "stream")}
 GROUP BY p.truck_id, t.name, p.waste_stream, p.total_distance_km, p.expected_load_kg,
