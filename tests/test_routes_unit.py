@@ -281,7 +281,19 @@ def test_run_solver_counts_its_budget() -> None:
         run_solver(problem.data, seconds=1.0, seed=1, iterations=0)
 
 
-def _general_problem(inputs: DayInputs) -> StreamProblem:
+def test_a_failed_search_says_whether_the_clock_or_the_budget_ended_it() -> None:
+    # Eighty required bins and a 1 h shift: no feasible plan exists.
+    inputs = kalasin_day(bins=80, trucks=1, seed=4, due_share=1.0)
+    problem = _general_problem(inputs, PlanOptions(shift_s=3600))
+    with pytest.raises(SolverError, match="within 20 iterations") as budget_ended:
+        run_solver(problem.data, seconds=60.0, seed=1, iterations=20)
+    assert not budget_ended.value.cut_by_time
+    with pytest.raises(SolverError, match=r"cut at 0.05 s") as clock_ended:
+        run_solver(problem.data, seconds=0.05, seed=1, iterations=10_000_000)
+    assert clock_ended.value.cut_by_time
+
+
+def _general_problem(inputs: DayInputs, options: PlanOptions | None = None) -> StreamProblem:
     """The general stream's PyVRP problem of ``inputs``, every bin required."""
     trucks = [t for t in inputs.trucks if t.stream == WasteStream.GENERAL]
     cands = [
@@ -292,7 +304,7 @@ def _general_problem(inputs: DayInputs) -> StreamProblem:
     places = stream_places(inputs, trucks, cands)
     matrix = HaversineMatrix().matrix(places)
     return build_stream_problem(
-        WasteStream.GENERAL, inputs, trucks, cands, places, matrix, PlanOptions()
+        WasteStream.GENERAL, inputs, trucks, cands, places, matrix, options or PlanOptions()
     )
 
 

@@ -39,6 +39,14 @@ class NoFleetError(RoutingError):
 class SolverError(RoutingError):
     """The solver found no feasible plan within its time limit."""
 
+    cut_by_time: bool = False
+    """True when an iteration budget was asked for and the time limit ended the search
+    first (so another run of the same inputs might have found a plan)."""
+
+    def __init__(self, *args: object, hint: str | None = None, cut_by_time: bool = False):
+        super().__init__(*args, hint=hint)
+        self.cut_by_time = cut_by_time
+
 
 class PlanStoreError(RoutingError):
     """Plans could not be read from or written to the database, or published."""

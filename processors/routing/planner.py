@@ -428,13 +428,15 @@ def _solve_stream(
     budget = options.iterations
     first_budget = None if budget is None else max(1, round(budget * share))
     runs: list[SolverRun] = []
+    cut = False  # a failed try that the clock, not the budget, ended
     try:
         try:
             run = run_solver(
                 problem.data, seconds=first, seed=options.seed, iterations=first_budget
             )
             runs.append(run)
-        except SolverError:
+        except SolverError as failed:
+            cut = failed.cut_by_time
             if not any(c.deadline for c in cands):
                 raise
             # The deadlines cannot all be met: plan without them (access hours and repeat
@@ -452,6 +454,7 @@ def _solve_stream(
             runs.append(run)
             notes.append(f"{stream}: the forecast's deadlines cannot all be met")
     except SolverError as exc:
+        cut = cut or exc.cut_by_time
         if options.strict:
             raise SolverError(
                 f"{stream}: {sum(c.required for c in cands)} must-collect bins do not fit "
@@ -478,11 +481,10 @@ def _solve_stream(
         runs.append(run)
         problem = replace(problem, candidates=tuple(cands))
         notes.append(f"{stream}: must-collect bins exceed the fleet's capacity or shift")
-    if any(r.cut_by_time for r in runs):
-        done = sum(r.iterations for r in runs)
+    if cut or any(r.cut_by_time for r in runs):
         notes.append(
-            f"{stream}: the solver's time limit ({seconds:.1f} s) ended the search after "
-            f"{done} of {budget} iterations; a re-plan of the same inputs may differ"
+            f"{stream}: the solver's time limit ({seconds:.1f} s) ended a search before its "
+            f"{budget} iterations; a re-plan of the same inputs may differ"
         )
     stream_routes = solution_routes(problem, run.solution, created_at, run.runtime_s)
     served = Counter(s.bin_id for r in stream_routes for s in r.all_stops)

@@ -102,9 +102,15 @@ def run_solver(
             reasons.append(f"{best.time_warp()} s over shift or time windows")
         if not best.is_complete():
             reasons.append(f"{best.num_missing_clients()} required stops left out")
+        cut = iterations is not None and result.num_iterations < iterations
+        within = (
+            f"{seconds:g} s"
+            if iterations is None
+            else f"{result.num_iterations} iterations" + (f" (cut at {seconds:g} s)" if cut else "")
+        )
         raise SolverError(
-            "no feasible plan within "
-            f"{seconds:g} s ({'; '.join(reasons) or 'constraints violated'})"
+            f"no feasible plan within {within} ({'; '.join(reasons) or 'constraints violated'})",
+            cut_by_time=cut,
         )
     return SolverRun(
         solution=best, runtime_s=elapsed, iterations=result.num_iterations, budget=iterations
