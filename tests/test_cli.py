@@ -50,6 +50,28 @@ def test_help_lists_the_subcommands() -> None:
         assert name in done.stdout
 
 
+def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path: Path) -> None:
+    """`wastewatch ... | head`: the pipe closes before the output is written (argparse's
+    own --help already swallows this; a command's output must too)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        done = subprocess.run(
+            [*WW, "services", "status"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+            env={**os.environ, "WW_STATE_DIR": str(tmp_path / "state")},
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
+
+
 def test_status_of_a_stack_that_is_not_running_is_three_lines(tmp_path: Path) -> None:
     """Nothing started from this state dir: three `down` lines, exit 1, and no client
     error from asking a broker that is not there."""
