@@ -950,16 +950,18 @@ def _solve_round(
     options = PlanOptions(seconds=seconds, seed=world.opts.seed)
     budget = world.opts.iterations
     problem = build_stream_problem(stream, inputs, duty, cands, places, matrix, options)
+    cut = False
     try:
         run = run_solver(problem.data, seconds=seconds, seed=world.opts.seed, iterations=budget)
-    except SolverError:
+    except SolverError as failed:
+        cut = failed.cut_by_time
         # The round does not fit a shift: keep it (a fixed round visits every bin) and
         # let the simulated trucks stop at the end of their shift, as crews would.
         notes.append(f"{label}: the round does not fit one shift; trucks stop after 10 h")
         options = replace(options, shift_s=24 * 3600 - 1)
         problem = build_stream_problem(stream, inputs, duty, cands, places, matrix, options)
         run = run_solver(problem.data, seconds=seconds, seed=world.opts.seed, iterations=budget)
-    if run.cut_by_time:
+    if cut or run.cut_by_time:
         notes.append(f"{label}: the time limit ended the search before {budget} iterations")
     day_start = problem.day_start
     out: list[_Round] = []

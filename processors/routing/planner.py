@@ -42,7 +42,7 @@ from wastewatch.processors.routing.problem import (
     stream_places,
     trucks_on_duty,
 )
-from wastewatch.processors.routing.solver import SolverRun, run_solver
+from wastewatch.processors.routing.solver import run_solver
 from wastewatch.schema import RoutePlan, RouteStop, SolverInfo, SolverStatus, WasteStream
 
 __all__ = ["DayPlan", "PlanOptions", "TruckRoute", "plan_day", "solution_routes"]
@@ -427,14 +427,12 @@ def _solve_stream(
     first = seconds * share
     budget = options.iterations
     first_budget = None if budget is None else max(1, round(budget * share))
-    runs: list[SolverRun] = []
     cut = False  # a failed try that the clock, not the budget, ended
     try:
         try:
             run = run_solver(
                 problem.data, seconds=first, seed=options.seed, iterations=first_budget
             )
-            runs.append(run)
         except SolverError as failed:
             cut = failed.cut_by_time
             if not any(c.deadline for c in cands):
@@ -451,7 +449,6 @@ def _solve_stream(
                 seed=options.seed,
                 iterations=None if budget is None else max(1, budget - (first_budget or 0)),
             )
-            runs.append(run)
             notes.append(f"{stream}: the forecast's deadlines cannot all be met")
     except SolverError as exc:
         cut = cut or exc.cut_by_time
@@ -478,10 +475,9 @@ def _solve_stream(
             initial=pyvrp.Solution(problem.data, []),
             iterations=budget,
         )
-        runs.append(run)
         problem = replace(problem, candidates=tuple(cands))
         notes.append(f"{stream}: must-collect bins exceed the fleet's capacity or shift")
-    if cut or any(r.cut_by_time for r in runs):
+    if cut or run.cut_by_time:  # the run kept, or a try that failed before it
         notes.append(
             f"{stream}: the solver's time limit ({seconds:.1f} s) ended a search before its "
             f"{budget} iterations; a re-plan of the same inputs may differ"
