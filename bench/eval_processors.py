@@ -38,12 +38,11 @@ import psycopg
 from wastewatch.city import SimBin, import_city, load_city
 from wastewatch.core import KafkaSettings, group_lag, load_settings
 from wastewatch.ingest import consumer_groups as sink_groups
-from wastewatch.ingest.validate import READINGS
-from wastewatch.processors import STAGES, DayVolume, SiteInfo, project
+from wastewatch.processors import READING_STAGES, STAGES, DayVolume, SiteInfo, project
 from wastewatch.processors import consumer_groups as stage_groups
 from wastewatch.schema import TelemetryFlag
 from wastewatch.workbench.bench.errors import BenchError
-from wastewatch.workbench.bench.ingest import _own_pipeline, _Run, _Service, stack_up
+from wastewatch.workbench.bench.ingest import _own_pipeline, _Run, stack_up
 from wastewatch.workbench.simulators import (
     DEFAULT_CITY_DIR,
     FaultRates,
@@ -78,7 +77,8 @@ _LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 
 @dataclass(frozen=True, slots=True)
 class EvalOptions:
-    """What to replay and how hard to push; the CLI's defaults (``wastewatch eval processors``)."""
+    """What to replay and how hard to push; the CLI's defaults (``wastewatch eval processors``),
+    except ``fire_rate``, which the CLI does not set."""
 
     days: float
     bins: int
@@ -120,7 +120,7 @@ def _wait_caught_up(
     port: list[int],
     dsn: str,
     want_readings: int,
-    services: list[_Service],
+    check: Callable[[], None],
     progress: Progress,
     *,
     kafka: KafkaSettings,
@@ -133,8 +133,7 @@ def _wait_caught_up(
     still_since = time.monotonic()
     with psycopg.connect(dsn, autocommit=True) as conn:
         while True:
-            for s in services:
-                s.check()
+            check()  # a pipeline process that died is an error, not a stall
             row = conn.execute("select count(*) from readings").fetchone()
             stored = int(row[0]) if row else 0
             lags = asyncio.run(group_lag(kafka, groups))
@@ -227,7 +226,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
     truth_dir = opts.keep_truth or Path(tempfile.mkdtemp(prefix="ww-eval-truth-"))
     try:
         with _own_pipeline(env, run, settings, progress) as pipeline:
-            dsns, service_env, services = pipeline.dsns, pipeline.env, pipeline.services
+            dsns, service_env = pipeline.dsns, pipeline.env
             import_city(dsns["WW_DB_DSN"], registry)
             service_env["WW_PROCESSORS_GROUP_PREFIX"] = f"eval-{run.run_id}-"
             pipeline.start("wastewatch.ingest.sink", "sink")
@@ -273,7 +272,7 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
                 proc_ports,
                 dsns["WW_DB_DSN"],
                 int(result["readings_published"]),
-                services,
+                pipeline.check,
                 progress,
                 kafka=kafka,
                 groups={
@@ -297,9 +296,9 @@ def run_eval(opts: EvalOptions, progress: Progress) -> dict[str, Any]:
             acked, achieved = _paced_leg(target, run.city, devices, opts.rate, opts.lag_seconds)
             time.sleep(5.0)
             after = _metrics(proc_ports)
-            stages = [name for name, stage in STAGES.items() if READINGS in stage.topics]
             lag = {
-                st: _quantile(0.99, _histogram(before, st), _histogram(after, st)) for st in stages
+                st: _quantile(0.99, _histogram(before, st), _histogram(after, st))
+                for st in READING_STAGES
             }
             worst = max((v for v in lag.values() if v is not None), default=None)
             return {

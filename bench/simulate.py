@@ -22,7 +22,7 @@ from typing import Any
 
 import psycopg
 
-from wastewatch.core import load_settings
+from wastewatch.core import Settings, load_settings
 from wastewatch.workbench.bench.errors import BenchError
 from wastewatch.workbench.bench.ingest import _own_pipeline, _Run, stack_up
 from wastewatch.workbench.simulators import (
@@ -121,7 +121,7 @@ def run_simulate_bench(opts: SimBenchOptions, progress: Progress) -> dict[str, A
         if not opts.e2e:
             result = _replay(sim, target, opts, run, progress)
             return _replay_figures(opts, result, None)
-        return _replay_e2e(opts, sim, target, run, env, progress)
+        return _replay_e2e(opts, sim, target, run, env, settings, progress)
     except SimulatorError as exc:
         raise BenchError(str(exc)) from exc
 
@@ -150,9 +150,10 @@ def _replay_e2e(
     target: MqttTarget,
     run: _Run,
     env: dict[str, str],
+    settings: Settings,
     progress: Progress,
 ) -> dict[str, Any]:
-    with _own_pipeline(env, run, load_settings(), progress) as pipeline:
+    with _own_pipeline(env, run, settings, progress) as pipeline:
         pipeline.start("wastewatch.ingest.sink", "sink")
         pipeline.start("wastewatch.ingest.bridge", "bridge")
         time.sleep(3.0)  # the bridge's subscription must exist before the first publish

@@ -20,9 +20,16 @@ if TYPE_CHECKING:
     )
     from wastewatch.processors.landfill_stage import load_days, load_sites
     from wastewatch.processors.readings import decode_reading
-    from wastewatch.processors.service import STAGES, consumer_groups, parse_only, serve
+    from wastewatch.processors.service import (
+        READING_STAGES,
+        STAGES,
+        consumer_groups,
+        parse_only,
+        serve,
+    )
 
 __all__ = [
+    "READING_STAGES",
     "STAGES",
     "CollectionDetector",
     "ConfigError",

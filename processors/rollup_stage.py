@@ -29,7 +29,7 @@ from wastewatch.processors.collection_stage import event_row, write_events
 from wastewatch.processors.landfill_stage import local_day
 from wastewatch.processors.readings import utc
 from wastewatch.processors.rollups import HourAgg, hour_start
-from wastewatch.processors.runtime import Conn, Record, Stage, Step, decode_readings, lock_keys
+from wastewatch.processors.runtime import Conn, Record, Stage, Step, lock_keys
 from wastewatch.schema import CollectionEvent
 
 READINGS_TOPIC = "waste.readings.v1"
@@ -96,16 +96,10 @@ class RollupStage(Stage):
     async def compute(self, conn: Conn, records: list[Record]) -> Step:
         readings = [r for r in records if r.topic.endswith(READINGS_TOPIC)]
         event_records = [r for r in records if r.topic.endswith(EVENTS_TOPIC)]
-        by_device = decode_readings(readings, self.count_bad)
-        infos = await self.registry.lookup(conn, by_device)
-        await self.state.ensure(conn, infos)
+        bins = await self.readings_of_bins(conn, readings)
         hours: dict[tuple[str, int], HourAgg] = {}
         touched: set[tuple[str, str, date]] = set()
-        for device, items in by_device.items():
-            info = infos.get(device)
-            if info is None:
-                continue
-            saved = self.state.get(device)
+        for device, items, info, saved in bins:
             last = int(saved["last_ts"]) if saved else 0
             newest = last
             for _, r in items:
@@ -129,7 +123,7 @@ class RollupStage(Stage):
                 continue
             events.append(event_row(e))
             touched.add((e.zone, e.waste_stream.value, local_day(e.collected_at)))
-        zone_of = {i.bin_id: (i.zone or None, i.stream) for i in infos.values()}
+        zone_of = {info.bin_id: (info.zone or None, info.stream) for _, _, info, _ in bins}
         rows = [
             (
                 utc(hour),

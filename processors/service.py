@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from wastewatch.core import MetricsServer, Service, Settings, run_until_signal
-from wastewatch.processors.alert_stage import AlertStage
+from wastewatch.processors.alert_stage import READINGS_TOPIC, AlertStage
 from wastewatch.processors.collection_stage import CollectionStage
 from wastewatch.processors.errors import ConfigError, ProcessorError
 from wastewatch.processors.forecast_stage import ForecastStage
@@ -40,6 +40,8 @@ STAGES: Final[dict[str, type[Stage]]] = {
     "landfill": LandfillStage,
     "rollups": RollupStage,
 }
+READING_STAGES: Final = tuple(n for n, stage in STAGES.items() if READINGS_TOPIC in stage.topics)
+"""The stages that consume readings (whose receive-to-commit lag the benches report)."""
 
 
 def consumer_groups(settings: Settings, only: Sequence[str] | None = None) -> dict[str, list[str]]:

@@ -44,9 +44,9 @@ MAX_BROKER_EVENT_BYTES: Final = 2048
 """The plugin's JSON buffer is 1400 bytes; anything larger was not written by it."""
 
 _NO_NUL: Final = r"^[^\x00]*$"
+"""MQTT strings never hold U+0000 and PostgreSQL text cannot: refused at the door."""
 _ClientText = Annotated[str, Field(max_length=256, pattern=_NO_NUL)]
 """A name or address of a client as the broker reports it: verbatim, but no NUL."""
-"""MQTT strings never hold U+0000 and PostgreSQL text cannot: refused at the door."""
 
 _EARLIEST_AT: Final = 1_704_067_200
 """2024-01-01: a broker clock before this was never set (and would make 1970 chunks)."""

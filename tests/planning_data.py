@@ -18,6 +18,10 @@ per test process (the first module that asks builds it, the others reuse it):
 MQTT is left out (the ingest tests own it): what the processors and the API see is the
 same. The window is a fixed past month, after the shipped landfill survey date, so no
 other test's data (they use "now" or their own databases) falls into it.
+
+Also here, for the API's process-level tests (``test_api.py``, ``test_api_contract.py``):
+:func:`running_api`, ``wastewatch api`` as a real process on a free loopback port with the
+reader role only.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -54,6 +57,7 @@ from wastewatch.workbench.simulators.build import build_simulation
 from wastewatch.workbench.simulators.engine import Simulation
 from wastewatch.workbench.simulators.faults import FaultRates
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.stack import free_port
 
 BINS = 24
 DAYS = 16
@@ -222,13 +226,6 @@ def _build(test_db: SessionDb, kafka_bootstrap: str) -> PlanningData:
 
 BOGUS_DSN = "postgresql://nobody:x@127.0.0.1:1/none"
 """A DSN that leads nowhere: set for every role a command must not use."""
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -27,12 +27,13 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel
 
 from tests.conftest import SessionDb, StackEnv
-from tests.planning_data import BOGUS_DSN, PlanningData, free_port, planning_data, running_api
+from tests.planning_data import BOGUS_DSN, PlanningData, planning_data, running_api
 from wastewatch.api import models
 from wastewatch.api.app import create_app
 from wastewatch.api.errors import ApiConfigError
 from wastewatch.api.ngsi import ENTITY_PREFIX
 from wastewatch.core.settings import ApiSettings, DbSettings, Settings
+from wastewatch.workbench.stack import free_port
 
 # -- pure ------------------------------------------------------------------------------------
 

@@ -30,8 +30,9 @@ from tests.test_geojson import assert_geojson
 from wastewatch.core.kafka_topics import delete_prefixed_topics
 from wastewatch.core.settings import KafkaSettings
 from wastewatch.workbench.demo import history, summary
-from wastewatch.workbench.demo.components import Process, free_port
+from wastewatch.workbench.demo.components import Process
 from wastewatch.workbench.demo.metrics import parse
+from wastewatch.workbench.stack import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = 1_790_000_000  # 2026-09-21T14:13:20Z

@@ -28,7 +28,6 @@ from tests.pipeline_faults import (
     Pipeline,
     Publisher,
     assert_stored_exactly_once,
-    free_port,
     pipeline_env,
     run_with_fault,
     running_pipeline,
@@ -42,6 +41,7 @@ from wastewatch.core.kafka_topics import (
 )
 from wastewatch.ingest.validate import READINGS
 from wastewatch.workbench.stack.kafka import KafkaService
+from wastewatch.workbench.stack.process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

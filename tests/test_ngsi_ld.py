@@ -35,7 +35,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import SessionDb, StackEnv, fresh_database
 from tests.ngsi_schema import errors_of, metadata, schema
-from tests.planning_data import BOGUS_DSN, free_port
+from tests.planning_data import BOGUS_DSN
 from wastewatch.api.app import create_app
 from wastewatch.api.ngsi import (
     CONTEXT_URL,
@@ -49,6 +49,7 @@ from wastewatch.city.citydata import load_city
 from wastewatch.city.importer import import_city
 from wastewatch.core.settings import DbSettings, Settings
 from wastewatch.workbench.simulators.kalasin import DEFAULT_CITY_DIR
+from wastewatch.workbench.stack import free_port
 
 BASE = "/ngsi-ld/v1/entities"
 CONTEXT_REL = 'rel="http://www.w3.org/ns/json-ld#context"'

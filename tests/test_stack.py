@@ -19,15 +19,9 @@ import pytest
 from wastewatch.core.settings import Settings, StackSettings
 from wastewatch.workbench.stack.errors import StackError
 from wastewatch.workbench.stack.manager import Stack
-from wastewatch.workbench.stack.process import is_alive, read_pid
+from wastewatch.workbench.stack.process import free_port, is_alive, read_pid
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -35,12 +29,12 @@ def private_stack(tmp_path: Path, stack_env: object) -> Stack:
     settings = Settings(
         state_dir=tmp_path / "state",
         stack=StackSettings(
-            mqtt_port=_free_port(),
-            mqtt_tls_port=_free_port(),
-            kafka_port=_free_port(),
-            kafka_controller_port=_free_port(),
+            mqtt_port=free_port(),
+            mqtt_tls_port=free_port(),
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
             kafka_heap_mb=256,
-            pg_port=_free_port(),
+            pg_port=free_port(),
         ),
     )
     return Stack(settings)
@@ -109,7 +103,7 @@ def test_a_kafka_broker_that_does_not_start_shows_the_end_of_its_log(tmp_path: P
     settings = Settings(
         state_dir=tmp_path / "state",
         stack=StackSettings(
-            kafka_port=_free_port(), kafka_controller_port=_free_port(), kafka_heap_mb=256
+            kafka_port=free_port(), kafka_controller_port=free_port(), kafka_heap_mb=256
         ),
     )
     kafka = KafkaService(settings)

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import IO, Any, Literal, Self
 
 from wastewatch.workbench.demo.errors import DemoError
-from wastewatch.workbench.stack import free_port as free_port
 from wastewatch.workbench.supervise import Child, ChildError
 
 State = Literal["not started", "running", "stopping", "stopped", "died", "killed", "done", "failed"]

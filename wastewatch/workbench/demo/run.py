@@ -48,20 +48,19 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from wastewatch.core import Settings, load_settings
 from wastewatch.ingest.validate import LANDFILL, READINGS
-from wastewatch.processors import STAGES
+from wastewatch.processors import READING_STAGES
 from wastewatch.processors.collection_stage import EVENTS_TOPIC as EVENTS
 from wastewatch.workbench.demo import figures as fig
 from wastewatch.workbench.demo import history, summary
-from wastewatch.workbench.demo.components import Fleet, Job, Process, Service, free_port, port_free
+from wastewatch.workbench.demo.components import Fleet, Job, Process, Service, port_free
 from wastewatch.workbench.demo.errors import DemoError
 from wastewatch.workbench.demo.metrics import Scrape, scrape
 from wastewatch.workbench.demo.sim_process import FleetConfig
+from wastewatch.workbench.stack import free_port
 
 PROCESSOR_SPLIT: Final = ("collections,alerts,landfill", "forecast,rollups")
 """Stages per processors process, as ``bench/eval_processors.py`` spreads them (one
 Python process runs on one core)."""
-READING_STAGES: Final = tuple(name for name, stage in STAGES.items() if READINGS in stage.topics)
-"""The processor stages that consume readings."""
 STALL_S: Final = 180.0
 PLAN_AHEAD_HOUR: Final = 21
 """City hour (Bangkok) at which the next day's routes are planned during live."""
